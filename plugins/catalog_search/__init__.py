@@ -1,0 +1,1 @@
+"""Catalog embeddings and hybrid product search: the library behind the DAGs."""

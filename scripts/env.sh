@@ -1,0 +1,38 @@
+# Sourced by every script of the local stack: one place for paths, ports and connections.
+# Values already set in the environment win, so CI or a developer can move ports.
+CS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export CS_ROOT
+export CS_LOCAL="${CS_LOCAL:-$CS_ROOT/.local}"          # ignored: caches, service data, logs
+export CS_VENV="${CS_VENV:-$CS_ROOT/.venv}"
+export CS_PYTHON="${CS_PYTHON:-python3.11}"
+
+export OPENSEARCH_VERSION="${OPENSEARCH_VERSION:-2.19.1}"
+export OPENSEARCH_KNN_VERSION="${OPENSEARCH_KNN_VERSION:-${OPENSEARCH_VERSION}.0}"
+export OPENSEARCH_PORT="${OPENSEARCH_PORT:-9200}"
+export OPENSEARCH_HEAP="${OPENSEARCH_HEAP:-1g}"
+export OPENSEARCH_USER="${OPENSEARCH_USER:-csearch}"      # OpenSearch refuses to run as root
+export MOTO_PORT="${MOTO_PORT:-5000}"
+export AIRFLOW_PORT="${AIRFLOW_PORT:-8080}"
+
+export PATH="$CS_VENV/bin:$PATH"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$CS_LOCAL/airflow}"
+export AIRFLOW__CORE__DAGS_FOLDER="$CS_ROOT/dags"
+export AIRFLOW__CORE__PLUGINS_FOLDER="$CS_ROOT/plugins"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-2}"
+export AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG:-2}"
+export AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG="${AIRFLOW__CORE__MAX_ACTIVE_RUNS_PER_DAG:-1}"
+export AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES=1
+export AIRFLOW__API__PORT="$AIRFLOW_PORT"
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS:-True}"
+
+# Connections come only from the environment; locally they point at moto and the local node.
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export AIRFLOW_CONN_AWS_DEFAULT="${AIRFLOW_CONN_AWS_DEFAULT:-{\"conn_type\": \"aws\", \"login\": \"testing\", \"password\": \"testing\", \"extra\": {\"region_name\": \"$AWS_DEFAULT_REGION\", \"endpoint_url\": \"http://127.0.0.1:$MOTO_PORT\"}}}"
+export AIRFLOW_CONN_OPENSEARCH_DEFAULT="${AIRFLOW_CONN_OPENSEARCH_DEFAULT:-{\"conn_type\": \"opensearch\", \"host\": \"127.0.0.1\", \"port\": $OPENSEARCH_PORT, \"schema\": \"http\", \"extra\": {\"use_ssl\": false, \"verify_certs\": false}}}"
+
+# Pipeline settings (read by catalog_search.settings); the local runner stands in for SageMaker.
+export CATALOG_SEARCH_RUNNER="${CATALOG_SEARCH_RUNNER:-local}"
+export CATALOG_SEARCH_BUCKET="${CATALOG_SEARCH_BUCKET:-catalog-search-local}"
+export CATALOG_SEARCH_WORK_DIR="${CATALOG_SEARCH_WORK_DIR:-$CS_LOCAL/work}"
+export CATALOG_SEARCH_SOURCE_DIR="${CATALOG_SEARCH_SOURCE_DIR:-$CS_ROOT/../shared/data/fashion}"

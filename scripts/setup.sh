@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Creates .venv/ with the pinned locks and the project installed editable. Safe to re-run.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$CS_ROOT"
+
+if [ ! -x "$CS_VENV/bin/python" ]; then
+  "$CS_PYTHON" -m venv "$CS_VENV"
+fi
+"$CS_VENV/bin/python" -m pip install --quiet uv==0.13.9
+
+# A CPU-only torch wheel, where the machine keeps one in PIP_FIND_LINKS, saves a multi-GB
+# CUDA download; otherwise PyPI's default build is taken.
+find_links=()
+for d in ${PIP_FIND_LINKS:-}; do
+  [ -d "$d" ] && find_links+=(--find-links "$d")
+done
+"$CS_VENV/bin/uv" pip install --quiet --python "$CS_VENV/bin/python" "${find_links[@]}" \
+  -r requirements.txt -r requirements-dev.txt -r requirements-trainer.txt
+"$CS_VENV/bin/uv" pip install --quiet --python "$CS_VENV/bin/python" --no-deps -e .
+
+"$CS_VENV/bin/python" - <<'PY'
+import torch
+build = "CPU-only" if torch.version.cuda is None else f"CUDA {torch.version.cuda} (runs on CPU here)"
+print(f"setup: torch {torch.__version__}, {build} build")
+PY

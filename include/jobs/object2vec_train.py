@@ -1,0 +1,35 @@
+"""Object2Vec training entry point, run with SageMaker's folder layout under --ml-root
+(``/opt/ml`` in a container): input/config/hyperparameters.json, input/data/{channel}/,
+model/ for the artifacts, output/failure on error. Metrics go to stdout as ``#metric k=v``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from catalog_search.object2vec_trainer import train
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ml-root", type=Path, default=Path("/opt/ml"))
+    ml = parser.parse_args().ml_root
+    try:
+        params = json.loads((ml / "input/config/hyperparameters.json").read_text())
+        channels = {p.name: p for p in sorted((ml / "input/data").iterdir()) if p.is_dir()}
+        metrics = train(channels, params, ml / "model")
+    except Exception as err:
+        (ml / "output").mkdir(parents=True, exist_ok=True)
+        (ml / "output/failure").write_text(f"{type(err).__name__}: {err}")
+        traceback.print_exc()
+        return 1
+    for name, value in metrics.items():
+        print(f"#metric {name}={value:.6f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Versioned OpenSearch k-NN indices behind one alias: build, validate, swap, retain.
+
+Every build writes a new index named after its snapshot and run; the alias moves to it in
+one atomic ``_aliases`` call only after validation, and never to an older snapshot than the
+live one, so a backfill cannot roll the live search back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from catalog_search.catalog import CATEGORY_SEPARATOR
+from catalog_search.settings import short_hash, slug
+
+
+class IndexValidationFailed(RuntimeError):
+    """The new index is incomplete or its vectors do not retrieve; the alias stays where it was."""
+
+
+def index_name(alias: str, snapshot_id: str, model_version: str, run_key: str) -> str:
+    return f"{alias}-{slug(snapshot_id, 40)}-{short_hash(model_version, run_key)}"
+
+
+def index_body(dim: int, engine: str, meta: dict) -> dict:
+    return {
+        "settings": {
+            "index": {"knn": True, "number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"},
+        },
+        "mappings": {
+            "_meta": meta,
+            "dynamic_templates": [{"attributes_as_keywords": {
+                "path_match": "attributes.*", "match_mapping_type": "string", "mapping": {"type": "keyword"},
+            }}],
+            "properties": {
+                "product_id": {"type": "keyword"},
+                "title": {"type": "text", "fields": {"raw": {"type": "keyword"}}},
+                "category": {"type": "text", "fields": {"raw": {"type": "keyword"}}},
+                "category_path": {"type": "keyword"},
+                "brand": {"type": "keyword"},
+                "description": {"type": "text"},
+                "vendor": {"type": "keyword"},
+                "currency": {"type": "keyword"},
+                "price": {"type": "float"},
+                "attributes": {"type": "object"},
+                "embedding": {
+                    "type": "knn_vector", "dimension": dim,
+                    "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": engine,
+                               "parameters": {"m": 16, "ef_construction": 128}},
+                },
+            },
+        },
+    }
+
+
+def category_prefixes(category: str) -> list[str]:
+    """Every prefix of the path, so that a filter on any level is one term query."""
+    levels = category.split(CATEGORY_SEPARATOR)
+    return [CATEGORY_SEPARATOR.join(levels[: i + 1]) for i in range(len(levels))]
+
+
+def documents(enriched: pd.DataFrame) -> Iterable[dict]:
+    import json
+
+    for row in enriched.to_dict("records"):
+        doc = {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and v != v)}
+        doc["attributes"] = json.loads(row["attributes"]) if row.get("attributes") else {}
+        doc["category_path"] = category_prefixes(row["category"])
+        doc["embedding"] = [float(x) for x in row["embedding"]]
+        yield doc
+
+
+def build(client: Any, name: str, enriched: pd.DataFrame, dim: int, engine: str, meta: dict) -> int:
+    """(Re)create the index from scratch and load every product; safe to re-run."""
+    from opensearchpy import helpers
+
+    if client.indices.exists(index=name):
+        client.indices.delete(index=name)
+    client.indices.create(index=name, body=index_body(dim, engine, meta))
+    actions = ({"_index": name, "_id": d["product_id"], "_source": d} for d in documents(enriched))
+    ok, errors = helpers.bulk(client, actions, chunk_size=1000, request_timeout=120, raise_on_error=False)
+    if errors:
+        raise IndexValidationFailed(f"{len(errors)} documents were rejected by {name}, e.g. {errors[:2]}")
+    client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
+    client.indices.refresh(index=name)
+    return ok
+
+
+@dataclass(frozen=True)
+class IndexCheck:
+    documents: int
+    expected: int
+    self_recall: float
+
+
+def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, min_self_recall: float = 0.9) -> IndexCheck:
+    """Every product is searchable and a sample of products finds itself by its own vector."""
+    count = client.count(index=name)["count"]
+    rows = enriched.sample(min(sample, len(enriched)), random_state=0)
+    found = 0
+    for pid, vector in zip(rows["product_id"], rows["embedding"]):
+        body = {"size": 10, "_source": False, "query": {"knn": {"embedding": {"vector": np.asarray(vector).tolist(), "k": 10}}}}
+        hits = client.search(index=name, body=body)["hits"]["hits"]
+        # Products with identical titles share a vector, so "itself" means "within the top 10".
+        found += any(h["_id"] == pid for h in hits)
+    check = IndexCheck(count, len(enriched), found / max(len(rows), 1))
+    problems = []
+    if count != len(enriched):
+        problems.append(f"{count} documents, expected {len(enriched)}")
+    if check.self_recall < min_self_recall:
+        problems.append(f"only {check.self_recall:.0%} of sampled products retrieve themselves by vector (need {min_self_recall:.0%})")
+    if problems:
+        raise IndexValidationFailed(f"index {name}: " + "; ".join(problems) + ". The alias was not moved.")
+    return check
+
+
+def live_index(client: Any, alias: str) -> str | None:
+    if not client.indices.exists_alias(name=alias):
+        return None
+    return next(iter(client.indices.get_alias(name=alias)))
+
+
+def index_meta(client: Any, name: str) -> dict:
+    return client.indices.get_mapping(index=name)[name]["mappings"].get("_meta", {})
+
+
+@dataclass(frozen=True)
+class SwapResult:
+    alias: str
+    live: str
+    previous: str | None
+    moved: bool
+    reason: str
+
+
+def swap_alias(client: Any, alias: str, new_index: str) -> SwapResult:
+    """Point the alias at new_index in one atomic call, unless the live index holds a newer snapshot."""
+    previous = live_index(client, alias)
+    if previous == new_index:
+        return SwapResult(alias, new_index, previous, False, "already live")
+    if previous is not None:
+        live_snapshot = index_meta(client, previous).get("snapshot_id", "")
+        new_snapshot = index_meta(client, new_index).get("snapshot_id", "")
+        if new_snapshot < live_snapshot:
+            return SwapResult(alias, previous, previous, False,
+                              f"live index holds newer snapshot {live_snapshot} than {new_snapshot} (backfill)")
+    actions = [{"add": {"index": new_index, "alias": alias}}]
+    if previous is not None:
+        actions.insert(0, {"remove": {"index": previous, "alias": alias}})
+    client.indices.update_aliases(body={"actions": actions})
+    return SwapResult(alias, new_index, previous, True, "swapped")
+
+
+def apply_retention(client: Any, alias: str, keep: int) -> list[str]:
+    """Delete all but the newest ``keep`` indices of the alias; the live one is always kept."""
+    live = live_index(client, alias)
+    names = sorted(client.indices.get(index=f"{alias}-*").keys(), key=lambda n: index_meta(client, n).get("built_at", ""))
+    doomed = [n for n in names[:-keep] if n != live] if keep > 0 else []
+    for name in doomed:
+        client.indices.delete(index=name)
+    return doomed

@@ -1,0 +1,147 @@
+"""The runner switch: SageMaker jobs run on SageMaker, or locally with the same artifacts.
+
+Both runners take the request dicts of ``sagemaker_jobs`` and return dicts shaped like
+DescribeTrainingJob / DescribeTransformJob, so everything downstream is one path. The local
+runner lays out SageMaker's ``/opt/ml`` folders, runs the entry point of ``include/jobs/`` in
+a subprocess, and writes model.tar.gz and ``.out`` files where SageMaker would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any, Protocol
+
+from catalog_search.storage import ObjectStore, split_s3_uri
+
+JOBS_DIR = Path(__file__).resolve().parents[2] / "include" / "jobs"
+METRIC_LINE = re.compile(r"^#metric (?P<name>[\w:]+)=(?P<value>[-+0-9.eE]+|nan|inf)$", re.MULTILINE)
+
+
+class JobFailed(RuntimeError):
+    """A training or transform job failed; the message carries its failure reason and log."""
+
+
+class Runner(Protocol):
+    def train(self, config: dict) -> dict: ...
+
+    def transform(self, config: dict) -> dict: ...
+
+
+def register_model(sagemaker: Any, config: dict) -> str:
+    """CreateModel, once: a retried task finds the model it registered before."""
+    try:
+        return sagemaker.describe_model(ModelName=config["ModelName"])["ModelArn"]
+    except sagemaker.exceptions.ClientError:
+        return sagemaker.create_model(**config)["ModelArn"]
+
+
+class LocalRunner:
+    def __init__(self, s3: Any, sagemaker: Any, work_dir: Path, python: str = sys.executable):
+        self.s3, self.sagemaker, self.work_dir, self.python = s3, sagemaker, Path(work_dir), python
+
+    def _store(self, uri: str) -> tuple[ObjectStore, str]:
+        bucket, key = split_s3_uri(uri)
+        return ObjectStore(self.s3, bucket), key
+
+    def _job_dir(self, name: str) -> Path:
+        path = self.work_dir / "sagemaker" / name
+        shutil.rmtree(path, ignore_errors=True)  # a re-run starts from the same empty folders
+        path.mkdir(parents=True)
+        return path
+
+    def _run(self, script: str, args: list[str], log_path: Path) -> str:
+        proc = subprocess.run([self.python, str(JOBS_DIR / script), *args], capture_output=True, text=True)
+        log_path.write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
+            raise JobFailed(f"{script} exited with {proc.returncode}; log {log_path}; last lines:\n{tail}")
+        return proc.stdout
+
+    def train(self, config: dict) -> dict:
+        name = config["TrainingJobName"]
+        ml = self._job_dir(name)
+        (ml / "input/config").mkdir(parents=True)
+        (ml / "input/config/hyperparameters.json").write_text(json.dumps(config["HyperParameters"]))
+        for channel in config["InputDataConfig"]:
+            store, prefix = self._store(channel["DataSource"]["S3DataSource"]["S3Uri"])
+            store.download_prefix(prefix, ml / "input/data" / channel["ChannelName"])
+        stdout = self._run("object2vec_train.py", ["--ml-root", str(ml)], ml / "training.log")
+        metrics = [{"MetricName": m["name"], "Value": float(m["value"])} for m in METRIC_LINE.finditer(stdout)]
+        store, prefix = self._store(config["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{name}/output/")
+        tarball = ml / "output/model.tar.gz"
+        tarball.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(tarball, "w:gz") as tar:
+            for path in sorted((ml / "model").iterdir()):
+                tar.add(path, arcname=path.name)
+        self.s3.upload_file(str(tarball), store.bucket, prefix + "model.tar.gz")
+        return {
+            "TrainingJobName": name,
+            "TrainingJobStatus": "Completed",
+            "HyperParameters": config["HyperParameters"],
+            "ModelArtifacts": {"S3ModelArtifacts": store.uri(prefix + "model.tar.gz")},
+            "FinalMetricDataList": metrics,
+        }
+
+    def transform(self, config: dict) -> dict:
+        name = config["TransformJobName"]
+        job = self._job_dir(name)
+        model_url = self.sagemaker.describe_model(ModelName=config["ModelName"])["PrimaryContainer"]["ModelDataUrl"]
+        model_store, model_key = self._store(model_url)
+        (job / "model.tar.gz").write_bytes(model_store.get_bytes(model_key))
+        in_store, in_prefix = self._store(config["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"])
+        inputs = in_store.download_prefix(in_prefix, job / "input")
+        out_store, out_prefix = self._store(config["TransformOutput"]["S3OutputPath"].rstrip("/") + "/")
+        for path in inputs:
+            output = job / "output" / (path.name + ".out")  # SageMaker's naming of batch outputs
+            self._run(
+                "object2vec_transform.py",
+                ["--model", str(job / "model.tar.gz"), "--input", str(path), "--output", str(output)],
+                job / f"{path.name}.log",
+            )
+            rel = path.relative_to(job / "input").as_posix()
+            self.s3.upload_file(str(output), out_store.bucket, f"{out_prefix}{rel}.out")
+        return {"TransformJobName": name, "TransformJobStatus": "Completed", "TransformOutput": config["TransformOutput"]}
+
+
+class SageMakerRunner:
+    """Runs the jobs on SageMaker through the Amazon provider's hook."""
+
+    def __init__(self, hook: Any, check_interval: int = 60):
+        self.hook, self.check_interval = hook, check_interval
+
+    def _existing(self, describe, name: str) -> dict | None:
+        try:
+            return describe(name)
+        except self.hook.conn.exceptions.ClientError:
+            return None
+
+    def train(self, config: dict) -> dict:
+        # A retried task must not start a second job under the same deterministic name.
+        found = self._existing(self.hook.describe_training_job, config["TrainingJobName"])
+        if found is None:
+            self.hook.create_training_job(config, wait_for_completion=True, check_interval=self.check_interval)
+        elif found["TrainingJobStatus"] == "InProgress":
+            self.hook.check_training_status_with_log(config["TrainingJobName"], True, True, self.check_interval)
+        description = self.hook.describe_training_job(config["TrainingJobName"])
+        if description["TrainingJobStatus"] != "Completed":
+            raise JobFailed(f"training job {config['TrainingJobName']}: {description.get('FailureReason', description['TrainingJobStatus'])}")
+        return description
+
+    def transform(self, config: dict) -> dict:
+        found = self._existing(self.hook.describe_transform_job, config["TransformJobName"])
+        if found is None or found["TransformJobStatus"] == "InProgress":
+            if found is None:
+                self.hook.create_transform_job(config, wait_for_completion=False)
+            self.hook.check_status(
+                config["TransformJobName"], "TransformJobStatus", self.hook.describe_transform_job, self.check_interval
+            )
+        description = self.hook.describe_transform_job(config["TransformJobName"])
+        if description["TransformJobStatus"] != "Completed":
+            raise JobFailed(f"transform job {config['TransformJobName']}: {description.get('FailureReason', description['TransformJobStatus'])}")
+        return description

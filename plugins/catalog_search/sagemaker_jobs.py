@@ -1,0 +1,87 @@
+"""SageMaker job configs as plain dicts (the CreateTrainingJob / CreateModel /
+CreateTransformJob request shapes), built in one place and run by either runner."""
+
+from __future__ import annotations
+
+from catalog_search.settings import Settings
+
+JSONLINES = "application/jsonlines"
+TRAINING_CHANNELS = ("train", "validation", "test", "auxiliary")
+
+
+def object2vec_image(region: str) -> str:
+    from sagemaker.core import image_uris
+
+    return image_uris.retrieve("object2vec", region)
+
+
+def object2vec_hyperparameters(settings: Settings, vocab_size: int) -> dict[str, str]:
+    """Object2Vec's own hyperparameter names; SageMaker wants every value as a string."""
+    params = {
+        "enc0_network": "pooled_embedding",
+        "enc0_vocab_size": vocab_size,
+        "enc0_max_seq_len": settings.max_seq_len,
+        "enc0_token_embedding_dim": settings.embedding_dim,
+        "enc0_vocab_file": "vocab.json",
+        "enc_dim": settings.embedding_dim,
+        "tied_token_embedding_weight": "true",
+        "comparator_list": "hadamard, concat, abs_diff",
+        "output_layer": "softmax",
+        "mlp_dim": 128,
+        "mlp_layers": 1,
+        "mlp_activation": "relu",
+        "epochs": settings.epochs,
+        "mini_batch_size": 256,
+        "learning_rate": 0.004,
+        "optimizer": "adam",
+    }
+    return {k: str(v) for k, v in params.items()}
+
+
+def training_job_config(
+    settings: Settings, name: str, training_uri: str, output_uri: str, hyperparameters: dict[str, str]
+) -> dict:
+    def channel(channel_name: str) -> dict:
+        return {
+            "ChannelName": channel_name,
+            "DataSource": {"S3DataSource": {
+                "S3DataType": "S3Prefix", "S3Uri": f"{training_uri}{channel_name}/",
+                "S3DataDistributionType": "FullyReplicated",
+            }},
+            "ContentType": JSONLINES if channel_name != "auxiliary" else "application/json",
+        }
+
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": object2vec_image(settings.region), "TrainingInputMode": "File"},
+        "RoleArn": settings.sagemaker_role_arn or "arn:aws:iam::000000000000:role/catalog-search-local",
+        "HyperParameters": hyperparameters,
+        "InputDataConfig": [channel(c) for c in TRAINING_CHANNELS],
+        "OutputDataConfig": {"S3OutputPath": output_uri},
+        "ResourceConfig": {"InstanceType": "ml.m5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 20},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 4 * 3600},
+    }
+
+
+def model_config(settings: Settings, name: str, model_data_url: str) -> dict:
+    return {
+        "ModelName": name,
+        "PrimaryContainer": {"Image": object2vec_image(settings.region), "ModelDataUrl": model_data_url},
+        "ExecutionRoleArn": settings.sagemaker_role_arn or "arn:aws:iam::000000000000:role/catalog-search-local",
+    }
+
+
+def transform_job_config(name: str, model_name: str, input_uri: str, output_uri: str) -> dict:
+    return {
+        "TransformJobName": name,
+        "ModelName": model_name,
+        "BatchStrategy": "MultiRecord",
+        "MaxPayloadInMB": 6,
+        "TransformInput": {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+            "ContentType": JSONLINES,
+            "SplitType": "Line",
+        },
+        "TransformOutput": {"S3OutputPath": output_uri, "Accept": JSONLINES, "AssembleWith": "Line"},
+        "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+    }

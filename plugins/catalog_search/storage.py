@@ -1,0 +1,84 @@
+"""The object store (S3 on AWS, moto locally) as the few operations the stages need."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+class MissingObject(LookupError):
+    """An expected object is absent: the message names the s3:// URI."""
+
+
+@dataclass
+class ObjectStore:
+    s3: Any  # a boto3 S3 client
+    bucket: str
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.s3.head_bucket(Bucket=self.bucket)
+        except self.s3.exceptions.ClientError:
+            self.s3.create_bucket(Bucket=self.bucket)
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)
+        return self.uri(key)
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except self.s3.exceptions.NoSuchKey:
+            raise MissingObject(f"{self.uri(key)} does not exist") from None
+
+    def put_json(self, key: str, value: Any) -> str:
+        return self.put_bytes(key, json.dumps(value, indent=1, sort_keys=True).encode())
+
+    def get_json(self, key: str, default: Any = MissingObject) -> Any:
+        try:
+            return json.loads(self.get_bytes(key))
+        except MissingObject:
+            if default is MissingObject:
+                raise
+            return default
+
+    def exists(self, key: str) -> bool:
+        return self.list_keys(key, limit=1) == [key]
+
+    def list_keys(self, prefix: str, limit: int | None = None) -> list[str]:
+        keys: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+            keys += [o["Key"] for o in page.get("Contents", [])]
+            if limit and len(keys) >= limit:
+                return keys[:limit]
+        return keys
+
+    def upload_dir(self, local_dir: Path, prefix: str) -> str:
+        for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
+            self.s3.upload_file(str(path), self.bucket, prefix + path.relative_to(local_dir).as_posix())
+        return self.uri(prefix)
+
+    def download_prefix(self, prefix: str, local_dir: Path) -> list[Path]:
+        paths = []
+        for key in self.list_keys(prefix):
+            if key.endswith("/"):
+                continue
+            target = Path(local_dir) / key[len(prefix):].lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(self.bucket, key, str(target))
+            paths.append(target)
+        if not paths:
+            raise MissingObject(f"nothing under {self.uri(prefix)}")
+        return paths
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key

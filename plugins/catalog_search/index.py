@@ -136,6 +136,18 @@ class SwapResult:
     reason: str
 
 
+def _move_alias(client: Any, alias: str, previous: str | None, target: str) -> None:
+    actions = [{"add": {"index": target, "alias": alias}}]
+    if previous is not None:
+        actions.insert(0, {"remove": {"index": previous, "alias": alias}})
+    client.indices.update_aliases(body={"actions": actions})
+
+
+def _indices_by_build_time(client: Any, alias: str) -> list[str]:
+    names = client.indices.get(index=f"{alias}-*").keys()
+    return sorted(names, key=lambda n: index_meta(client, n).get("built_at", ""))
+
+
 def swap_alias(client: Any, alias: str, new_index: str) -> SwapResult:
     """Point the alias at new_index in one atomic call, unless the live index holds a newer snapshot."""
     previous = live_index(client, alias)
@@ -147,17 +159,29 @@ def swap_alias(client: Any, alias: str, new_index: str) -> SwapResult:
         if new_snapshot < live_snapshot:
             return SwapResult(alias, previous, previous, False,
                               f"live index holds newer snapshot {live_snapshot} than {new_snapshot} (backfill)")
-    actions = [{"add": {"index": new_index, "alias": alias}}]
-    if previous is not None:
-        actions.insert(0, {"remove": {"index": previous, "alias": alias}})
-    client.indices.update_aliases(body={"actions": actions})
+    _move_alias(client, alias, previous, new_index)
     return SwapResult(alias, new_index, previous, True, "swapped")
+
+
+def rollback(client: Any, alias: str, target: str | None = None) -> SwapResult:
+    """Move the alias back to ``target`` (default: the index built just before the live one)."""
+    previous = live_index(client, alias)
+    names = _indices_by_build_time(client, alias)
+    if target is None:
+        older = names[: names.index(previous)] if previous in names else []
+        if not older:
+            raise LookupError(f"alias {alias!r}: no index older than the live {previous!r} to roll back to")
+        target = older[-1]
+    elif target not in names:
+        raise LookupError(f"index {target!r} does not exist; candidates: {names}")
+    _move_alias(client, alias, previous, target)
+    return SwapResult(alias, target, previous, True, "rolled back")
 
 
 def apply_retention(client: Any, alias: str, keep: int) -> list[str]:
     """Delete all but the newest ``keep`` indices of the alias; the live one is always kept."""
     live = live_index(client, alias)
-    names = sorted(client.indices.get(index=f"{alias}-*").keys(), key=lambda n: index_meta(client, n).get("built_at", ""))
+    names = _indices_by_build_time(client, alias)
     doomed = [n for n in names[:-keep] if n != live] if keep > 0 else []
     for name in doomed:
         client.indices.delete(index=name)

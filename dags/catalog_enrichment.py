@@ -1,0 +1,90 @@
+"""Embed every product of a snapshot with the champion model (Batch Transform) and publish
+the enriched catalog asset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, get_current_context, task
+
+from catalog_search.dag_support import (
+    CATALOG_SNAPSHOT,
+    DEFAULT_ARGS,
+    EMBEDDING_MODEL,
+    ENRICHED_CATALOG,
+    TAGS,
+    emit,
+    from_context,
+)
+
+with DAG(
+    dag_id="catalog_enrichment",
+    doc_md="""
+### catalog_enrichment
+tokenize → batch transform → validate embeddings → enriched catalog.
+
+Runs nightly and whenever a new catalog snapshot or champion model is published. Writes
+Object2Vec inference JSON Lines to `enrichment/{snapshot_id}/{model_version}/input/`, runs a
+Batch Transform job (or the local runner) whose `.out` lines land in `output/`, checks them with
+Great Expectations (one vector per product, right dimension, finite and non-zero) and writes
+`enriched/products.parquet`, emitting the **enriched catalog** asset.
+Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, the champion).
+""",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"), assets=(CATALOG_SNAPSHOT | EMBEDDING_MODEL)
+    ),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=TAGS + ["enrichment"],
+    params={
+        "snapshot_id": Param(None, type=["null", "string"], description="Snapshot to embed (default: newest)"),
+        "model_version": Param(None, type=["null", "string"], description="Model to embed with (default: champion)"),
+    },
+) as dag:
+
+    @task
+    def resolve_inputs() -> dict:
+        from catalog_search import pipeline
+        from catalog_search.settings import Settings
+
+        store = pipeline.Services(Settings.from_env()).store
+        context = get_current_context()
+        return {
+            "snapshot_id": from_context(context, "snapshot_id", CATALOG_SNAPSHOT, lambda: pipeline.latest_snapshot(store)),
+            "model_version": from_context(context, "model_version", EMBEDDING_MODEL, lambda: pipeline.champion(store)["model_version"]),
+        }
+
+    @task
+    def prepare_transform_input(inputs: dict) -> dict:
+        from catalog_search import pipeline
+        from catalog_search.settings import Settings
+
+        settings = Settings.from_env()
+        store = pipeline.Services(settings).store
+        prepared = pipeline.prepare_transform_input(settings, store, inputs["snapshot_id"], inputs["model_version"])
+        return pipeline.transform_config(inputs["snapshot_id"], inputs["model_version"], prepared)
+
+    @task
+    def batch_transform(config: dict) -> dict:
+        from catalog_search import pipeline
+        from catalog_search.settings import Settings
+
+        return pipeline.Services(Settings.from_env()).runner.transform(config)
+
+    @task(outlets=[ENRICHED_CATALOG])
+    def validate_and_assemble(inputs: dict) -> dict:
+        from catalog_search import pipeline
+        from catalog_search.settings import Layout, Settings
+
+        settings = Settings.from_env()
+        context = get_current_context()
+        result = pipeline.assemble_enriched(
+            settings, pipeline.Services(settings).store, inputs["snapshot_id"], inputs["model_version"],
+            Layout.report(dag.dag_id, context["run_id"]),
+        )
+        emit(context, ENRICHED_CATALOG, snapshot_id=inputs["snapshot_id"], model_version=inputs["model_version"])
+        return result
+
+    inputs = resolve_inputs()
+    batch_transform(prepare_transform_input(inputs)) >> validate_and_assemble(inputs)

@@ -1,0 +1,83 @@
+"""Train Object2Vec on stratified product pairs of a snapshot, gate it on its metrics, and
+publish the champion model asset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param, get_current_context, task
+
+from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, TAGS, emit, from_context
+
+with DAG(
+    dag_id="embedding_training",
+    doc_md="""
+### embedding_training
+pairs → vocabulary → Object2Vec training → metric gate → champion.
+
+* **pairs**: stratified same-category (positive) / different-category (negative) pairs, split by
+  product into train/validation/test, as Object2Vec JSON Lines under
+  `training/{snapshot_id}/{run}/` with `auxiliary/vocab.json`.
+* **train**: a SageMaker training job (or the local runner: `CATALOG_SEARCH_RUNNER=local`) with a
+  deterministic name per snapshot and run; model at `models/{model_version}/output/model.tar.gz`.
+* **gate**: `validation:accuracy` must reach the minimum and not fall behind the champion; a failed
+  gate raises and nothing is published. Passing registers the SageMaker model and writes
+  `models/champion.json`, emitting the **embedding model** asset.
+
+Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest snapshot).
+""",
+    schedule="0 3 * * 0",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=TAGS + ["training"],
+    params={"snapshot_id": Param(None, type=["null", "string"], description="Snapshot to train on (default: newest)")},
+) as dag:
+
+    @task
+    def resolve_snapshot() -> str:
+        from catalog_search import pipeline
+        from catalog_search.settings import Settings
+
+        store = pipeline.Services(Settings.from_env()).store
+        return from_context(get_current_context(), "snapshot_id", CATALOG_SNAPSHOT, lambda: pipeline.latest_snapshot(store))
+
+    @task
+    def prepare_training_data(snapshot_id: str) -> dict:
+        from catalog_search import pipeline
+        from catalog_search.settings import Settings
+
+        settings = Settings.from_env()
+        run_key = pipeline.run_key_for(get_current_context()["run_id"])
+        return pipeline.prepare_training_data(settings, pipeline.Services(settings).store, snapshot_id, run_key)
+
+    @task
+    def training_config(snapshot_id: str, training: dict) -> dict:
+        from catalog_search import pipeline
+        from catalog_search.settings import Settings
+
+        settings = Settings.from_env()
+        run_key = pipeline.run_key_for(get_current_context()["run_id"])
+        return pipeline.training_config(settings, pipeline.Services(settings).store, snapshot_id, run_key, training)
+
+    @task
+    def train(config: dict, snapshot_id: str) -> dict:
+        from catalog_search import pipeline
+        from catalog_search.settings import Settings
+
+        services = pipeline.Services(Settings.from_env())
+        return pipeline.train(services.runner, services.store, config, snapshot_id)
+
+    @task(outlets=[EMBEDDING_MODEL])
+    def gate_and_promote(trained: dict) -> dict:
+        from catalog_search import pipeline
+        from catalog_search.settings import Settings
+
+        services = pipeline.Services(Settings.from_env())
+        record = pipeline.gate_and_promote(services.settings, services.store, services.sagemaker, trained)
+        emit(get_current_context(), EMBEDDING_MODEL, model_version=record["model_version"], snapshot_id=record["snapshot_id"])
+        return record
+
+    snapshot = resolve_snapshot()
+    config = training_config(snapshot, prepare_training_data(snapshot))
+    gate_and_promote(train(config, snapshot))

@@ -1,0 +1,34 @@
+"""Manual: point the search alias back at an earlier index."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import DAG, Param, task
+
+from catalog_search.dag_support import DEFAULT_ARGS, LIVE_INDEX, TAGS
+
+with DAG(
+    dag_id="search_index_rollback",
+    doc_md="""
+### search_index_rollback
+Moves the search alias to `target_index` (default: the newest index older than the live one) in
+one atomic call. Use it when a published index turns out bad; the next publish moves forward again.
+""",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=TAGS + ["search", "manual"],
+    params={"target_index": Param(None, type=["null", "string"], description="Index to make live")},
+) as dag:
+
+    @task(outlets=[LIVE_INDEX])
+    def rollback(params: dict | None = None) -> dict:
+        from catalog_search import index, pipeline
+        from catalog_search.settings import Settings
+
+        services = pipeline.Services(Settings.from_env())
+        return index.rollback(services.opensearch, services.settings.index_alias, (params or {}).get("target_index")).__dict__
+
+    rollback()

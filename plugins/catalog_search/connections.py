@@ -19,12 +19,6 @@ def aws_client(service: str, conn_id: str = AWS_CONN_ID) -> Any:
     return AwsBaseHook(aws_conn_id=conn_id, client_type=service).get_conn()
 
 
-def aws_resource(service: str, conn_id: str = AWS_CONN_ID) -> Any:
-    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-    return AwsBaseHook(aws_conn_id=conn_id, resource_type=service).get_conn()
-
-
 def opensearch_client(conn_id: str = OPENSEARCH_CONN_ID) -> Any:
     from airflow.providers.opensearch.hooks.opensearch import OpenSearchHook
 

@@ -73,31 +73,49 @@ def _positives(codes: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.
     starts = np.r_[0, np.cumsum(sizes)[:-1]]
     eligible = sizes >= 2
     if n == 0 or not eligible.any():
-        return np.empty(0, np.int64), np.empty(0, np.int64)
+        return _EMPTY, _EMPTY
     weights = np.where(eligible, sizes, 0) / sizes[eligible].sum()
-    # Draw 20% more than needed so that removing duplicates still leaves enough.
-    per_category = rng.multinomial(int(n * 1.2) + 1, weights)
-    cat = np.repeat(np.arange(len(sizes)), per_category)
-    size = sizes[cat]
-    i = rng.integers(0, size)
-    j = (i + 1 + rng.integers(0, size - 1)) % size  # never i: no self-pairs
-    left, right = order[starts[cat] + i], order[starts[cat] + j]
-    return _dedupe(left, right, n, rng)
+
+    def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
+        cat = np.repeat(np.arange(len(sizes)), rng.multinomial(count, weights))
+        size = sizes[cat]
+        i = rng.integers(0, size)
+        j = (i + 1 + rng.integers(0, size - 1)) % size  # never i: no self-pairs
+        return order[starts[cat] + i], order[starts[cat] + j]
+
+    return _unique_pairs(draw, n, rng)
 
 
 def _negatives(codes: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """n pairs of products from different categories, uniformly over products."""
     if n <= 0 or len(np.unique(codes)) < 2:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    draw = int(n * 1.5) + 10
-    left, right = rng.integers(0, len(codes), draw), rng.integers(0, len(codes), draw)
-    keep = codes[left] != codes[right]
-    return _dedupe(left[keep], right[keep], n, rng)
+        return _EMPTY, _EMPTY
+
+    def draw(count: int) -> tuple[np.ndarray, np.ndarray]:
+        left, right = rng.integers(0, len(codes), count), rng.integers(0, len(codes), count)
+        keep = codes[left] != codes[right]
+        return left[keep], right[keep]
+
+    return _unique_pairs(draw, n, rng)
 
 
-def _dedupe(left: np.ndarray, right: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Drop pairs seen before in either order, then keep n of them in random order."""
-    key = np.minimum(left, right).astype(np.int64) << 32 | np.maximum(left, right)
-    _, first = np.unique(key, return_index=True)
-    first = rng.permutation(first)[:n]
-    return left[first], right[first]
+_EMPTY = np.empty(0, np.int64)
+MAX_ROUNDS = 8
+
+
+def _unique_pairs(draw, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draw until n distinct unordered pairs are found (or the rounds run out, when the
+    population has fewer), then keep n of them in random order."""
+    left, right = _EMPTY, _EMPTY
+    for _ in range(MAX_ROUNDS):
+        missing = n - len(left)
+        if missing <= 0:
+            break
+        new_left, new_right = draw(int(missing * 1.3) + 16)
+        left, right = np.r_[left, new_left], np.r_[right, new_right]
+        key = np.minimum(left, right).astype(np.int64) << 32 | np.maximum(left, right)
+        _, first = np.unique(key, return_index=True)
+        first.sort()  # keep earlier draws first so that rounds only add
+        left, right = left[first], right[first]
+    keep = rng.permutation(len(left))[:n]
+    return left[keep], right[keep]

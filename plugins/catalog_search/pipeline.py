@@ -58,12 +58,6 @@ class Services:
         return aws_client("dynamodb")
 
     @cached_property
-    def dynamodb_table(self) -> Any:
-        from catalog_search.connections import aws_resource
-
-        return aws_resource("dynamodb").Table(self.settings.table_name)
-
-    @cached_property
     def opensearch(self) -> Any:
         from catalog_search.connections import opensearch_client
 
@@ -269,7 +263,7 @@ def latest_enriched(store: ObjectStore) -> dict:
 def upsert_items(services: Services, snapshot_id: str, model_version: str) -> dict:
     dynamo.ensure_table(services.dynamodb, services.settings.table_name)
     enriched = load_enriched(services.store, snapshot_id, model_version)
-    written = dynamo.upsert(services.dynamodb_table, dynamo.enriched_rows(enriched, snapshot_id, model_version))
+    written = dynamo.upsert(services.dynamodb, services.settings.table_name, dynamo.enriched_rows(enriched, snapshot_id, model_version))
     return {"table": services.settings.table_name, "items": written}
 
 

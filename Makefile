@@ -1,0 +1,28 @@
+# One entry point for developer commands; each target is a script under scripts/.
+.PHONY: demo test setup up down status airflow-start airflow-stop lock bench
+SHELL := /bin/bash
+
+demo:            ## the main job end to end on the local stack (setup included)
+	bash scripts/demo.sh
+test:            ## every test (starts the local services if needed)
+	bash scripts/test.sh
+setup:           ## .venv/ from the pinned locks, project installed editable
+	bash scripts/setup.sh
+up:              ## start OpenSearch (k-NN) and moto on 127.0.0.1
+	bash scripts/services.sh up
+down:            ## stop the services and Airflow
+	bash scripts/airflow.sh stop
+	bash scripts/services.sh down
+status:
+	bash scripts/services.sh status
+airflow-start:   ## airflow standalone: UI on http://127.0.0.1:8080
+	bash scripts/airflow.sh start
+airflow-stop:
+	bash scripts/airflow.sh stop
+lock:            ## recompile the pinned locks after editing requirements*.in
+	source scripts/env.sh && cd "$$CS_ROOT" && \
+	uv pip compile -q --python-version 3.11 requirements.in -o requirements.txt && \
+	uv pip compile -q --python-version 3.11 requirements-dev.in -o requirements-dev.txt && \
+	uv pip compile -q --python-version 3.11 requirements-trainer.in -o requirements-trainer.txt
+bench:           ## benchmarks (figures go in the README)
+	source scripts/env.sh && python benchmarks/pair_sampling.py

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The main job end to end on the local stack, from a fresh clone: install, start the
+# services, run the four DAGs of the chain, then print search results.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$CS_ROOT"
+bash scripts/setup.sh
+bash scripts/services.sh up
+bash scripts/airflow.sh init
+for dag in catalog_refresh embedding_training catalog_enrichment search_index_publish; do
+  bash scripts/airflow.sh run "$dag"
+done
+catalog-search demo 2>/dev/null

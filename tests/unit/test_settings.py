@@ -1,0 +1,39 @@
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from catalog_search.settings import Layout, Settings, job_name, snapshot_id_for
+
+
+def test_job_names_are_deterministic_unique_and_valid_for_sagemaker():
+    a = job_name("o2v", "20261129T010000Z-fashion", "manual__2026-11-29T01:00:00+00:00")
+    assert a == job_name("o2v", "20261129T010000Z-fashion", "manual__2026-11-29T01:00:00+00:00")
+    assert a != job_name("o2v", "20261129T010000Z-fashion", "manual__2026-11-29T02:00:00+00:00")
+    assert a != job_name("o2v", "20261130T010000Z-fashion", "manual__2026-11-29T01:00:00+00:00")
+    assert len(a) <= 63 and re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9])*", a)
+
+
+def test_long_keys_still_give_short_distinct_names():
+    long = "x" * 300
+    assert len(job_name("embed", long, long + "1")) <= 63
+    assert job_name("embed", long, long + "1") != job_name("embed", long, long + "2")
+
+
+def test_snapshot_ids_sort_by_time():
+    older = snapshot_id_for("fashion", datetime(2026, 3, 1, tzinfo=timezone.utc))
+    newer = snapshot_id_for("fashion", datetime(2026, 11, 1, 5, tzinfo=timezone.utc))
+    assert older < newer
+    assert older == "20260301T000000Z-fashion"
+
+
+def test_layout_is_keyed_by_snapshot_and_run():
+    assert Layout.training("s1", "r1") == "training/s1/r1/"
+    assert Layout.enrichment("s1", "m1") == "enrichment/s1/m1/"
+    assert Layout.snapshot_products("s1") == "catalog/snapshots/s1/products.parquet"
+
+
+def test_unknown_runner_is_rejected(monkeypatch):
+    monkeypatch.setenv("CATALOG_SEARCH_RUNNER", "ec2")
+    with pytest.raises(ValueError, match="CATALOG_SEARCH_RUNNER"):
+        Settings.from_env()

@@ -1,5 +1,8 @@
+"""`python -m catalog_search` runs the CLI."""
+
 import sys
 
 from catalog_search.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

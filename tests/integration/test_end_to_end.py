@@ -1,0 +1,131 @@
+"""The whole chain through Airflow on the local stack, exactly as `make demo` runs it:
+catalog_refresh → embedding_training → catalog_enrichment → search_index_publish, each as
+`airflow dags test`, on the real fashion catalog; then assertions on what search returns.
+
+Each test session writes to its own bucket, table, alias and work folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from catalog_search.connections import aws_client, opensearch_client
+from catalog_search.dynamo import unpack_embedding
+from catalog_search.index import index_meta, live_index
+from catalog_search.search import QueryEncoder, SearchRequest, recommend, search
+from catalog_search.settings import Layout
+from catalog_search.storage import ObjectStore
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAIN = ("catalog_refresh", "embedding_training", "catalog_enrichment", "search_index_publish")
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    import uuid
+
+    key = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "CATALOG_SEARCH_BUCKET": f"e2e-{key}",
+        "CATALOG_SEARCH_TABLE": f"e2e-{key}",
+        "CATALOG_SEARCH_INDEX_ALIAS": f"e2e-{key}",
+        "CATALOG_SEARCH_WORK_DIR": str(tmp_path_factory.mktemp("work")),
+    }
+    logs = tmp_path_factory.mktemp("logs")
+
+    def run(dag_id: str, conf: dict | None = None) -> None:
+        log = logs / f"{dag_id}.log"
+        with log.open("w") as out:
+            proc = subprocess.run(["airflow", "dags", "test", dag_id, "--conf", json.dumps(conf or {})],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        if proc.returncode != 0:
+            tail = "\n".join(log.read_text().splitlines()[-40:])
+            pytest.fail(f"{dag_id} failed (log {log}):\n{tail}")
+
+    for dag_id in CHAIN:
+        run(dag_id)
+    yield env, run
+    client = opensearch_client()
+    client.indices.delete(index=f"{env['CATALOG_SEARCH_INDEX_ALIAS']}-*", ignore_unavailable=True)
+
+
+@pytest.fixture(scope="module")
+def store(chain):
+    return ObjectStore(aws_client("s3"), chain[0]["CATALOG_SEARCH_BUCKET"])
+
+
+@pytest.fixture(scope="module")
+def alias(chain):
+    return chain[0]["CATALOG_SEARCH_INDEX_ALIAS"]
+
+
+def _search(store, alias, text, mode, **filters):
+    encoder = QueryEncoder(store, Path(store.bucket))
+    response = search(opensearch_client(), alias, encoder, SearchRequest(text, mode, size=5, filters=filters))
+    return [h["_source"] for h in response["hits"]["hits"]]
+
+
+def test_snapshot_landed_validated_and_published(store):
+    snapshot_id = store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
+    manifest = store.get_json(Layout.snapshot(snapshot_id) + "manifest.json")
+    assert manifest["products"] == 44_439 and manifest["rejected"] == 7
+
+
+def test_champion_passed_the_gate(store):
+    champion = store.get_json(Layout.CHAMPION)
+    assert champion["metrics"]["validation:accuracy"] >= 0.75
+    assert store.exists(Layout.model(champion["model_version"]) + "output/model.tar.gz")
+    assert store.get_json(Layout.model(champion["model_version"]) + "lineage.json")["snapshot_id"] == champion["snapshot_id"]
+
+
+def test_items_were_upserted_to_dynamodb(chain, store):
+    champion = store.get_json(Layout.CHAMPION)
+    item = aws_client("dynamodb").get_item(TableName=chain[0]["CATALOG_SEARCH_TABLE"], Key={"product_id": {"S": "15970"}})["Item"]
+    assert item["title"]["S"] == "Turtle Check Men Navy Blue Shirt"
+    assert item["model_version"]["S"] == champion["model_version"]
+    assert unpack_embedding({"embedding": item["embedding"]["B"]}).shape == (64,)
+
+
+def test_alias_serves_the_newest_snapshot_with_its_model(store, alias):
+    client = opensearch_client()
+    meta = index_meta(client, live_index(client, alias))
+    assert meta["snapshot_id"] == store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
+    assert meta["model_version"] == store.get_json(Layout.CHAMPION)["model_version"]
+    assert client.count(index=alias)["count"] == 44_439
+
+
+def test_hybrid_search_finds_what_the_shopper_asked_for(store, alias):
+    hits = _search(store, alias, "men navy blue shirt", "hybrid")
+    assert len(hits) == 5
+    assert all(h["category"].endswith("> Shirts") and h["attributes"]["gender"] == "Men" for h in hits)
+
+
+def test_knn_alone_understands_the_product_type(store, alias):
+    hits = _search(store, alias, "women black handbag", "knn")
+    assert all(h["category"] == "Accessories > Bags > Handbags" for h in hits)
+
+
+def test_fuzzy_keywords_survive_a_typo_and_filters_apply(store, alias):
+    hits = _search(store, alias, "handbgas", "keyword")
+    assert hits and all(h["category"].endswith("Handbags") for h in hits)
+    filtered = _search(store, alias, "watch", "hybrid", gender="Women", category="Accessories > Watches")
+    assert filtered and all(h["attributes"]["gender"] == "Women" and h["category"].startswith("Accessories > Watches") for h in filtered)
+
+
+def test_recommendations_are_similar_products(alias):
+    hits = [h["_source"] for h in recommend(opensearch_client(), alias, "15970", size=10)["hits"]["hits"]]
+    assert len(hits) == 10 and "15970" not in {h["product_id"] for h in hits}
+    assert sum(h["category"] == "Apparel > Topwear > Shirts" for h in hits) >= 8
+
+
+def test_a_backfilled_older_snapshot_does_not_move_latest(chain, store):
+    _, run = chain
+    latest = store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
+    run("catalog_refresh", {"snapshot_id": "20200101T000000Z-fashion"})
+    assert store.exists(Layout.snapshot("20200101T000000Z-fashion") + "manifest.json")
+    assert store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"] == latest

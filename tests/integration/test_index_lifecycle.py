@@ -1,0 +1,99 @@
+"""Versioned indices and the alias on a real OpenSearch node: atomic swap, the backfill
+guard, validation failures that leave the alias alone, rollback and retention."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from catalog_search import index
+from catalog_search.connections import opensearch_client
+
+
+@pytest.fixture
+def client():
+    return opensearch_client()
+
+
+@pytest.fixture
+def alias(client, unique):
+    name = f"it-{unique}"
+    yield name
+    client.indices.delete(index=f"{name}-*", ignore_unavailable=True)
+
+
+def _enriched(n=40, dim=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "product_id": [f"p{i}" for i in range(n)],
+        "title": [f"product {i} {'shirt' if i % 2 else 'watch'}" for i in range(n)],
+        "category": ["Apparel > Topwear > Shirts" if i % 2 else "Accessories > Watches" for i in range(n)],
+        "attributes": ['{"gender": "Men"}'] * n,
+        "price": [float(i) for i in range(n)],
+        "embedding": list(rng.normal(size=(n, dim)).astype(np.float32)),
+    })
+
+
+def _build(client, alias, snapshot_id, built_at, frame=None):
+    frame = _enriched() if frame is None else frame
+    name = index.index_name(alias, snapshot_id, "m1", built_at)
+    index.build(client, name, frame, 8, "lucene", {"snapshot_id": snapshot_id, "model_version": "m1", "built_at": built_at})
+    index.validate(client, name, frame)
+    return name
+
+
+def test_swap_moves_the_alias_forward_never_back(client, alias):
+    first = _build(client, alias, "20260101T000000Z-x", "1")
+    assert index.swap_alias(client, alias, first).moved
+    newer = _build(client, alias, "20260201T000000Z-x", "2")
+    result = index.swap_alias(client, alias, newer)
+    assert result.moved and result.previous == first and index.live_index(client, alias) == newer
+    backfill = _build(client, alias, "20251201T000000Z-x", "3")
+    result = index.swap_alias(client, alias, backfill)
+    assert not result.moved and "backfill" in result.reason
+    assert index.live_index(client, alias) == newer
+    assert client.indices.get_alias(name=alias) == {newer: {"aliases": {alias: {}}}}
+
+
+def test_incomplete_index_fails_validation_and_is_never_swapped(client, alias):
+    live = _build(client, alias, "20260101T000000Z-x", "1")
+    index.swap_alias(client, alias, live)
+    frame = _enriched()
+    broken = index.index_name(alias, "20260301T000000Z-x", "m1", "2")
+    index.build(client, broken, frame.iloc[:30], 8, "lucene", {"snapshot_id": "20260301T000000Z-x", "built_at": "2"})
+    with pytest.raises(index.IndexValidationFailed, match="30 documents, expected 40"):
+        index.validate(client, broken, frame)
+    assert index.live_index(client, alias) == live
+
+
+def test_rollback_and_retention(client, alias):
+    names = [_build(client, alias, f"2026010{i}T000000Z-x", str(i)) for i in range(1, 5)]
+    for name in names:
+        index.swap_alias(client, alias, name)
+    assert index.rollback(client, alias).live == names[2]
+    assert index.live_index(client, alias) == names[2]
+    removed = index.apply_retention(client, alias, keep=2)
+    assert removed == names[:2]
+    assert set(client.indices.get(index=f"{alias}-*")) == set(names[2:])
+
+
+def test_rebuilding_the_same_index_is_idempotent(client, alias):
+    name = _build(client, alias, "20260101T000000Z-x", "1")
+    _build(client, alias, "20260101T000000Z-x", "1")
+    assert client.count(index=name)["count"] == 40
+
+
+def test_filters_and_knn_search_on_real_index(client, alias):
+    from catalog_search.search import SearchRequest, build_query
+
+    frame = _enriched()
+    name = _build(client, alias, "20260101T000000Z-x", "1", frame)
+    index.swap_alias(client, alias, name)
+    vector = frame["embedding"].iloc[3].tolist()
+    body = build_query(SearchRequest("shirt", mode="hybrid", size=5, filters={"category": "Apparel > Topwear"}), vector)
+    hits = client.search(index=alias, body=body)["hits"]["hits"]
+    assert hits and all(h["_source"]["category"].startswith("Apparel > Topwear") for h in hits)
+    assert hits[0]["_id"] == "p3"  # its own vector and the keyword both match
+    page2 = client.search(index=alias, body=build_query(SearchRequest("shirt", mode="keyword", size=5, page=2), None))["hits"]["hits"]
+    assert not {h["_id"] for h in page2} & {h["_id"] for h in client.search(index=alias, body=build_query(SearchRequest("shirt", mode="keyword", size=5), None))["hits"]["hits"]}

@@ -174,7 +174,11 @@ def test_airflow_image_matches_the_lock():
     requires = re.search(r'^requires-python\s*=\s*">=(\d+\.\d+)', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
     assert python == requires.group(1)
     images = {SERVICE_DEFS[s]["image"] for s in AIRFLOW_SERVICES}
-    assert images == {f"apache/airflow:{tag}"}
+    assert images == {f"catalog-search-airflow:{tag}"}
+    build = SERVICE_DEFS["airflow-apiserver"]["build"]
+    assert build["args"]["AIRFLOW_IMAGE"] == f"apache/airflow:{tag}"
+    dockerfile = (ROOT / build["dockerfile"]).read_text()
+    assert "requirements.txt" in dockerfile and "requirements-trainer.txt" in dockerfile
 
 
 def test_moto_image_matches_the_dev_lock():

@@ -28,8 +28,13 @@ export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS="${AIRFLOW__CORE__SIMPLE_AU
 
 # Connections come only from the environment; locally they point at moto and the local node.
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
-export AIRFLOW_CONN_AWS_DEFAULT="${AIRFLOW_CONN_AWS_DEFAULT:-{\"conn_type\": \"aws\", \"login\": \"testing\", \"password\": \"testing\", \"extra\": {\"region_name\": \"$AWS_DEFAULT_REGION\", \"endpoint_url\": \"http://127.0.0.1:$MOTO_PORT\"}}}"
-export AIRFLOW_CONN_OPENSEARCH_DEFAULT="${AIRFLOW_CONN_OPENSEARCH_DEFAULT:-{\"conn_type\": \"opensearch\", \"host\": \"127.0.0.1\", \"port\": $OPENSEARCH_PORT, \"schema\": \"http\", \"extra\": {\"use_ssl\": false, \"verify_certs\": false}}}"
+# (JSON braces inside ${VAR:-…} would end the expansion early, hence the explicit tests.)
+if [ -z "${AIRFLOW_CONN_AWS_DEFAULT:-}" ]; then
+  export AIRFLOW_CONN_AWS_DEFAULT="{\"conn_type\": \"aws\", \"login\": \"testing\", \"password\": \"testing\", \"extra\": {\"region_name\": \"$AWS_DEFAULT_REGION\", \"endpoint_url\": \"http://127.0.0.1:$MOTO_PORT\"}}"
+fi
+if [ -z "${AIRFLOW_CONN_OPENSEARCH_DEFAULT:-}" ]; then
+  export AIRFLOW_CONN_OPENSEARCH_DEFAULT="{\"conn_type\": \"opensearch\", \"host\": \"127.0.0.1\", \"port\": $OPENSEARCH_PORT, \"schema\": \"http\", \"extra\": {\"use_ssl\": false, \"verify_certs\": false}}"
+fi
 
 # Pipeline settings (read by catalog_search.settings); the local runner stands in for SageMaker.
 export CATALOG_SEARCH_RUNNER="${CATALOG_SEARCH_RUNNER:-local}"

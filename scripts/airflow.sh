@@ -18,6 +18,18 @@ descendants() {  # pid: every process below it, deepest first
   for child in $(pgrep -P "$1" || true); do descendants "$child"; echo "$child"; done
 }
 
+alive_of() { local p; for p in $1; do if kill -0 "$p" 2>/dev/null; then echo "$p"; fi; done; }
+
+stop_pids() {  # "pid pid …": TERM, up to 15 s of grace, then KILL
+  [ -n "${1// /}" ] || return 0
+  kill -TERM $1 2>/dev/null || true
+  for _ in $(seq 15); do
+    [ -z "$(alive_of "$1")" ] && return 0
+    sleep 1
+  done
+  kill -KILL $(alive_of "$1") 2>/dev/null || true
+}
+
 case "${1:-}" in
   init) init ;;
   start)
@@ -38,14 +50,10 @@ case "${1:-}" in
   stop)
     [ -f "$RUN/airflow.pid" ] || { echo "airflow not running"; exit 0; }
     pid=$(cat "$RUN/airflow.pid")
-    pids="$(descendants "$pid") $pid"
-    kill -TERM $pids 2>/dev/null || true
-    for _ in $(seq 15); do
-      alive=$(for p in $pids; do kill -0 "$p" 2>/dev/null && echo "$p"; done)
-      [ -z "$alive" ] && break
-      sleep 1
-    done
-    kill -KILL $pids 2>/dev/null || true
+    # Children first (the scheduler's workers ignore SIGTERM, hence the KILL after a grace
+    # period), so that standalone is still there to reap them; then standalone itself.
+    stop_pids "$(descendants "$pid")"
+    stop_pids "$pid"
     pkill -KILL -g "$pid" 2>/dev/null || true
     rm -f "$RUN/airflow.pid"
     echo "stopped airflow"

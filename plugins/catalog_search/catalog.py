@@ -32,7 +32,18 @@ def read_catalog(path: str | Path) -> pd.DataFrame:
     if not files:
         raise CatalogError(f"{path}: no catalog files in it (accepted: {', '.join(READERS)})")
     frames = [canonicalize(_read_file(f), source=str(f)) for f in files]
-    return pd.concat(frames, ignore_index=True)
+    catalog = pd.concat(frames, ignore_index=True)
+    if catalog.empty:
+        raise CatalogError(f"{path}: holds no products (an empty snapshot would empty the search index)")
+    return catalog
+
+
+def load_source(path: str | Path) -> pd.DataFrame:
+    """The fashion dataset's folder through its adapter, anything else through read_catalog."""
+    path = Path(path)
+    if (path / "styles.csv").is_file() and (path / "styles_text.csv").is_file():
+        return fashion_catalog(path)
+    return read_catalog(path)
 
 
 def _read_file(path: Path) -> pd.DataFrame:

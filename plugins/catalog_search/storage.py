@@ -58,6 +58,13 @@ class ObjectStore:
                 return keys[:limit]
         return keys
 
+    def list_prefixes(self, prefix: str) -> list[str]:
+        """The "folders" directly under prefix."""
+        found: list[str] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix, Delimiter="/"):
+            found += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        return found
+
     def upload_dir(self, local_dir: Path, prefix: str) -> str:
         for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
             self.s3.upload_file(str(path), self.bucket, prefix + path.relative_to(local_dir).as_posix())

@@ -80,6 +80,8 @@ def train(channels: dict[str, Path], raw_params: dict[str, str], model_dir: Path
             return self.projection(pooled)
 
     encoder = PooledEncoder()
+    if params.get("enc0_pretrained_embedding_file"):
+        _load_pretrained(encoder.tokens.weight, channels["auxiliary"] / params["enc0_pretrained_embedding_file"], vocab, log)
     comparator = nn.Sequential(
         nn.Dropout(params["dropout"]), nn.Linear(4 * params["enc_dim"], params["mlp_dim"]), nn.ReLU(),
         nn.Linear(params["mlp_dim"], 2),
@@ -132,3 +134,20 @@ def train(channels: dict[str, Path], raw_params: dict[str, str], model_dir: Path
         json.dumps({"encoder": "pooled_embedding", "max_seq_len": seq, "hyperparameters": params, "metrics": metrics}, indent=1)
     )
     return metrics
+
+
+def _load_pretrained(weight, path: Path, vocab: dict[str, int], log) -> None:
+    """Start the token embeddings of known words from the pretrained vectors (GloVe format)."""
+    import torch
+
+    from catalog_search.tokenizer import read_pretrained
+
+    vectors = read_pretrained(path)
+    dims = {len(v) for v in vectors.values()}
+    if dims and dims != {weight.shape[1]}:
+        raise ValueError(f"{path.name} has {sorted(dims)}-dimensional vectors; enc0_token_embedding_dim is {weight.shape[1]}")
+    rows = [(vocab[w], v) for w, v in vectors.items() if w in vocab]
+    with torch.no_grad():
+        for row, vector in rows:
+            weight[row] = torch.tensor(vector)
+    log(f"pretrained embeddings: {len(rows)} of {len(vocab)} vocabulary words initialised from {path.name}")

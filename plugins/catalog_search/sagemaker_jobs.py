@@ -15,7 +15,7 @@ def object2vec_image(region: str) -> str:
     return image_uris.retrieve("object2vec", region)
 
 
-def object2vec_hyperparameters(settings: Settings, vocab_size: int) -> dict[str, str]:
+def object2vec_hyperparameters(settings: Settings, vocab_size: int, pretrained: bool = False) -> dict[str, str]:
     """Object2Vec's own hyperparameter names; SageMaker wants every value as a string."""
     params = {
         "enc0_network": "pooled_embedding",
@@ -35,6 +35,8 @@ def object2vec_hyperparameters(settings: Settings, vocab_size: int) -> dict[str,
         "learning_rate": 0.004,
         "optimizer": "adam",
     }
+    if pretrained:  # the trimmed GloVe file of the auxiliary channel
+        params["enc0_pretrained_embedding_file"] = "embeddings.txt"
     return {k: str(v) for k, v in params.items()}
 
 

@@ -69,3 +69,32 @@ def write_inference_jsonl(sequences: Iterable[list[int]], path: Path) -> int:
             out.write(json.dumps({"in0": in0}) + "\n")
             n += 1
     return n
+
+
+def trim_pretrained(source: Path, vocab: dict[str, int], target: Path) -> dict:
+    """Copy only the vocabulary's words of a GloVe-format text file (``word v1 v2 …`` per line)
+    for Object2Vec's auxiliary channel; returns the dimension and how many words were found."""
+    dim, kept = None, 0
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with Path(source).open(encoding="utf-8", errors="strict") as src, target.open("w", encoding="utf-8") as out:
+        for line_no, line in enumerate(src, 1):
+            word, _, rest = line.rstrip("\n").partition(" ")
+            if word not in vocab:
+                continue
+            width = len(rest.split())
+            if dim is None:
+                dim = width
+            elif width != dim:
+                raise ValueError(f"{source}:{line_no}: {width} values for {word!r}, expected {dim} like the lines before")
+            out.write(line if line.endswith("\n") else line + "\n")
+            kept += 1
+    return {"dimension": dim, "words_found": kept, "vocabulary": len(vocab)}
+
+
+def read_pretrained(path: Path) -> dict[str, list[float]]:
+    vectors = {}
+    with Path(path).open(encoding="utf-8") as src:
+        for line in src:
+            word, *values = line.rstrip("\n").split(" ")
+            vectors[word] = [float(v) for v in values]
+    return vectors

@@ -1,0 +1,38 @@
+"""SageMaker Processing entry point: catalog snapshot in, Object2Vec training inputs out.
+
+    prepare_training_data.py --input /opt/ml/processing/input/catalog \
+        --output /opt/ml/processing/output --spec '{"pairs": {"pairs": 1000000}}' \
+        [--pretrained /opt/ml/processing/input/pretrained/glove.txt]
+
+The Airflow task runs the same ``training_data.prepare``; the outputs are identical."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from catalog_search.catalog import CatalogError, read_catalog
+from catalog_search.training_data import TrainingDataSpec, prepare
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", type=Path, default=Path("/opt/ml/processing/input/catalog"))
+    parser.add_argument("--output", type=Path, default=Path("/opt/ml/processing/output"))
+    parser.add_argument("--spec", default="{}", help="TrainingDataSpec as JSON")
+    parser.add_argument("--pretrained", type=Path, help="GloVe-format text file to trim to the vocabulary")
+    args = parser.parse_args()
+    try:
+        catalog = read_catalog(args.input)
+        report = prepare(catalog, TrainingDataSpec.from_dict(json.loads(args.spec)), args.output, args.pretrained)
+    except (CatalogError, ValueError) as err:
+        print(f"prepare_training_data: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: report[k] for k in ("pairs", "positive_share", "hard_negative_share", "vocab_size")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

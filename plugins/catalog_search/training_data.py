@@ -1,0 +1,58 @@
+"""Object2Vec training inputs from a catalog: pairs, vocabulary, JSON Lines per split, and
+the trimmed pretrained embeddings. One function, run by the Airflow task and by the SageMaker
+Processing entry point ``include/jobs/prepare_training_data.py`` alike."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from catalog_search import pairs as pair_sampling
+from catalog_search import tokenizer
+
+PAIRS_FILE = "pairs.parquet"
+REPORT_FILE = "report.json"
+VOCAB_FILE = "vocab.json"
+PRETRAINED_FILE = "embeddings.txt"
+
+
+@dataclass(frozen=True)
+class TrainingDataSpec:
+    pairs: pair_sampling.PairSpec = field(default_factory=pair_sampling.PairSpec)
+    max_seq_len: int = 16
+    vocab_min_count: int = 2
+    vocab_max_size: int = 50_000
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "TrainingDataSpec":
+        return cls(pair_sampling.PairSpec(**raw.get("pairs", {})), **{k: v for k, v in raw.items() if k != "pairs"})
+
+
+def prepare(catalog: pd.DataFrame, spec: TrainingDataSpec, out_dir: Path, pretrained: Path | None = None) -> dict:
+    """Write ``{train,validation,test}/pairs.jsonl``, ``auxiliary/vocab.json`` (and
+    ``auxiliary/embeddings.txt``), ``pairs.parquet`` and ``report.json`` under out_dir."""
+    out_dir = Path(out_dir)
+    sample = pair_sampling.sample_pairs(catalog, spec.pairs)
+    titles = catalog.set_index(catalog["product_id"].astype(str))["title"]
+    train = sample.pairs[sample.pairs["split"] == "train"]
+    train_ids = pd.unique(pd.concat([train["product_id_0"], train["product_id_1"]]))
+    # The vocabulary comes from training products only: validation measures unseen words honestly.
+    vocab = tokenizer.build_vocab(titles.loc[train_ids], spec.vocab_min_count, spec.vocab_max_size)
+    used = pd.unique(pd.concat([sample.pairs["product_id_0"], sample.pairs["product_id_1"]]))
+    encoded = {pid: tokenizer.encode(title, vocab, spec.max_seq_len) for pid, title in titles.loc[used].items()}
+    for split in pair_sampling.SPLITS:
+        part = sample.pairs[sample.pairs["split"] == split]
+        tokenizer.write_pairs_jsonl(
+            map(encoded.__getitem__, part["product_id_0"]), map(encoded.__getitem__, part["product_id_1"]),
+            part["label"], out_dir / split / "pairs.jsonl",
+        )
+    tokenizer.write_vocab(vocab, out_dir / "auxiliary" / VOCAB_FILE)
+    report = {**sample.report, "vocab_size": len(vocab), "max_seq_len": spec.max_seq_len}
+    if pretrained is not None:
+        report["pretrained"] = tokenizer.trim_pretrained(pretrained, vocab, out_dir / "auxiliary" / PRETRAINED_FILE)
+    sample.pairs.to_parquet(out_dir / PAIRS_FILE, index=False)
+    (out_dir / REPORT_FILE).write_text(json.dumps({**report, "spec": {**asdict(spec)}}, indent=1, default=str))
+    return report

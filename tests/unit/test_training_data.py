@@ -1,0 +1,82 @@
+"""Object2Vec inputs: tokenizer outputs, the trimmed pretrained file, and the Processing entry
+point, which must write exactly what the Airflow task writes."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from catalog_search.pairs import PairSpec
+from catalog_search.tokenizer import trim_pretrained
+from catalog_search.training_data import TrainingDataSpec, prepare
+
+JOB = Path(__file__).resolve().parents[2] / "include" / "jobs" / "prepare_training_data.py"
+
+
+@pytest.fixture
+def catalog():
+    rng = np.random.default_rng(1)
+    words = {"A > shirts": ["navy", "shirt", "check", "formal"], "A > jeans": ["blue", "jeans", "slim", "denim"],
+             "B > watches": ["silver", "watch", "analog", "steel"]}
+    rows = []
+    for i in range(300):
+        category = list(words)[i % 3]
+        rows.append({"product_id": f"p{i}", "category": category,
+                     "title": " ".join(rng.choice(words[category], 3)) + f" brand{i % 7}"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def glove(tmp_path):
+    """A small generated GloVe-format file: 4-dimensional vectors, some words not in the catalog."""
+    rng = np.random.default_rng(2)
+    words = ["navy", "shirt", "blue", "jeans", "silver", "watch", "zebra", "quantum"]
+    path = tmp_path / "glove.txt"
+    path.write_text("".join(f"{w} {' '.join(f'{x:.4f}' for x in rng.normal(size=4))}\n" for w in words))
+    return path
+
+
+def test_prepare_writes_object2vec_channels(tmp_path, catalog, glove):
+    spec = TrainingDataSpec(PairSpec(pairs=500, hard_negative_share=0.2), max_seq_len=3, vocab_min_count=1)
+    report = prepare(catalog, spec, tmp_path / "out", glove)
+    vocab = json.loads((tmp_path / "out/auxiliary/vocab.json").read_text())
+    assert vocab["<pad>"] == 0 and vocab["<unk>"] == 1
+    records = [json.loads(line) for line in (tmp_path / "out/train/pairs.jsonl").read_text().splitlines()]
+    assert records and all(set(r) == {"label", "in0", "in1"} and 1 <= len(r["in0"]) <= 3 for r in records)
+    assert all(max(r["in0"] + r["in1"]) < len(vocab) for r in records)
+    total = sum(len((tmp_path / f"out/{s}/pairs.jsonl").read_text().splitlines()) for s in ("train", "validation", "test"))
+    assert total == report["pairs"] == len(pd.read_parquet(tmp_path / "out/pairs.parquet"))
+    trimmed = (tmp_path / "out/auxiliary/embeddings.txt").read_text().splitlines()
+    assert {line.split()[0] for line in trimmed} <= set(vocab) and "zebra" not in (tmp_path / "out/auxiliary/embeddings.txt").read_text()
+    assert report["pretrained"] == {"dimension": 4, "words_found": len(trimmed), "vocabulary": len(vocab)}
+
+
+def test_pretrained_lines_of_mixed_width_are_refused(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("navy 0.1 0.2\nshirt 0.3\n")
+    with pytest.raises(ValueError, match=r"bad.txt:2: 1 values for 'shirt', expected 2"):
+        trim_pretrained(bad, {"navy": 2, "shirt": 3}, tmp_path / "out.txt")
+
+
+def test_processing_entry_point_writes_what_the_task_writes(tmp_path, catalog):
+    catalog.to_csv(tmp_path / "catalog.csv", index=False)
+    spec = {"pairs": {"pairs": 400, "seed": 3}, "max_seq_len": 4}
+    proc = subprocess.run([sys.executable, str(JOB), "--input", str(tmp_path / "catalog.csv"), "--output", str(tmp_path / "job"),
+                           "--spec", json.dumps(spec)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    from catalog_search.catalog import read_catalog
+
+    prepare(read_catalog(tmp_path / "catalog.csv"), TrainingDataSpec.from_dict(spec), tmp_path / "task")
+    for name in ("train/pairs.jsonl", "validation/pairs.jsonl", "test/pairs.jsonl", "auxiliary/vocab.json"):
+        assert (tmp_path / "job" / name).read_bytes() == (tmp_path / "task" / name).read_bytes(), name
+
+
+def test_processing_entry_point_reports_bad_input(tmp_path):
+    (tmp_path / "c.csv").write_text("id,name\n1,x\n")
+    proc = subprocess.run([sys.executable, str(JOB), "--input", str(tmp_path / "c.csv"), "--output", str(tmp_path / "o")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "missing required column(s)" in proc.stderr and "Traceback" not in proc.stderr

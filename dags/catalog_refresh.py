@@ -12,10 +12,14 @@ with DAG(
     dag_id="catalog_refresh",
     doc_md="""
 ### catalog_refresh
-Reads the source catalog (`CATALOG_SEARCH_SOURCE_DIR`), writes it as snapshot
+Reads the source catalog (`CATALOG_SEARCH_SOURCE_DIR`: the fashion dataset, or any Parquet /
+CSV / JSON Lines catalog with the canonical columns), writes it as snapshot
 `catalog/snapshots/{snapshot_id}/` (products, rejects with reasons, manifest), validates it with
-Great Expectations, and only then moves `catalog/latest.json` forward and emits the
-**catalog snapshot** asset. A failed validation publishes nothing.
+Great Expectations (contract rules; size within tolerance of the newest earlier snapshot; category
+churn reported; Data Docs under `reports/catalog_refresh/{run}/data_docs/`), and only then moves
+`catalog/latest.json` forward and emits the **catalog snapshot** asset. A failed validation
+publishes nothing. `derive_from` in the conf simulates a refresh of an earlier snapshot
+(products added, removed, retitled, recategorised) instead of reading the source.
 The snapshot id comes from the run's logical date (or `snapshot_id` in the run's conf), so a
 re-run rewrites the same snapshot and a backfill writes an older one without moving `latest`.
 """,
@@ -24,7 +28,11 @@ re-run rewrites the same snapshot and a backfill writes an older one without mov
     catchup=False,
     default_args=DEFAULT_ARGS,
     tags=TAGS + ["catalog"],
-    params={"snapshot_id": Param(None, type=["null", "string"], description="Override the snapshot id")},
+    params={
+        "snapshot_id": Param(None, type=["null", "string"], description="Override the snapshot id"),
+        "derive_from": Param(None, type=["null", "string"],
+                             description="Simulate a refresh of this snapshot instead of reading the source"),
+    },
 ) as dag:
 
     @task
@@ -36,7 +44,7 @@ re-run rewrites the same snapshot and a backfill writes an older one without mov
         when = context.get("logical_date") or context["dag_run"].run_after
         snapshot_id = context["params"].get("snapshot_id") or snapshot_id_for("fashion", when)
         settings = Settings.from_env()
-        pipeline.land_snapshot(settings, pipeline.Services(settings).store, snapshot_id)
+        pipeline.land_snapshot(settings, pipeline.Services(settings).store, snapshot_id, context["params"].get("derive_from"))
         return snapshot_id
 
     @task
@@ -44,9 +52,9 @@ re-run rewrites the same snapshot and a backfill writes an older one without mov
         from catalog_search import pipeline
         from catalog_search.settings import Layout, Settings
 
-        context = get_current_context()
-        store = pipeline.Services(Settings.from_env()).store
-        pipeline.validate_snapshot(store, snapshot_id, Layout.report(dag.dag_id, context["run_id"]))
+        settings = Settings.from_env()
+        report_prefix = Layout.report(dag.dag_id, get_current_context()["run_id"])
+        pipeline.validate_snapshot(settings, pipeline.Services(settings).store, snapshot_id, report_prefix)
         return snapshot_id
 
     @task(outlets=[CATALOG_SNAPSHOT])

@@ -15,9 +15,11 @@ with DAG(
 ### embedding_training
 pairs → vocabulary → Object2Vec training → metric gate → champion.
 
-* **pairs**: stratified same-category (positive) / different-category (negative) pairs, split by
-  product into train/validation/test, as Object2Vec JSON Lines under
-  `training/{snapshot_id}/{run}/` with `auxiliary/vocab.json`.
+* **pairs**: stratified same-category (positive) / different-category (negative, a share of them
+  hard: sibling categories) pairs, split by product into train/validation/test, checked by the
+  pairs suite (Data Docs under `reports/`), as Object2Vec JSON Lines under
+  `training/{snapshot_id}/{run}/` with `auxiliary/vocab.json` (and the trimmed pretrained
+  embeddings when `CATALOG_SEARCH_PRETRAINED_EMBEDDINGS` is set) and a sampling report.
 * **train**: a SageMaker training job (or the local runner: `CATALOG_SEARCH_RUNNER=local`) with a
   deterministic name per snapshot and run; model at `models/{model_version}/output/model.tar.gz`.
 * **gate**: `validation:accuracy` must reach the minimum and not fall behind the champion; a failed
@@ -45,11 +47,13 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
     @task
     def prepare_training_data(snapshot_id: str) -> dict:
         from catalog_search import pipeline
-        from catalog_search.settings import Settings
+        from catalog_search.settings import Layout, Settings
 
         settings = Settings.from_env()
-        run_key = pipeline.run_key_for(get_current_context()["run_id"])
-        return pipeline.prepare_training_data(settings, pipeline.Services(settings).store, snapshot_id, run_key)
+        run_id = get_current_context()["run_id"]
+        return pipeline.prepare_training_data(
+            settings, pipeline.Services(settings).store, snapshot_id, pipeline.run_key_for(run_id), Layout.report(dag.dag_id, run_id)
+        )
 
     @task
     def training_config(snapshot_id: str, training: dict) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -19,10 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog_search import catalog, dynamo, gating, index, pairs, sagemaker_jobs, tokenizer, validation
+from catalog_search import catalog, dynamo, gating, index, refresh, sagemaker_jobs, sql, tokenizer, training_data, validation
 from catalog_search.runners import LocalRunner, Runner, SageMakerRunner, register_model
 from catalog_search.settings import Layout, Settings, job_name, short_hash, slug, utc_stamp
-from catalog_search.storage import ObjectStore
+from catalog_search.storage import ObjectStore, split_s3_uri
 
 log = logging.getLogger(__name__)
 
@@ -84,29 +85,62 @@ def _read_parquet(store: ObjectStore, key: str) -> pd.DataFrame:
 
 # --- catalog_refresh -------------------------------------------------------------------
 
-def land_snapshot(settings: Settings, store: ObjectStore, snapshot_id: str) -> dict:
-    """Write the source catalog as an immutable snapshot; rows that cannot be served go to rejects."""
-    products, rejects = catalog.split_rejects(catalog.fashion_catalog(settings.source_dir))
+def land_snapshot(settings: Settings, store: ObjectStore, snapshot_id: str, derive_from: str | None = None) -> dict:
+    """Write the source catalog as an immutable snapshot; rows that cannot be served go to rejects.
+
+    With ``derive_from`` (a snapshot id), the refresh simulator derives this snapshot from that
+    one instead (products added, removed, retitled, recategorised), for exercising nightly runs."""
+    if derive_from:
+        previous = _read_parquet(store, Layout.snapshot_products(derive_from))
+        source, changes = refresh.simulate_refresh(previous, refresh.RefreshSpec(seed=int(short_hash(snapshot_id), 16)))
+        origin = f"refresh of {derive_from}: " + ", ".join(f"{len(v)} {k}" for k, v in changes.items())
+    else:
+        source, origin = catalog.load_source(settings.source_dir), str(settings.source_dir)
+    products, rejects = catalog.split_rejects(source)
     prefix = Layout.snapshot(snapshot_id)
     _parquet(store, prefix + "products.parquet", products)
     _parquet(store, prefix + "rejected.parquet", rejects)
     manifest = {
-        "snapshot_id": snapshot_id, "source": str(settings.source_dir), "products": len(products),
+        "snapshot_id": snapshot_id, "source": origin, "products": len(products),
         "rejected": len(rejects), "categories": int(products["category"].nunique()),
         "landed_at": utc_stamp(datetime.now(timezone.utc)),
     }
     store.put_json(prefix + "manifest.json", manifest)
-    log.info("snapshot %s: %d products, %d rejected (%s)", snapshot_id, len(products), len(rejects), store.uri(prefix))
+    log.info("snapshot %s: %d products, %d rejected (%s) from %s", snapshot_id, len(products), len(rejects), store.uri(prefix), origin)
     return manifest
 
 
-def validate_snapshot(store: ObjectStore, snapshot_id: str, report_prefix: str) -> dict:
+def _validate(settings: Settings, store: ObjectStore, frame: pd.DataFrame, suite: str, where: str,
+              expectations, report_prefix: str, extra: dict | None = None) -> validation.ValidationReport:
+    """Run a suite with Data Docs, publish report and docs under reports/, raise on failure."""
+    docs_dir = settings.work_dir / report_prefix / "data_docs" / suite
+    report = validation.validate(frame, suite, where, expectations, docs_dir=docs_dir)
+    docs_uri = store.upload_dir(docs_dir, f"{report_prefix}data_docs/{suite}/")
+    uri = store.put_json(f"{report_prefix}{suite}.json", {**report.as_dict(), **(extra or {}), "data_docs_uri": docs_uri + "index.html"})
+    log.info("%s\nreport: %s\nData Docs: %s (local %s)", report.summary(), uri, docs_uri + "index.html", report.docs)
+    return validation.require(report)
+
+
+def validate_snapshot(settings: Settings, store: ObjectStore, snapshot_id: str, report_prefix: str) -> dict:
+    """The snapshot suite; against the newest earlier snapshot, also its size and category churn."""
     products = _read_parquet(store, Layout.snapshot_products(snapshot_id))
-    report = validation.validate(products, "catalog_snapshot", store.uri(Layout.snapshot(snapshot_id)), validation.snapshot_expectations)
-    uri = store.put_json(report_prefix + "catalog_snapshot.json", report.as_dict())
-    log.info("%s\nreport: %s", report.summary(), uri)
-    validation.require(report)
-    return {"snapshot_id": snapshot_id, "report": uri}
+    previous_id = previous_snapshot(store, snapshot_id)
+    diff = None
+    if previous_id:
+        diff = {"previous_snapshot": previous_id,
+                **sql.catalog_diff(products, _read_parquet(store, Layout.snapshot_products(previous_id)))}
+        log.info("against %s: %s", previous_id, diff)
+    expectations = validation.snapshot_expectations(diff["previous_rows"] if diff else None, settings.row_tolerance)
+    _validate(settings, store, products, "catalog_snapshot", store.uri(Layout.snapshot(snapshot_id)), expectations,
+              report_prefix, {"diff": diff})
+    return {"snapshot_id": snapshot_id, "diff": diff}
+
+
+def previous_snapshot(store: ObjectStore, snapshot_id: str) -> str | None:
+    """The newest snapshot older than this one (so a backfill compares with its own past)."""
+    ids = [p.rstrip("/").rsplit("/", 1)[-1] for p in store.list_prefixes("catalog/snapshots/")]
+    older = sorted(i for i in ids if i < snapshot_id and store.exists(Layout.snapshot_products(i)))
+    return older[-1] if older else None
 
 
 def publish_snapshot_pointer(store: ObjectStore, snapshot_id: str) -> dict:
@@ -126,31 +160,39 @@ def latest_snapshot(store: ObjectStore) -> str:
 
 # --- embedding_training ----------------------------------------------------------------
 
-def prepare_training_data(settings: Settings, store: ObjectStore, snapshot_id: str, run_key: str, seed: int = 13) -> dict:
-    """Pairs (split by product), vocabulary and Object2Vec JSON Lines under training/{snapshot}/{run}/."""
+def prepare_training_data(settings: Settings, store: ObjectStore, snapshot_id: str, run_key: str, report_prefix: str) -> dict:
+    """Pairs (split by product), vocabulary and Object2Vec JSON Lines under training/{snapshot}/{run}/,
+    checked by the pairs suite before anything is uploaded."""
     products = _read_parquet(store, Layout.snapshot_products(snapshot_id))
-    spec = pairs.PairSpec(pairs=settings.pairs, positive_share=settings.positive_share, seed=seed)
-    sampled = pairs.sample_pairs(products, products["category"], spec)
-    train_ids = set(sampled.loc[sampled["split"] == "train", "product_id_0"]) | set(sampled.loc[sampled["split"] == "train", "product_id_1"])
-    titles = products.set_index("product_id")["title"]
-    # The vocabulary comes from training products only, as the model would see in production.
-    vocab = tokenizer.build_vocab(titles[titles.index.isin(train_ids)], min_count=2)
-    encoded = {pid: tokenizer.encode(t, vocab, settings.max_seq_len) for pid, t in titles.items()}
-    prefix = Layout.training(snapshot_id, run_key)
+    spec = settings.training_data_spec()
     local = settings.work_dir / "training" / snapshot_id / run_key
-    for split in pairs.SPLITS:
-        part = sampled[sampled["split"] == split]
-        tokenizer.write_pairs_jsonl(
-            (encoded[p] for p in part["product_id_0"]), (encoded[p] for p in part["product_id_1"]),
-            part["label"], local / split / "pairs.jsonl",
-        )
-    tokenizer.write_vocab(vocab, local / "auxiliary" / "vocab.json")
+    shutil.rmtree(local, ignore_errors=True)  # a retry starts from an empty folder
+    pretrained = _pretrained_file(settings, store, local.parent / "pretrained")
+    report = training_data.prepare(products, spec, local, pretrained)
+    pairs = pd.read_parquet(local / training_data.PAIRS_FILE)
+    category = catalog.category_levels(products.set_index("product_id")["category"], spec.pairs.level)
+    _validate(settings, store, validation.pairs_frame(pairs, category), "pairs", str(local),
+              validation.pairs_expectations(spec.pairs.positive_share), report_prefix)
+    prefix = Layout.training(snapshot_id, run_key)
     store.upload_dir(local, prefix)
-    report = (
-        sampled.groupby(["split", "label"]).size().rename("pairs").reset_index().to_dict("records")
-    )
-    store.put_json(prefix + "report.json", {"snapshot_id": snapshot_id, "pairs": report, "vocab_size": len(vocab)})
-    return {"training_uri": store.uri(prefix), "vocab_size": len(vocab), "pairs": len(sampled)}
+    log.info("pairs: %d (positive share %.3f, hard negatives %.3f), vocabulary %d, short categories %s",
+             report["pairs"], report["positive_share"], report["hard_negative_share"], report["vocab_size"],
+             report["short_categories"][:10])
+    return {"training_uri": store.uri(prefix), "vocab_size": report["vocab_size"], "pairs": report["pairs"],
+            "pretrained": "pretrained" in report}
+
+
+def _pretrained_file(settings: Settings, store: ObjectStore, local_dir: Path) -> Path | None:
+    """The configured GloVe file, local or s3://, as a local path (None when not configured)."""
+    if not settings.pretrained_embeddings:
+        return None
+    if not settings.pretrained_embeddings.startswith("s3://"):
+        return Path(settings.pretrained_embeddings)
+    bucket, key = split_s3_uri(settings.pretrained_embeddings)
+    target = local_dir / Path(key).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    store.s3.download_file(bucket, key, str(target))
+    return target
 
 
 def model_version_for(snapshot_id: str, run_key: str) -> str:
@@ -159,7 +201,7 @@ def model_version_for(snapshot_id: str, run_key: str) -> str:
 
 
 def training_config(settings: Settings, store: ObjectStore, snapshot_id: str, run_key: str, training: dict) -> dict:
-    hyper = sagemaker_jobs.object2vec_hyperparameters(settings, training["vocab_size"])
+    hyper = sagemaker_jobs.object2vec_hyperparameters(settings, training["vocab_size"], training.get("pretrained", False))
     return sagemaker_jobs.training_job_config(
         settings, model_version_for(snapshot_id, run_key), training["training_uri"], store.uri("models/"), hyper
     )
@@ -239,11 +281,8 @@ def assemble_enriched(settings: Settings, store: ObjectStore, snapshot_id: str, 
         ))
     frame = pd.DataFrame({"product_id": order.to_numpy(), "embedding": list(vectors),
                           "embedding_dim": vectors.shape[1], "embedding_norm": np.linalg.norm(vectors, axis=1)})
-    report = validation.validate(frame, "embeddings", store.uri(prefix + "output/"),
-                                 lambda gxe: validation.embeddings_expectations(gxe, len(products), settings.embedding_dim))
-    uri = store.put_json(report_prefix + "embeddings.json", report.as_dict())
-    log.info("%s\nreport: %s", report.summary(), uri)
-    validation.require(report)
+    _validate(settings, store, frame, "embeddings", store.uri(prefix + "output/"),
+              validation.embeddings_expectations(len(products), settings.embedding_dim), report_prefix)
     enriched = products.merge(frame[["product_id", "embedding"]], on="product_id", how="inner", validate="one_to_one")
     enriched_uri = _parquet(store, prefix + "enriched/products.parquet", enriched)
     return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri, "products": len(enriched)}

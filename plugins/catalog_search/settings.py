@@ -45,6 +45,15 @@ class Settings:
     max_seq_len: int = 16
     pairs: int = 60_000
     positive_share: float = 0.5
+    hard_negative_share: float = 0.2
+    allocation: str = "sqrt"
+    min_per_category: int = 5
+    category_level: int | None = None
+    pair_seed: int = 13
+    vocab_min_count: int = 2
+    vocab_max_size: int = 50_000
+    pretrained_embeddings: str = ""
+    row_tolerance: float = 0.1
     epochs: int = 4
     min_validation_accuracy: float = 0.75
     champion_tolerance: float = 0.02
@@ -69,6 +78,15 @@ class Settings:
             max_seq_len=int(_env("MAX_SEQ_LEN", str(cls.max_seq_len))),
             pairs=int(_env("PAIRS", str(cls.pairs))),
             positive_share=float(_env("POSITIVE_SHARE", str(cls.positive_share))),
+            hard_negative_share=float(_env("HARD_NEGATIVE_SHARE", str(cls.hard_negative_share))),
+            allocation=_env("ALLOCATION", cls.allocation),
+            min_per_category=int(_env("MIN_PER_CATEGORY", str(cls.min_per_category))),
+            category_level=int(_env("CATEGORY_LEVEL", "0")) or None,
+            pair_seed=int(_env("PAIR_SEED", str(cls.pair_seed))),
+            vocab_min_count=int(_env("VOCAB_MIN_COUNT", str(cls.vocab_min_count))),
+            vocab_max_size=int(_env("VOCAB_MAX_SIZE", str(cls.vocab_max_size))),
+            pretrained_embeddings=_env("PRETRAINED_EMBEDDINGS", ""),
+            row_tolerance=float(_env("ROW_TOLERANCE", str(cls.row_tolerance))),
             epochs=int(_env("EPOCHS", str(cls.epochs))),
             min_validation_accuracy=float(_env("MIN_VALIDATION_ACCURACY", str(cls.min_validation_accuracy))),
             champion_tolerance=float(_env("CHAMPION_TOLERANCE", str(cls.champion_tolerance))),
@@ -76,6 +94,17 @@ class Settings:
             sagemaker_role_arn=_env("SAGEMAKER_ROLE_ARN", ""),
             region=os.environ.get("AWS_DEFAULT_REGION", cls.region),
         )
+
+    def training_data_spec(self):
+        from catalog_search.pairs import PairSpec
+        from catalog_search.training_data import TrainingDataSpec
+
+        pairs = PairSpec(
+            pairs=self.pairs, positive_share=self.positive_share, hard_negative_share=self.hard_negative_share,
+            allocation=self.allocation, min_per_category=self.min_per_category, level=self.category_level,
+            seed=self.pair_seed,
+        )
+        return TrainingDataSpec(pairs, self.max_seq_len, self.vocab_min_count, self.vocab_max_size)
 
 
 def utc_stamp(when: datetime) -> str:
@@ -138,3 +167,4 @@ class Layout:
     @staticmethod
     def report(dag_id: str, run_key: str) -> str:
         return f"reports/{dag_id}/{slug(run_key, 80)}/"
+

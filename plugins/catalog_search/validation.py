@@ -7,11 +7,13 @@ while Airflow parses DAG files.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
 
 MAX_TITLE_LENGTH = 500
+DOCS_SITE = "catalog_search"
 
 
 class ValidationFailed(RuntimeError):
@@ -45,6 +47,7 @@ class ValidationReport:
     where: str
     rows: int
     results: list[RuleResult]
+    docs: str | None = None
 
     @property
     def success(self) -> bool:
@@ -54,39 +57,101 @@ class ValidationReport:
         failed = [r for r in self.results if not r.success]
         head = f"suite {self.suite!r} on {self.where} ({self.rows} rows): "
         head += "passed" if not failed else f"{len(failed)} of {len(self.results)} rule(s) failed"
-        return "\n".join([head] + ["  " + r.describe() for r in self.results])
+        lines = [head] + ["  " + r.describe() for r in self.results]
+        if self.docs:
+            lines.append(f"  Data Docs: {self.docs}")
+        return "\n".join(lines)
 
     def as_dict(self) -> dict:
         return {
             "suite": self.suite, "where": self.where, "rows": self.rows, "success": self.success,
-            "results": [r.__dict__ for r in self.results],
+            "results": [r.__dict__ for r in self.results], "data_docs": self.docs,
         }
 
 
-def snapshot_expectations(gxe: Any) -> list:
-    return [
-        gxe.ExpectColumnValuesToNotBeNull(column="product_id"),
-        gxe.ExpectColumnValuesToBeUnique(column="product_id"),
-        gxe.ExpectColumnValuesToNotBeNull(column="title"),
-        gxe.ExpectColumnValueLengthsToBeBetween(column="title", min_value=1, max_value=MAX_TITLE_LENGTH),
-        gxe.ExpectColumnValuesToNotBeNull(column="category"),
-        gxe.ExpectColumnValuesToBeBetween(column="price", min_value=0),
-        gxe.ExpectTableRowCountToBeBetween(min_value=1),
-    ]
+MAX_DESCRIPTION_LENGTH = 20_000
+MAX_ID_LENGTH = 256
+EMPTY_CATEGORY_LEVEL = r"(?:^\s*>|>\s*>|>\s*$|^\s*$)"
 
 
-def embeddings_expectations(gxe: Any, expected_rows: int, dim: int) -> list:
-    return [
-        gxe.ExpectTableRowCountToEqual(value=expected_rows),
-        gxe.ExpectColumnValuesToBeUnique(column="product_id"),
-        gxe.ExpectColumnValuesToBeInSet(column="embedding_dim", value_set=[dim]),
-        gxe.ExpectColumnValuesToNotBeNull(column="embedding_norm"),
-        gxe.ExpectColumnValuesToBeBetween(column="embedding_norm", min_value=1e-6),
-    ]
+def snapshot_expectations(previous_rows: int | None = None, row_tolerance: float = 0.1) -> Callable[[Any], list]:
+    """The snapshot suite; with the previous snapshot's size, the row count must stay within
+    ``row_tolerance`` of it (a feed that lost half the catalog must not go live)."""
+
+    def build(gxe: Any) -> list:
+        rules = [
+            gxe.ExpectColumnValuesToNotBeNull(column="product_id"),
+            gxe.ExpectColumnValuesToBeUnique(column="product_id"),
+            gxe.ExpectColumnValueLengthsToBeBetween(column="product_id", min_value=1, max_value=MAX_ID_LENGTH),
+            gxe.ExpectColumnValuesToNotBeNull(column="title"),
+            gxe.ExpectColumnValueLengthsToBeBetween(column="title", min_value=1, max_value=MAX_TITLE_LENGTH),
+            gxe.ExpectColumnValuesToNotBeNull(column="category"),
+            gxe.ExpectColumnValuesToNotMatchRegex(column="category", regex=EMPTY_CATEGORY_LEVEL),
+            gxe.ExpectColumnValueLengthsToBeBetween(column="description", max_value=MAX_DESCRIPTION_LENGTH),
+            gxe.ExpectColumnValuesToBeBetween(column="price", min_value=0),
+            gxe.ExpectTableRowCountToBeBetween(min_value=1),
+        ]
+        if previous_rows:
+            rules.append(gxe.ExpectTableRowCountToBeBetween(
+                min_value=int(previous_rows * (1 - row_tolerance)), max_value=int(previous_rows * (1 + row_tolerance)) + 1,
+            ))
+        return rules
+
+    return build
 
 
-def validate(frame: pd.DataFrame, suite: str, where: str, expectations: Callable[[Any], list]) -> ValidationReport:
-    """Run one suite on a DataFrame and return its report (use ``require`` to raise)."""
+def pairs_frame(pairs: pd.DataFrame, category: pd.Series) -> pd.DataFrame:
+    """The pairs with the derived columns the pairs suite checks (category per product at the
+    sampling level, as given)."""
+    category = category.astype(str)
+    c0 = pairs["product_id_0"].map(category)
+    c1 = pairs["product_id_1"].map(category)
+    splits_per_product = pd.concat([
+        pairs[["product_id_0", "split"]].set_axis(["product_id", "split"], axis=1),
+        pairs[["product_id_1", "split"]].set_axis(["product_id", "split"], axis=1),
+    ]).drop_duplicates().groupby("product_id")["split"].size()
+    return pd.DataFrame({
+        "label": pairs["label"].astype(int),
+        "same_category": (c0 == c1).astype(int),
+        "self_pair": pairs["product_id_0"] == pairs["product_id_1"],
+        "pair_low": pairs[["product_id_0", "product_id_1"]].min(axis=1),
+        "pair_high": pairs[["product_id_0", "product_id_1"]].max(axis=1),
+        "leaks_across_splits": (pairs["product_id_0"].map(splits_per_product) > 1) | (pairs["product_id_1"].map(splits_per_product) > 1),
+    })
+
+
+def pairs_expectations(positive_share: float, tolerance: float = 0.02) -> Callable[[Any], list]:
+    def build(gxe: Any) -> list:
+        return [
+            gxe.ExpectColumnValuesToBeInSet(column="label", value_set=[0, 1]),
+            gxe.ExpectColumnMeanToBeBetween(column="label", min_value=positive_share - tolerance, max_value=positive_share + tolerance),
+            gxe.ExpectColumnValuesToBeInSet(column="self_pair", value_set=[False]),
+            gxe.ExpectColumnPairValuesToBeEqual(column_A="label", column_B="same_category"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=["pair_low", "pair_high"]),
+            gxe.ExpectColumnValuesToBeInSet(column="leaks_across_splits", value_set=[False]),
+        ]
+
+    return build
+
+
+def embeddings_expectations(expected_rows: int, dim: int) -> Callable[[Any], list]:
+    def build(gxe: Any) -> list:
+        return [
+            gxe.ExpectTableRowCountToEqual(value=expected_rows),
+            gxe.ExpectColumnValuesToBeUnique(column="product_id"),
+            gxe.ExpectColumnValuesToBeInSet(column="embedding_dim", value_set=[dim]),
+            gxe.ExpectColumnValuesToNotBeNull(column="embedding_norm"),
+            gxe.ExpectColumnValuesToBeBetween(column="embedding_norm", min_value=1e-6),
+        ]
+
+    return build
+
+
+def validate(
+    frame: pd.DataFrame, suite: str, where: str, expectations: Callable[[Any], list], docs_dir: Path | None = None
+) -> ValidationReport:
+    """Run one suite on a DataFrame (use ``require`` to raise). With ``docs_dir``, GX writes
+    its Data Docs (HTML) there."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -94,15 +159,27 @@ def validate(frame: pd.DataFrame, suite: str, where: str, expectations: Callable
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_definition = (
-        context.data_sources.add_pandas(f"{suite}-source")
-        .add_dataframe_asset(suite)
-        .add_batch_definition_whole_dataframe("whole")
+        context.data_sources.add_pandas(f"{suite}-source").add_dataframe_asset(suite).add_batch_definition_whole_dataframe("whole")
     )
     expectation_suite = context.suites.add(gx.ExpectationSuite(name=suite))
     for expectation in expectations(gxe):
         expectation_suite.add_expectation(expectation)
-    outcome = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(expectation_suite)
-    return ValidationReport(suite, where, len(frame), [_rule_result(r) for r in outcome.results])
+    definition = context.validation_definitions.add(gx.ValidationDefinition(name=suite, data=batch_definition, suite=expectation_suite))
+    actions = []
+    if docs_dir is not None:
+        context.add_data_docs_site(DOCS_SITE, {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+        actions.append(gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=[DOCS_SITE]))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=suite, validation_definitions=[definition], actions=actions, result_format={"result_format": "SUMMARY"},
+    ))
+    outcome = checkpoint.run(batch_parameters={"dataframe": frame})
+    results = [r for run in outcome.run_results.values() for r in run.results]
+    return ValidationReport(suite, where, len(frame), [_rule_result(r) for r in results],
+                            docs=str(Path(docs_dir) / "index.html") if docs_dir else None)
 
 
 def _rule_result(result: Any) -> RuleResult:

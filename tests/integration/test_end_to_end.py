@@ -129,3 +129,37 @@ def test_a_backfilled_older_snapshot_does_not_move_latest(chain, store):
     run("catalog_refresh", {"snapshot_id": "20200101T000000Z-fashion"})
     assert store.exists(Layout.snapshot("20200101T000000Z-fashion") + "manifest.json")
     assert store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"] == latest
+
+
+def test_every_hand_off_wrote_its_report_and_data_docs(store):
+    for dag_id, suite in (("catalog_refresh", "catalog_snapshot"), ("embedding_training", "pairs"), ("catalog_enrichment", "embeddings")):
+        keys = store.list_keys(f"reports/{dag_id}/")
+        reports = [k for k in keys if k.endswith(f"/{suite}.json")]
+        assert reports, f"no {suite} report under reports/{dag_id}/"
+        report = store.get_json(reports[0])
+        assert report["success"] and report["data_docs_uri"].endswith(f"data_docs/{suite}/index.html")
+        assert any(k.endswith(f"data_docs/{suite}/index.html") for k in keys)
+
+
+def test_training_inputs_come_with_the_sampling_report(store):
+    lineage = store.get_json(Layout.model(store.get_json(Layout.CHAMPION)["model_version"]) + "lineage.json")
+    prefix = lineage["training_uri"].split(f"s3://{store.bucket}/", 1)[1]
+    report = store.get_json(prefix + "report.json")
+    assert report["pairs"] == report["target_pairs"] == 60_000
+    assert abs(report["positive_share"] - 0.5) < 0.01 and report["hard_negative_share"] > 0.15
+    assert len(report["single_product_categories"]) == 18
+    assert all(store.exists(prefix + f"{split}/pairs.jsonl") for split in ("train", "validation", "test"))
+    assert store.exists(prefix + "auxiliary/vocab.json")
+
+
+def test_a_simulated_refresh_is_validated_against_the_previous_snapshot(chain, store):
+    """Runs last: it moves catalog/latest.json forward."""
+    _, run = chain
+    previous = store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
+    run("catalog_refresh", {"snapshot_id": "29990101T000000Z-fashion", "derive_from": previous})
+    assert store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"] == "29990101T000000Z-fashion"
+    reports = [store.get_json(k) for k in store.list_keys("reports/catalog_refresh/") if k.endswith("/catalog_snapshot.json")]
+    diff = next(r["diff"] for r in reports if r.get("diff") and r["diff"]["previous_snapshot"] == previous)
+    assert diff["added"] > 0 and diff["removed"] > 0 and diff["retitled"] > 0 and diff["recategorised"] > 0
+    manifest = store.get_json(Layout.snapshot("29990101T000000Z-fashion") + "manifest.json")
+    assert manifest["source"].startswith(f"refresh of {previous}")

@@ -20,7 +20,7 @@ converge). The index `products-{snapshot}-{hash}` is rebuilt from scratch by eac
 (document count, every sampled product finds itself by vector) and only then does the alias move,
 in one atomic `_aliases` call, and never to an older snapshot than the live one (backfills are
 safe). Old indices beyond the retention count are deleted; the live one never is.
-Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else newest snapshot + champion).
+Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enrichment/latest.json`).
 """,
     schedule=[ENRICHED_CATALOG],
     start_date=datetime(2026, 1, 1),
@@ -40,8 +40,9 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else newes
 
         store = pipeline.Services(Settings.from_env()).store
         context = get_current_context()
-        latest = lambda key: lambda: pipeline.latest_enriched(store)[key]  # noqa: E731
-        return {key: from_context(context, key, ENRICHED_CATALOG, latest(key)) for key in ("snapshot_id", "model_version")}
+        snapshot_id = from_context(context, "snapshot_id", ENRICHED_CATALOG, lambda: pipeline.latest_enriched(store)["snapshot_id"])
+        model_version = from_context(context, "model_version", ENRICHED_CATALOG, lambda: pipeline.latest_enriched(store)["model_version"])
+        return {"snapshot_id": snapshot_id, "model_version": model_version}
 
     @task
     def upsert_dynamodb(inputs: dict) -> dict:

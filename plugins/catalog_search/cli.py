@@ -32,8 +32,10 @@ def _filters(pairs: Sequence[str]) -> dict:
         if key == "price":
             low, _, high = value.partition("..")
             filters[key] = [float(low) if low else None, float(high) if high else None]
-        else:
-            filters.setdefault(key, []).append(value) if key not in ("category",) else filters.update({key: value})
+        elif key == "category":
+            filters[key] = value
+        else:  # attributes may be given several times: any of the values matches
+            filters.setdefault(key, []).append(value)
     return filters
 
 

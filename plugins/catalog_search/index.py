@@ -7,6 +7,7 @@ live one, so a backfill cannot roll the live search back.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -63,8 +64,6 @@ def category_prefixes(category: str) -> list[str]:
 
 
 def documents(enriched: pd.DataFrame) -> Iterable[dict]:
-    import json
-
     for row in enriched.to_dict("records"):
         doc = {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and v != v)}
         doc["attributes"] = json.loads(row["attributes"]) if row.get("attributes") else {}

@@ -285,6 +285,9 @@ def assemble_enriched(settings: Settings, store: ObjectStore, snapshot_id: str, 
               validation.embeddings_expectations(len(products), settings.embedding_dim), report_prefix)
     enriched = products.merge(frame[["product_id", "embedding"]], on="product_id", how="inner", validate="one_to_one")
     enriched_uri = _parquet(store, prefix + "enriched/products.parquet", enriched)
+    current = store.get_json(Layout.LATEST_ENRICHMENT, default={})
+    if (snapshot_id, model_version) >= (current.get("snapshot_id", ""), current.get("model_version", "")):
+        store.put_json(Layout.LATEST_ENRICHMENT, {"snapshot_id": snapshot_id, "model_version": model_version})
     return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri, "products": len(enriched)}
 
 
@@ -295,8 +298,11 @@ def load_enriched(store: ObjectStore, snapshot_id: str, model_version: str) -> p
 
 
 def latest_enriched(store: ObjectStore) -> dict:
-    record = champion(store)
-    return {"snapshot_id": latest_snapshot(store), "model_version": record["model_version"]}
+    """The newest enriched catalog (snapshot id, model version); the pointer only moves forward."""
+    pointer = store.get_json(Layout.LATEST_ENRICHMENT, default=None)
+    if not pointer:
+        raise LookupError(f"no enriched catalog yet ({store.uri(Layout.LATEST_ENRICHMENT)}): run catalog_enrichment first")
+    return pointer
 
 
 def upsert_items(services: Services, snapshot_id: str, model_version: str) -> dict:

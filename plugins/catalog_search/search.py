@@ -106,10 +106,12 @@ def search(client: Any, alias: str, encoder: QueryEncoder, request: SearchReques
 
 def recommend(client: Any, alias: str, product_id: str, size: int = 10, filters: dict | None = None) -> dict:
     """Products nearest to this product's own embedding, itself excluded."""
+    from opensearchpy import NotFoundError
+
     try:
         doc = client.get(index=alias, id=product_id, _source_includes=["embedding"])
-    except Exception as err:  # opensearchpy.NotFoundError; kept generic to avoid importing at module level
-        raise LookupError(f"product {product_id!r} is not in the live index {alias!r}") from err
+    except NotFoundError:
+        raise LookupError(f"product {product_id!r} is not in the live index {alias!r}") from None
     knn: dict = {"vector": doc["_source"]["embedding"], "k": size + 1}
     clauses = filter_clauses(filters or {})
     if clauses:

@@ -159,6 +159,7 @@ class Layout:
 
     CHAMPION = "models/champion.json"
     LATEST_SNAPSHOT = "catalog/latest.json"
+    LATEST_ENRICHMENT = "enrichment/latest.json"
 
     @staticmethod
     def enrichment(snapshot_id: str, model_version: str) -> str:

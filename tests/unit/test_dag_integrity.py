@@ -65,7 +65,7 @@ def test_exactly_the_expected_dags(parsed):
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
 def test_dag_declares_owner_tags_retries_docs_and_schedule(parsed, dag_id):
-    dag = parsed[0].get_dag(dag_id)
+    dag = parsed[0].dags[dag_id]
     assert dag.doc_md and len(dag.doc_md.strip()) > 80
     assert "catalog-search" in dag.tags
     assert not dag.catchup
@@ -80,7 +80,7 @@ def test_dag_declares_owner_tags_retries_docs_and_schedule(parsed, dag_id):
 
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
 def test_dag_has_no_cycles_and_one_root(parsed, dag_id):
-    dag = parsed[0].get_dag(dag_id)
+    dag = parsed[0].dags[dag_id]
     dag.check_cycle()  # raises on a cycle
     assert len(dag.roots) == 1, [t.task_id for t in dag.roots]
 
@@ -91,11 +91,11 @@ def test_assets_chain_the_dags(parsed):
     bag, _ = parsed
 
     def outlets(dag_id):
-        return {o.uri for t in bag.get_dag(dag_id).tasks for o in t.outlets}
+        return {o.uri for t in bag.dags[dag_id].tasks for o in t.outlets}
 
     assert ASSET_CATALOG_SNAPSHOT in outlets("catalog_refresh")
     assert ASSET_EMBEDDING_MODEL in outlets("embedding_training")
     assert ASSET_ENRICHED_CATALOG in outlets("catalog_enrichment")
-    enrichment_trigger = bag.get_dag("catalog_enrichment").timetable.asset_condition
+    enrichment_trigger = bag.dags["catalog_enrichment"].timetable.asset_condition
     assert {a.uri for a in enrichment_trigger.objects} == {ASSET_CATALOG_SNAPSHOT, ASSET_EMBEDDING_MODEL}
-    assert {a.uri for a in bag.get_dag("search_index_publish").timetable.asset_condition.objects} == {ASSET_ENRICHED_CATALOG}
+    assert {a.uri for a in bag.dags["search_index_publish"].timetable.asset_condition.objects} == {ASSET_ENRICHED_CATALOG}

@@ -41,9 +41,9 @@ re-run rewrites the same snapshot and a backfill writes an older one without mov
         from catalog_search.settings import Settings, snapshot_id_for
 
         context = get_current_context()
-        when = context.get("logical_date") or context["dag_run"].run_after
-        snapshot_id = context["params"].get("snapshot_id") or snapshot_id_for("fashion", when)
         settings = Settings.from_env()
+        when = context.get("logical_date") or context["dag_run"].run_after
+        snapshot_id = context["params"].get("snapshot_id") or snapshot_id_for(settings.source_dir.name, when)
         pipeline.land_snapshot(settings, pipeline.Services(settings).store, snapshot_id, context["params"].get("derive_from"))
         return snapshot_id
 

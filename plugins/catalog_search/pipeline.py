@@ -133,13 +133,14 @@ def validate_snapshot(settings: Settings, store: ObjectStore, snapshot_id: str, 
     expectations = validation.snapshot_expectations(diff["previous_rows"] if diff else None, settings.row_tolerance)
     _validate(settings, store, products, "catalog_snapshot", store.uri(Layout.snapshot(snapshot_id)), expectations,
               report_prefix, {"diff": diff})
+    store.put_json(Layout.snapshot_validated(snapshot_id), {"report": store.uri(f"{report_prefix}catalog_snapshot.json")})
     return {"snapshot_id": snapshot_id, "diff": diff}
 
 
 def previous_snapshot(store: ObjectStore, snapshot_id: str) -> str | None:
-    """The newest snapshot older than this one (so a backfill compares with its own past)."""
+    """The newest validated snapshot older than this one (so a backfill compares with its own past)."""
     ids = [p.rstrip("/").rsplit("/", 1)[-1] for p in store.list_prefixes("catalog/snapshots/")]
-    older = sorted(i for i in ids if i < snapshot_id and store.exists(Layout.snapshot_products(i)))
+    older = sorted(i for i in ids if i < snapshot_id and store.exists(Layout.snapshot_validated(i)))
     return older[-1] if older else None
 
 

@@ -150,6 +150,11 @@ class Layout:
         return f"catalog/snapshots/{snapshot_id}/products.parquet"
 
     @staticmethod
+    def snapshot_validated(snapshot_id: str) -> str:
+        """Written only when the snapshot passed its suite: failed snapshots are never compared with."""
+        return f"catalog/snapshots/{snapshot_id}/validated.json"
+
+    @staticmethod
     def training(snapshot_id: str, run_key: str) -> str:
         return f"training/{snapshot_id}/{run_key}/"
 

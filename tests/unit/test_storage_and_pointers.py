@@ -29,7 +29,8 @@ def test_latest_only_moves_forward(store):
 def test_previous_snapshot_is_the_newest_older_one(store):
     for snapshot_id in ("20260101T000000Z-x", "20260201T000000Z-x", "20260301T000000Z-x"):
         store.put_bytes(Layout.snapshot_products(snapshot_id), b"parquet")
-    store.put_bytes("catalog/snapshots/20260215T000000Z-x/manifest.json", b"{}")  # unfinished: no products
+        store.put_json(Layout.snapshot_validated(snapshot_id), {})
+    store.put_bytes(Layout.snapshot_products("20260215T000000Z-x"), b"parquet")  # failed its suite: not validated
     assert previous_snapshot(store, "20260301T000000Z-x") == "20260201T000000Z-x"
     assert previous_snapshot(store, "20260210T000000Z-x") == "20260201T000000Z-x"
     assert previous_snapshot(store, "20260101T000000Z-x") is None

@@ -47,10 +47,6 @@ def write_vocab(vocab: dict[str, int], path: Path) -> Path:
     return path
 
 
-def read_vocab(path: Path) -> dict[str, int]:
-    return json.loads(Path(path).read_text())
-
-
 def write_pairs_jsonl(left: Iterable[list[int]], right: Iterable[list[int]], labels: Iterable[int], path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0

@@ -7,9 +7,22 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 
 RUN="$CS_LOCAL/run"; LOGS="$CS_LOCAL/logs"
-OS_HOME="$CS_LOCAL/opensearch/opensearch-$OPENSEARCH_VERSION"
-OS_DATA="$CS_LOCAL/opensearch/data"
 mkdir -p "$RUN" "$LOGS"
+
+# OpenSearch lives in .local/opensearch, owned by the unprivileged service user. When that user
+# cannot reach the checkout (a clone under /root, say), it lives in /var/tmp instead and
+# .local/opensearch links to it, so its logs are still found in the usual place.
+OS_BASE="$CS_LOCAL/opensearch"
+if [ "$(id -u)" -eq 0 ]; then
+  id "$OPENSEARCH_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$OPENSEARCH_USER"
+  if ! runuser -u "$OPENSEARCH_USER" -- test -x "$CS_LOCAL"; then
+    OS_BASE="/var/tmp/catalog-search-opensearch-$(printf %s "$CS_ROOT" | cksum | cut -d' ' -f1)"
+    mkdir -p "$OS_BASE"
+    [ -L "$CS_LOCAL/opensearch" ] || { rm -rf "$CS_LOCAL/opensearch"; ln -s "$OS_BASE" "$CS_LOCAL/opensearch"; }
+  fi
+fi
+OS_HOME="$OS_BASE/opensearch-$OPENSEARCH_VERSION"
+OS_DATA="$OS_BASE/data"
 
 java17_home() {
   for d in /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/openjdk-17 "${JAVA_HOME:-}"; do
@@ -20,7 +33,7 @@ java17_home() {
 
 fetch_opensearch() {
   [ -x "$OS_HOME/bin/opensearch" ] && [ -d "$OS_HOME/plugins/opensearch-knn" ] && return 0
-  local dl="$CS_LOCAL/opensearch/dist"
+  local dl="$OS_BASE/dist"
   mkdir -p "$dl"
   echo "fetching OpenSearch $OPENSEARCH_VERSION and k-NN $OPENSEARCH_KNN_VERSION from Maven Central"
   for a in "org.opensearch.distribution.integ-test-zip:opensearch:$OPENSEARCH_VERSION:zip" \
@@ -30,7 +43,7 @@ fetch_opensearch() {
       || { echo "maven could not fetch $a (see $LOGS/maven.log)" >&2; return 1; }
   done
   rm -rf "$OS_HOME" "$dl/lang-painless"
-  (cd "$CS_LOCAL/opensearch" && unzip -q "$dl/opensearch-$OPENSEARCH_VERSION.zip")
+  (cd "$OS_BASE" && unzip -q "$dl/opensearch-$OPENSEARCH_VERSION.zip")
   install_painless_module "$dl/lang-painless"
   OPENSEARCH_JAVA_HOME="$(java17_home)" "$OS_HOME/bin/opensearch-plugin" install --batch \
     "file://$dl/opensearch-knn-$OPENSEARCH_KNN_VERSION.zip" >"$LOGS/opensearch-plugin.log" 2>&1 \
@@ -67,8 +80,7 @@ POLICY
 
 ensure_service_user() {
   [ "$(id -u)" -ne 0 ] && return 0
-  id "$OPENSEARCH_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$OPENSEARCH_USER"
-  chown -R "$OPENSEARCH_USER" "$CS_LOCAL/opensearch"
+  chown -R "$OPENSEARCH_USER" "$OS_BASE"
   # The node must be able to reach its folder through every parent.
   if ! runuser -u "$OPENSEARCH_USER" -- test -x "$OS_HOME/bin"; then
     echo "user $OPENSEARCH_USER cannot reach $OS_HOME: make its parent folders traversable (chmod o+x)" >&2
@@ -92,7 +104,7 @@ wait_http() {  # name url seconds
 start_opensearch() {
   alive opensearch && return 0
   fetch_opensearch
-  mkdir -p "$OS_DATA" "$CS_LOCAL/opensearch/logs"
+  mkdir -p "$OS_DATA" "$OS_BASE/logs"
   cat >"$OS_HOME/config/opensearch.yml" <<YML
 cluster.name: catalog-search-local
 node.name: local-1
@@ -100,12 +112,11 @@ discovery.type: single-node
 network.host: 127.0.0.1
 http.port: $OPENSEARCH_PORT
 path.data: $OS_DATA
-path.logs: $CS_LOCAL/opensearch/logs
+path.logs: $OS_BASE/logs
 YML
   ensure_service_user
   local as_user=()
   [ "$(id -u)" -eq 0 ] && as_user=(runuser -u "$OPENSEARCH_USER" --)
-  rm -f "$CS_LOCAL/opensearch/opensearch.pid"
   env OPENSEARCH_JAVA_HOME="$(java17_home)" OPENSEARCH_JAVA_OPTS="-Xms$OPENSEARCH_HEAP -Xmx$OPENSEARCH_HEAP" \
     "${as_user[@]}" "$OS_HOME/bin/opensearch" >"$LOGS/opensearch.log" 2>&1 &
   echo $! >"$RUN/opensearch.pid"

@@ -38,11 +38,13 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
         from catalog_search import pipeline
         from catalog_search.settings import Settings
 
+        from functools import cache
+
         store = pipeline.Services(Settings.from_env()).store
         context = get_current_context()
-        snapshot_id = from_context(context, "snapshot_id", ENRICHED_CATALOG, lambda: pipeline.latest_enriched(store)["snapshot_id"])
-        model_version = from_context(context, "model_version", ENRICHED_CATALOG, lambda: pipeline.latest_enriched(store)["model_version"])
-        return {"snapshot_id": snapshot_id, "model_version": model_version}
+        latest = cache(lambda: pipeline.latest_enriched(store))  # read the pointer once, only if needed
+        return {key: from_context(context, key, ENRICHED_CATALOG, lambda key=key: latest()[key])
+                for key in ("snapshot_id", "model_version")}
 
     @task
     def upsert_dynamodb(inputs: dict) -> dict:

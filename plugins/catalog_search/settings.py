@@ -37,7 +37,7 @@ class Settings:
     bucket: str = "catalog-search-local"
     runner: str = "local"
     work_dir: Path = Path(".local/work")
-    source_dir: Path = Path("../shared/data/fashion")
+    source_dir: Path = Path("data/fashion")  # the demo catalog in the repository
     table_name: str = "catalog-search-products"
     index_alias: str = "products"
     knn_engine: str = "lucene"

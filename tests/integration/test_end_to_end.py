@@ -64,8 +64,13 @@ def alias(chain):
     return chain[0]["CATALOG_SEARCH_INDEX_ALIAS"]
 
 
-def _search(store, alias, text, mode, **filters):
-    encoder = QueryEncoder(store, Path(store.bucket))
+@pytest.fixture(scope="module")
+def encoder_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("query-encoder")
+
+
+def _search(store, alias, text, mode, cache: Path, **filters):
+    encoder = QueryEncoder(store, cache)
     response = search(opensearch_client(), alias, encoder, SearchRequest(text, mode, size=5, filters=filters))
     return [h["_source"] for h in response["hits"]["hits"]]
 
@@ -99,21 +104,21 @@ def test_alias_serves_the_newest_snapshot_with_its_model(store, alias):
     assert client.count(index=alias)["count"] == 44_439
 
 
-def test_hybrid_search_finds_what_the_shopper_asked_for(store, alias):
-    hits = _search(store, alias, "men navy blue shirt", "hybrid")
+def test_hybrid_search_finds_what_the_shopper_asked_for(store, alias, encoder_cache):
+    hits = _search(store, alias, "men navy blue shirt", "hybrid", encoder_cache)
     assert len(hits) == 5
     assert all(h["category"].endswith("> Shirts") and h["attributes"]["gender"] == "Men" for h in hits)
 
 
-def test_knn_alone_understands_the_product_type(store, alias):
-    hits = _search(store, alias, "women black handbag", "knn")
+def test_knn_alone_understands_the_product_type(store, alias, encoder_cache):
+    hits = _search(store, alias, "women black handbag", "knn", encoder_cache)
     assert all(h["category"] == "Accessories > Bags > Handbags" for h in hits)
 
 
-def test_fuzzy_keywords_survive_a_typo_and_filters_apply(store, alias):
-    hits = _search(store, alias, "handbgas", "keyword")
+def test_fuzzy_keywords_survive_a_typo_and_filters_apply(store, alias, encoder_cache):
+    hits = _search(store, alias, "handbgas", "keyword", encoder_cache)
     assert hits and all(h["category"].endswith("Handbags") for h in hits)
-    filtered = _search(store, alias, "watch", "hybrid", gender="Women", category="Accessories > Watches")
+    filtered = _search(store, alias, "watch", "hybrid", encoder_cache, gender="Women", category="Accessories > Watches")
     assert filtered and all(h["attributes"]["gender"] == "Women" and h["category"].startswith("Accessories > Watches") for h in filtered)
 
 

@@ -219,7 +219,7 @@ def test_airflow_environment(airflow_service):
     assert not missing, f"{airflow_service} lacks {sorted(missing)} from scripts/env.sh"
     assert env["CATALOG_SEARCH_RUNNER"] == "local"
     assert env["CATALOG_SEARCH_BUCKET"] == env_sh_default("CATALOG_SEARCH_BUCKET")
-    assert env["CATALOG_SEARCH_SOURCE_DIR"] == "/opt/airflow/shared/data/fashion"
+    assert env["CATALOG_SEARCH_SOURCE_DIR"] == "/opt/airflow/data/fashion"
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql")
     assert "@postgres" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
@@ -242,7 +242,7 @@ def test_airflow_mounts(airflow_service):
     for folder in ("dags", "plugins", "include"):
         assert mounts[f"/opt/airflow/{folder}"][0] == f"./{folder}"
         assert (ROOT / folder).is_dir()
-    assert mounts["/opt/airflow/shared/data"] == ("../shared/data", ["ro"])
-    assert env["CATALOG_SEARCH_SOURCE_DIR"].startswith("/opt/airflow/shared/data/")
+    assert mounts["/opt/airflow/data"] == ("./data", ["ro"])  # the demo data ships with the repo
+    assert env["CATALOG_SEARCH_SOURCE_DIR"].startswith("/opt/airflow/data/")
     work_volume, _ = mounts[env["CATALOG_SEARCH_WORK_DIR"]]
     assert work_volume in (COMPOSE.get("volumes") or {}), "the work dir must be a named volume"

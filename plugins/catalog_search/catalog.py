@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from catalog_search.errors import BadInput
+
 REQUIRED_COLUMNS = ("product_id", "title", "category")
 OPTIONAL_COLUMNS = ("description", "brand", "price", "currency", "vendor", "attributes")
 CANONICAL_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
@@ -19,7 +21,7 @@ CATEGORY_SEPARATOR = " > "
 READERS = {".parquet": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".json": "jsonl"}
 
 
-class CatalogError(ValueError):
+class CatalogError(BadInput):
     """The input does not meet the snapshot contract; the message says what, where and how to fix."""
 
 

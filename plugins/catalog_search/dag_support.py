@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any, Callable
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, RetryDecision, RetryPolicy
 
 from catalog_search.settings import (
     ASSET_CATALOG_SNAPSHOT,
@@ -22,11 +22,32 @@ EMBEDDING_MODEL = Asset(ASSET_EMBEDDING_MODEL, group="model")
 ENRICHED_CATALOG = Asset(ASSET_ENRICHED_CATALOG, group="catalog")
 LIVE_INDEX = Asset(ASSET_LIVE_INDEX, group="search")
 
+
+
+class StageRetryPolicy(RetryPolicy):
+    """Airflow 3's retry policy, by kind of error (``catalog_search.errors``): a permanent error
+    (contract, validation, gate, missing input, bad params, a failed index check) fails the task
+    at once with its message; a transient one (refused, throttled, 5xx, timeout) is retried
+    with the task's exponential backoff; anything else gets the ordinary retries."""
+
+    def evaluate(self, exception: BaseException, try_number: int, max_tries: int, context: Any = None) -> RetryDecision:
+        from catalog_search.errors import ErrorKind, classify
+
+        kind = classify(exception)
+        if kind is ErrorKind.PERMANENT:
+            return RetryDecision.fail(f"{type(exception).__name__} is permanent: a retry cannot fix it ({exception})")
+        if kind is ErrorKind.TRANSIENT:
+            return RetryDecision.retry(reason=f"{type(exception).__name__} is transient: retrying with backoff")
+        return RetryDecision.default()
+
+
 DEFAULT_ARGS = {
     "owner": "catalog-search",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=2),
-    "retry_exponential_backoff": True,
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": 2.0,  # 30 s, 60 s, 120 s
+    "max_retry_delay": timedelta(minutes=10),
+    "retry_policy": StageRetryPolicy(),
 }
 TAGS = ["catalog-search"]
 

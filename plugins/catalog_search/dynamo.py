@@ -11,6 +11,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from catalog_search.errors import TransientError
+
 BATCH_SIZE = 25  # the BatchWriteItem maximum
 EMBEDDING_FORMAT = "float32-le"
 
@@ -71,7 +73,7 @@ def _write_batch(dynamodb: Any, table_name: str, batch: list[dict], attempts: in
         if not pending:
             return
         time.sleep(min(0.05 * 2**attempt, 2.0))
-    raise RuntimeError(f"DynamoDB {table_name}: {len(pending[table_name])} items still unprocessed after {attempts} attempts")
+    raise TransientError(f"DynamoDB {table_name}: {len(pending[table_name])} items still unprocessed after {attempts} attempts")
 
 
 def enriched_rows(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> Iterable[dict]:

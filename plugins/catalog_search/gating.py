@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from catalog_search.errors import PermanentError
+
 GATE_METRIC = "validation:accuracy"
 
 
-class GateFailed(RuntimeError):
+class GateFailed(PermanentError):
     """The candidate model is not published; the message says which threshold it missed."""
 
 

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from catalog_search.catalog import CATEGORY_SEPARATOR
+from catalog_search.errors import NotFound, PermanentError
 from catalog_search.settings import short_hash, slug
 
 
-class IndexValidationFailed(RuntimeError):
+class IndexValidationFailed(PermanentError):
     """The new index is incomplete or its vectors do not retrieve; the alias stays where it was."""
 
 
@@ -169,10 +170,10 @@ def rollback(client: Any, alias: str, target: str | None = None) -> SwapResult:
     if target is None:
         older = names[: names.index(previous)] if previous in names else []
         if not older:
-            raise LookupError(f"alias {alias!r}: no index older than the live {previous!r} to roll back to")
+            raise NotFound(f"alias {alias!r}: no index older than the live {previous!r} to roll back to")
         target = older[-1]
     elif target not in names:
-        raise LookupError(f"index {target!r} does not exist; candidates: {names}")
+        raise NotFound(f"index {target!r} does not exist; candidates: {names}")
     _move_alias(client, alias, previous, target)
     return SwapResult(alias, target, previous, True, "rolled back")
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from catalog_search import catalog, dynamo, gating, index, refresh, sagemaker_jobs, sql, tokenizer, training_data, validation
+from catalog_search.errors import NotFound
 from catalog_search.runners import LocalRunner, Runner, SageMakerRunner, register_model
 from catalog_search.settings import Layout, Settings, job_name, short_hash, slug, utc_stamp
 from catalog_search.storage import ObjectStore, split_s3_uri
@@ -155,7 +156,7 @@ def publish_snapshot_pointer(store: ObjectStore, snapshot_id: str) -> dict:
 def latest_snapshot(store: ObjectStore) -> str:
     pointer = store.get_json(Layout.LATEST_SNAPSHOT, default=None)
     if not pointer:
-        raise LookupError(f"no catalog snapshot yet ({store.uri(Layout.LATEST_SNAPSHOT)}): run catalog_refresh first")
+        raise NotFound(f"no catalog snapshot yet ({store.uri(Layout.LATEST_SNAPSHOT)}): run catalog_refresh first")
     return pointer["snapshot_id"]
 
 
@@ -240,7 +241,7 @@ def gate_and_promote(settings: Settings, store: ObjectStore, sagemaker: Any, tra
 def champion(store: ObjectStore) -> dict:
     record = store.get_json(Layout.CHAMPION, default=None)
     if not record:
-        raise LookupError(f"no champion model ({store.uri(Layout.CHAMPION)}): run embedding_training first")
+        raise NotFound(f"no champion model ({store.uri(Layout.CHAMPION)}): run embedding_training first")
     return record
 
 
@@ -302,7 +303,7 @@ def latest_enriched(store: ObjectStore) -> dict:
     """The newest enriched catalog (snapshot id, model version); the pointer only moves forward."""
     pointer = store.get_json(Layout.LATEST_ENRICHMENT, default=None)
     if not pointer:
-        raise LookupError(f"no enriched catalog yet ({store.uri(Layout.LATEST_ENRICHMENT)}): run catalog_enrichment first")
+        raise NotFound(f"no enriched catalog yet ({store.uri(Layout.LATEST_ENRICHMENT)}): run catalog_enrichment first")
     return pointer
 
 

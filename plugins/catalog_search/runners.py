@@ -17,13 +17,14 @@ import tarfile
 from pathlib import Path
 from typing import Any, Protocol
 
+from catalog_search.errors import PermanentError
 from catalog_search.storage import ObjectStore, split_s3_uri
 
 JOBS_DIR = Path(__file__).resolve().parents[2] / "include" / "jobs"
 METRIC_LINE = re.compile(r"^#metric (?P<name>[\w:]+)=(?P<value>[-+0-9.eE]+|nan|inf)$", re.MULTILINE)
 
 
-class JobFailed(RuntimeError):
+class JobFailed(PermanentError):
     """A training or transform job failed; the message carries its failure reason and log."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from catalog_search.errors import BadInput
+
 AWS_CONN_ID = "aws_default"
 OPENSEARCH_CONN_ID = "opensearch_default"
 
@@ -65,7 +67,7 @@ class Settings:
     def from_env(cls) -> "Settings":
         runner = _env("RUNNER", "local")
         if runner not in RUNNERS:
-            raise ValueError(f"CATALOG_SEARCH_RUNNER={runner!r}: expected one of {RUNNERS}")
+            raise BadInput(f"CATALOG_SEARCH_RUNNER={runner!r}: expected one of {RUNNERS}")
         return cls(
             bucket=_env("BUCKET", cls.bucket),
             runner=runner,

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from catalog_search.errors import NotFound
 
-class MissingObject(LookupError):
+
+class MissingObject(NotFound):
     """An expected object is absent: the message names the s3:// URI."""
 
 

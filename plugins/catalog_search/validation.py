@@ -12,11 +12,13 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from catalog_search.errors import PermanentError
+
 MAX_TITLE_LENGTH = 500
 DOCS_SITE = "catalog_search"
 
 
-class ValidationFailed(RuntimeError):
+class ValidationFailed(PermanentError):
     """A suite failed; ``str()`` lists each broken rule with counts and examples."""
 
     def __init__(self, report: "ValidationReport"):

@@ -5,16 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, get_current_context, task
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
 from catalog_search.dag_support import (
-    CATALOG_SNAPSHOT,
-    DEFAULT_ARGS,
-    EMBEDDING_MODEL,
-    ENRICHED_CATALOG,
-    TAGS,
-    emit,
-    from_context,
+    CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, ENRICHED_CATALOG, TAGS, emit, given, run_stage,
 )
 
 with DAG(
@@ -45,45 +39,21 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
 
     @task
     def resolve_inputs() -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        store = pipeline.Services(Settings.from_env()).store
-        context = get_current_context()
-        return {
-            "snapshot_id": from_context(context, "snapshot_id", CATALOG_SNAPSHOT, lambda: pipeline.latest_snapshot(store)),
-            "model_version": from_context(context, "model_version", EMBEDDING_MODEL, lambda: pipeline.champion(store)["model_version"]),
-        }
+        inputs = given("snapshot_id", "model_version", assets=(CATALOG_SNAPSHOT, EMBEDDING_MODEL))
+        return run_stage("enrichment.resolve_inputs", **inputs)
 
     @task
     def prepare_transform_input(inputs: dict) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        settings = Settings.from_env()
-        store = pipeline.Services(settings).store
-        prepared = pipeline.prepare_transform_input(settings, store, inputs["snapshot_id"], inputs["model_version"])
-        return pipeline.transform_config(inputs["snapshot_id"], inputs["model_version"], prepared)
+        return run_stage("enrichment.prepare_transform_input", **inputs)
 
     @task
     def batch_transform(config: dict) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        return pipeline.Services(Settings.from_env()).runner.transform(config)
+        return run_stage("enrichment.batch_transform", config=config)
 
     @task(outlets=[ENRICHED_CATALOG])
     def validate_and_assemble(inputs: dict) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Layout, Settings
-
-        settings = Settings.from_env()
-        context = get_current_context()
-        result = pipeline.assemble_enriched(
-            settings, pipeline.Services(settings).store, inputs["snapshot_id"], inputs["model_version"],
-            Layout.report(dag.dag_id, context["run_id"]),
-        )
-        emit(context, ENRICHED_CATALOG, snapshot_id=inputs["snapshot_id"], model_version=inputs["model_version"])
+        result = run_stage("enrichment.assemble_enriched", **inputs)
+        emit(ENRICHED_CATALOG, snapshot_id=inputs["snapshot_id"], model_version=inputs["model_version"])
         return result
 
     inputs = resolve_inputs()

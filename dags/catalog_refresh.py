@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, TAGS, emit
+from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, TAGS, emit, given, run_stage
 
 with DAG(
     dag_id="catalog_refresh",
@@ -37,33 +37,16 @@ re-run rewrites the same snapshot and a backfill writes an older one without mov
 
     @task
     def land_snapshot() -> str:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings, snapshot_id_for
-
-        context = get_current_context()
-        settings = Settings.from_env()
-        when = context.get("logical_date") or context["dag_run"].run_after
-        snapshot_id = context["params"].get("snapshot_id") or snapshot_id_for(settings.source_dir.name, when)
-        pipeline.land_snapshot(settings, pipeline.Services(settings).store, snapshot_id, context["params"].get("derive_from"))
-        return snapshot_id
+        return run_stage("refresh.land_snapshot", **given("snapshot_id", "derive_from"))["snapshot_id"]
 
     @task
     def validate_snapshot(snapshot_id: str) -> str:
-        from catalog_search import pipeline
-        from catalog_search.settings import Layout, Settings
-
-        settings = Settings.from_env()
-        report_prefix = Layout.report(dag.dag_id, get_current_context()["run_id"])
-        pipeline.validate_snapshot(settings, pipeline.Services(settings).store, snapshot_id, report_prefix)
-        return snapshot_id
+        return run_stage("refresh.validate_snapshot", snapshot_id=snapshot_id)["snapshot_id"]
 
     @task(outlets=[CATALOG_SNAPSHOT])
     def publish_snapshot(snapshot_id: str) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        pointer = pipeline.publish_snapshot_pointer(pipeline.Services(Settings.from_env()).store, snapshot_id)
-        emit(get_current_context(), CATALOG_SNAPSHOT, snapshot_id=snapshot_id)
+        pointer = run_stage("refresh.publish_snapshot", snapshot_id=snapshot_id)
+        emit(CATALOG_SNAPSHOT, snapshot_id=snapshot_id)
         return pointer
 
     publish_snapshot(validate_snapshot(land_snapshot()))

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, TAGS, emit, from_context
+from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, TAGS, emit, given, run_stage
 
 with DAG(
     dag_id="embedding_training",
@@ -38,48 +38,24 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
 
     @task
     def resolve_snapshot() -> str:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        store = pipeline.Services(Settings.from_env()).store
-        return from_context(get_current_context(), "snapshot_id", CATALOG_SNAPSHOT, lambda: pipeline.latest_snapshot(store))
+        return run_stage("training.resolve_snapshot", **given("snapshot_id", assets=(CATALOG_SNAPSHOT,)))
 
     @task
     def prepare_training_data(snapshot_id: str) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Layout, Settings
-
-        settings = Settings.from_env()
-        run_id = get_current_context()["run_id"]
-        return pipeline.prepare_training_data(
-            settings, pipeline.Services(settings).store, snapshot_id, pipeline.run_key_for(run_id), Layout.report(dag.dag_id, run_id)
-        )
+        return run_stage("training.prepare_training_data", snapshot_id=snapshot_id)
 
     @task
     def training_config(snapshot_id: str, training: dict) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        settings = Settings.from_env()
-        run_key = pipeline.run_key_for(get_current_context()["run_id"])
-        return pipeline.training_config(settings, pipeline.Services(settings).store, snapshot_id, run_key, training)
+        return run_stage("training.training_config", snapshot_id=snapshot_id, training=training)
 
     @task
     def train(config: dict, snapshot_id: str) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        services = pipeline.Services(Settings.from_env())
-        return pipeline.train(services.runner, services.store, config, snapshot_id)
+        return run_stage("training.train", snapshot_id=snapshot_id, config=config)
 
     @task(outlets=[EMBEDDING_MODEL])
     def gate_and_promote(trained: dict) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        services = pipeline.Services(Settings.from_env())
-        record = pipeline.gate_and_promote(services.settings, services.store, services.sagemaker, trained)
-        emit(get_current_context(), EMBEDDING_MODEL, model_version=record["model_version"], snapshot_id=record["snapshot_id"])
+        record = run_stage("training.gate_and_promote", trained=trained)
+        emit(EMBEDDING_MODEL, model_version=record["model_version"], snapshot_id=record["snapshot_id"])
         return record
 
     snapshot = resolve_snapshot()

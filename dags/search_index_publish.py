@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import DEFAULT_ARGS, ENRICHED_CATALOG, LIVE_INDEX, TAGS, emit, from_context
+from catalog_search.dag_support import DEFAULT_ARGS, ENRICHED_CATALOG, LIVE_INDEX, TAGS, emit, given, run_stage
 
 with DAG(
     dag_id="search_index_publish",
@@ -35,40 +35,20 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
 
     @task
     def resolve_inputs() -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        from functools import cache
-
-        store = pipeline.Services(Settings.from_env()).store
-        context = get_current_context()
-        latest = cache(lambda: pipeline.latest_enriched(store))  # read the pointer once, only if needed
-        return {key: from_context(context, key, ENRICHED_CATALOG, lambda key=key: latest()[key])
-                for key in ("snapshot_id", "model_version")}
+        return run_stage("publish.resolve_inputs", **given("snapshot_id", "model_version", assets=(ENRICHED_CATALOG,)))
 
     @task
     def upsert_dynamodb(inputs: dict) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        return pipeline.upsert_items(pipeline.Services(Settings.from_env()), inputs["snapshot_id"], inputs["model_version"])
+        return run_stage("publish.upsert_items", **inputs)
 
     @task
     def build_and_validate_index(inputs: dict) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        run_key = pipeline.run_key_for(get_current_context()["run_id"])
-        services = pipeline.Services(Settings.from_env())
-        return pipeline.build_index(services, inputs["snapshot_id"], inputs["model_version"], run_key)
+        return run_stage("publish.build_index", **inputs)
 
     @task(outlets=[LIVE_INDEX])
     def swap_alias(built: dict) -> dict:
-        from catalog_search import pipeline
-        from catalog_search.settings import Settings
-
-        result = pipeline.swap_alias(pipeline.Services(Settings.from_env()), built["index"])
-        emit(get_current_context(), LIVE_INDEX, index=result["live"], moved=result["moved"])
+        result = run_stage("publish.swap_alias", index_name=built["index"])
+        emit(LIVE_INDEX, index=result["live"], moved=result["moved"])
         return result
 
     inputs = resolve_inputs()

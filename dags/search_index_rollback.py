@@ -6,7 +6,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import DEFAULT_ARGS, LIVE_INDEX, TAGS
+from catalog_search.dag_support import DEFAULT_ARGS, LIVE_INDEX, TAGS, given, run_stage
 
 with DAG(
     dag_id="search_index_rollback",
@@ -24,11 +24,7 @@ one atomic call. Use it when a published index turns out bad; the next publish m
 ) as dag:
 
     @task(outlets=[LIVE_INDEX])
-    def rollback(params: dict | None = None) -> dict:
-        from catalog_search import index, pipeline
-        from catalog_search.settings import Settings
-
-        services = pipeline.Services(Settings.from_env())
-        return index.rollback(services.opensearch, services.settings.index_alias, (params or {}).get("target_index")).__dict__
+    def rollback() -> dict:
+        return run_stage("publish.rollback", **given("target_index"))
 
     rollback()

@@ -40,10 +40,18 @@ case "${1:-}" in
     # setsid: its own process group, so that stop can find every child it forks.
     setsid airflow standalone >"$LOGS/airflow.log" 2>&1 &
     echo $! >"$RUN/airflow.pid"
-    for _ in $(seq 120); do
-      curl -fsS -o /dev/null "http://127.0.0.1:$AIRFLOW_PORT/api/v2/version" 2>/dev/null && break
+    answered=""
+    for _ in $(seq 180); do
+      if curl -fsS -o /dev/null "http://127.0.0.1:$AIRFLOW_PORT/api/v2/version" 2>/dev/null; then answered=1; break; fi
+      kill -0 "$(cat "$RUN/airflow.pid")" 2>/dev/null || break
       sleep 1
     done
+    if [ -z "$answered" ]; then
+      echo "airflow did not answer on http://127.0.0.1:$AIRFLOW_PORT within 180 s; last log lines:" >&2
+      tail -20 "$LOGS/airflow.log" >&2
+      "$0" stop >/dev/null 2>&1 || true
+      exit 1
+    fi
     echo "Airflow UI: http://127.0.0.1:$AIRFLOW_PORT (pid $(cat "$RUN/airflow.pid"); log $LOGS/airflow.log)"
     echo "login: admin, password in $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
     ;;

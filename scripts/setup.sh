@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Creates .venv/ with the pinned locks and the project installed editable. Safe to re-run.
+# Creates .venv/ with the pinned locks and the project installed editable. Safe to re-run:
+# skipped when the locks and pyproject.toml are what the last successful install used.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$CS_ROOT"
+
+stamp_file="$CS_VENV/.catalog-search-setup"
+stamp=$(cat requirements.txt requirements-dev.txt requirements-trainer.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ -x "$CS_VENV/bin/python" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
+  echo "setup: $CS_VENV is up to date with the locks"
+  exit 0
+fi
 
 if [ ! -x "$CS_VENV/bin/python" ]; then
   "$CS_PYTHON" -m venv "$CS_VENV"
@@ -24,3 +32,4 @@ import torch
 build = "CPU-only" if torch.version.cuda is None else f"CUDA {torch.version.cuda} (runs on CPU here)"
 print(f"setup: torch {torch.__version__}, {build} build")
 PY
+echo "$stamp" >"$stamp_file"

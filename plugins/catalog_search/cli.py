@@ -1,7 +1,7 @@
-"""``catalog-search``: search, recommend and validate from the command line.
+"""``catalog-search``: search, recommend, validate and sample from the command line.
 
-Talks to the same services as the DAGs, through the same Airflow connections
-(``AIRFLOW_CONN_*`` in the environment; ``scripts/env.sh`` sets them for the local stack).
+Talks to the same services as the DAGs, through the same connections (``AIRFLOW_CONN_*`` in the
+environment, read without importing Airflow; ``scripts/env.sh`` sets them for the local stack).
 """
 
 from __future__ import annotations
@@ -13,30 +13,26 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from catalog_search.settings import ALLOCATIONS, Settings
+
 DEMO_QUERIES = ("men navy blue shirt", "women black handbag", "running shoes", "silver watch for women")
+EXIT_CODES = {0: "success", 1: "a validation failed", 2: "bad input (arguments, files)",
+              3: "a service is unavailable (OpenSearch, S3/DynamoDB)", 4: "not found (product, index, snapshot)"}
+BAD_INPUT, UNAVAILABLE, NOT_FOUND = 2, 3, 4
+START_HINT = "start the local stack with `make up` (or check the AIRFLOW_CONN_* connections)"
 
 
-def _services():
-    from catalog_search.pipeline import Services
-    from catalog_search.settings import Settings
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line (not usage plus error) and exit code 2."""
 
-    return Services(Settings.from_env())
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(BAD_INPUT, f"{self.prog}: {message} (see --help)\n")
 
 
-def _filters(pairs: Sequence[str]) -> dict:
-    filters: dict = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise SystemExit(f"--filter takes key=value (e.g. gender=Men or category='Apparel > Topwear'), got {pair!r}")
-        if key == "price":
-            low, _, high = value.partition("..")
-            filters[key] = [float(low) if low else None, float(high) if high else None]
-        elif key == "category":
-            filters[key] = value
-        else:  # attributes may be given several times: any of the values matches
-            filters.setdefault(key, []).append(value)
-    return filters
+def _clients():
+    from catalog_search.clients import Clients
+
+    return Clients.from_environment(Settings.from_env())
 
 
 def _print_hits(title: str, response: dict) -> None:
@@ -49,42 +45,55 @@ def _print_hits(title: str, response: dict) -> None:
         print(f"{rank:>3}. {hit['_score']:7.3f}  {src['product_id']:>6}  {src['title']}  [{src['category']}; {extra}]")
 
 
-def cmd_search(args: argparse.Namespace) -> int:
-    from catalog_search.search import QueryEncoder, SearchRequest, search
+def _encoders(clients):
+    from catalog_search.encoder import ModelEncoders
 
-    services = _services()
-    encoder = QueryEncoder(services.store, services.settings.work_dir / "query-encoder")
-    request = SearchRequest(args.text, args.mode, args.size, args.page, args.keyword_boost, args.knn_boost, filters=_filters(args.filter))
-    response = search(services.opensearch, services.settings.index_alias, encoder, request)
+    return ModelEncoders(clients.store, clients.settings.work_dir / "query-encoder")
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from catalog_search.search import SearchRequest, parse_filters, search
+
+    settings = Settings.from_env()
+    # Every argument is checked before a service is called.
+    request = SearchRequest(args.text, args.mode, args.size, args.page, args.keyword_boost, args.knn_boost,
+                            filters=parse_filters(args.filter, settings.filter_attributes))
+    clients = _clients()
+    response = search(clients.opensearch, settings.index_alias, _encoders(clients), request)
     print(json.dumps(response["hits"], indent=1)) if args.json else _print_hits(f"{args.mode}: {args.text!r}", response)
     return 0
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from catalog_search.search import recommend
+    from catalog_search.errors import BadInput
+    from catalog_search.search import check_page, recommend
 
-    services = _services()
-    response = recommend(services.opensearch, services.settings.index_alias, args.product_id, args.size)
+    if not args.product_id.strip():
+        raise BadInput("product id is empty: give the id of a product in the catalog, e.g. 15970")
+    check_page(args.size, 1)
+    clients = _clients()
+    response = recommend(clients.opensearch, clients.settings.index_alias, args.product_id, args.size)
     print(json.dumps(response["hits"], indent=1)) if args.json else _print_hits(f"similar to {args.product_id}", response)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Keyword, k-NN and hybrid results for a few queries, and one recommendation."""
-    from catalog_search.search import QueryEncoder, SearchRequest, recommend, search
+    from catalog_search.search import SearchRequest, recommend, search
 
-    services = _services()
-    encoder = QueryEncoder(services.store, services.settings.work_dir / "query-encoder")
-    alias = services.settings.index_alias
+    requests = [SearchRequest(text, mode, size=args.size) for text in args.queries or DEMO_QUERIES
+                for mode in ("keyword", "knn", "hybrid")]
+    clients = _clients()
+    encoders, alias = _encoders(clients), clients.settings.index_alias
     first = None
-    for text in args.queries or DEMO_QUERIES:
-        for mode in ("keyword", "knn", "hybrid"):
-            response = search(services.opensearch, alias, encoder, SearchRequest(text, mode, size=args.size))
-            first = first or (response["hits"]["hits"] or [None])[0]
-            _print_hits(f"{mode}: {text!r}", response)
+    for request in requests:
+        response = search(clients.opensearch, alias, encoders, request)
+        first = first or (response["hits"]["hits"] or [None])[0]
+        _print_hits(f"{request.mode}: {request.text!r}", response)
     if first is not None:
         source = first["_source"]
-        _print_hits(f"similar to {source['product_id']} {source['title']!r}", recommend(services.opensearch, alias, source["product_id"], args.size))
+        _print_hits(f"similar to {source['product_id']} {source['title']!r}",
+                    recommend(clients.opensearch, alias, source["product_id"], args.size))
     return 0
 
 
@@ -101,7 +110,7 @@ def cmd_validate_catalog(args: argparse.Namespace) -> int:
     if previous is not None:
         from catalog_search.sql import catalog_diff
 
-        print("change against the previous snapshot: " + json.dumps(catalog_diff(frame, previous)))
+        print("change against the previous snapshot: " + json.dumps(catalog_diff(frame, previous, Settings.from_env().include_dir)))
     expectations = snapshot_expectations(len(previous) if previous is not None else None, args.row_tolerance)
     report = validate(frame, "catalog_snapshot", str(args.path), expectations, docs_dir=args.docs)
     print(report.summary(), file=sys.stdout if report.success else sys.stderr)
@@ -152,24 +161,28 @@ def cmd_simulate_refresh(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="catalog-search", description=__doc__)
-    sub = root.add_subparsers(dest="command", required=True)
+    defaults = Settings()
+    root = Parser(prog="catalog-search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                  epilog="exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()))
+    root.add_argument("--verbose", action="store_true", help="log what the libraries do (HTTP requests, GX)")
+    sub = root.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("search", help="search the live index")
     p.add_argument("text")
     p.add_argument("--mode", choices=("keyword", "knn", "hybrid"), default="hybrid")
-    p.add_argument("--size", type=int, default=10)
-    p.add_argument("--page", type=int, default=1)
+    p.add_argument("--size", type=int, default=10, help="results per page, 1-100")
+    p.add_argument("--page", type=int, default=1, help="page number from 1; page × size up to 10,000")
     p.add_argument("--keyword-boost", type=float, default=1.0)
     p.add_argument("--knn-boost", type=float, default=1.0)
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
-                   help="category=PATH-PREFIX, price=LOW..HIGH, or an attribute (gender=Men); repeatable")
+                   help="category=PATH-PREFIX, price=LOW..HIGH, brand/vendor/currency=VALUE, or an attribute "
+                        f"({', '.join(defaults.filter_attributes)}); repeatable")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
     p = sub.add_parser("recommend", help="products similar to one product")
     p.add_argument("product_id")
-    p.add_argument("--size", type=int, default=10)
+    p.add_argument("--size", type=int, default=10, help="1-100")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_recommend)
 
@@ -181,21 +194,23 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate-catalog", help="validate a catalog file or folder against the snapshot contract")
     p.add_argument("path")
     p.add_argument("--previous", help="the previous snapshot: size must stay within --row-tolerance, churn is shown")
-    p.add_argument("--row-tolerance", type=float, default=0.1)
+    p.add_argument("--row-tolerance", type=float, default=defaults.row_tolerance)
     p.add_argument("--docs", type=Path, help="write Great Expectations Data Docs (HTML) to this folder")
     p.set_defaults(func=cmd_validate_catalog)
 
     p = sub.add_parser("sample-pairs", help="stratified Object2Vec pairs, vocabulary and JSON Lines from a catalog")
     p.add_argument("--catalog", required=True, help="Parquet, CSV or JSON Lines file (or folder) with the canonical columns")
-    p.add_argument("--pairs", type=int, required=True)
-    p.add_argument("--positive-share", type=float, default=0.5)
-    p.add_argument("--hard-negative-share", type=float, default=0.0)
-    p.add_argument("--allocation", choices=("proportional", "sqrt", "uniform"), default="proportional")
-    p.add_argument("--min-per-category", type=int, default=0, help="floor of positives for every category that can give them")
-    p.add_argument("--level", type=int, help="category path level that defines 'same category' (default: full path)")
-    p.add_argument("--max-seq-len", type=int, default=16)
+    p.add_argument("--pairs", type=int, default=defaults.pairs)
+    p.add_argument("--positive-share", type=float, default=defaults.positive_share)
+    p.add_argument("--hard-negative-share", type=float, default=defaults.hard_negative_share)
+    p.add_argument("--allocation", choices=ALLOCATIONS, default=defaults.allocation)
+    p.add_argument("--min-per-category", type=int, default=defaults.min_per_category,
+                   help="floor of positives for every category that can give them")
+    p.add_argument("--level", type=int, default=defaults.category_level,
+                   help="category path level that defines 'same category' (default: full path)")
+    p.add_argument("--max-seq-len", type=int, default=defaults.max_seq_len)
     p.add_argument("--pretrained", type=Path, help="GloVe-format file to trim to the vocabulary")
-    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--seed", type=int, default=defaults.pair_seed)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_sample_pairs)
 
@@ -211,12 +226,44 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _quiet_libraries(verbose: bool) -> None:
+    """Per-request client logs would bury the results a person asked for."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for name in ("opensearch", "botocore", "boto3", "urllib3", "great_expectations", "catalog_search"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _unavailable(err: BaseException) -> str:
+    """Which service did not answer, where it was expected, and how to start it."""
+    from catalog_search.clients import environment_endpoints
+
+    endpoints = environment_endpoints()
+    if type(err).__module__.startswith("opensearchpy"):
+        return f"OpenSearch is not reachable at {endpoints.opensearch}: {START_HINT}"
+    where = getattr(err, "kwargs", {}).get("endpoint_url") or endpoints.aws or "AWS"
+    return f"S3/DynamoDB (moto locally) is not reachable at {where}: {START_HINT}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from catalog_search.errors import ErrorKind, NotFound, PermanentError, classify
+
     args = parser().parse_args(argv)
-    # Per-request client logs would bury the results a person asked for.
-    for name in ("opensearch", "botocore", "urllib3", "airflow"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-    return args.func(args)
+    _quiet_libraries(args.verbose)
+    try:
+        return args.func(args)
+    except NotFound as err:
+        print(f"catalog-search: not found: {err}", file=sys.stderr)
+        return NOT_FOUND
+    except Exception as err:
+        kind = classify(err)
+        if kind is ErrorKind.TRANSIENT:
+            print(f"catalog-search: {_unavailable(err)}", file=sys.stderr)
+            return UNAVAILABLE
+        if kind is ErrorKind.PERMANENT and isinstance(err, (PermanentError, ValueError)):
+            print(f"catalog-search: bad input: {err}", file=sys.stderr)
+            return BAD_INPUT
+        raise
 
 
 if __name__ == "__main__":

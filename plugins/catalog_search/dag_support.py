@@ -1,14 +1,17 @@
-"""What the DAG files share: assets, default arguments, and how a task finds its inputs.
+"""What the DAG files share: assets, default arguments and retry policy, and the one way a
+task runs a stage.
 
-Imported at DAG parse time, so it must stay light: no I/O, no connections, no heavy imports.
+Imported at DAG parse time, so it must stay light: no I/O, no connections, no heavy imports
+(stage modules are imported by name when the task runs).
 """
 
 from __future__ import annotations
 
+import importlib
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
-from airflow.sdk import Asset, RetryDecision, RetryPolicy
+from airflow.sdk import Asset, RetryDecision, RetryPolicy, get_current_context
 
 from catalog_search.settings import (
     ASSET_CATALOG_SNAPSHOT,
@@ -21,7 +24,6 @@ CATALOG_SNAPSHOT = Asset(ASSET_CATALOG_SNAPSHOT, group="catalog")
 EMBEDDING_MODEL = Asset(ASSET_EMBEDDING_MODEL, group="model")
 ENRICHED_CATALOG = Asset(ASSET_ENRICHED_CATALOG, group="catalog")
 LIVE_INDEX = Asset(ASSET_LIVE_INDEX, group="search")
-
 
 
 class StageRetryPolicy(RetryPolicy):
@@ -52,20 +54,45 @@ DEFAULT_ARGS = {
 TAGS = ["catalog-search"]
 
 
-def from_context(context: Any, key: str, asset: Asset | None, fallback: Callable[[], str]) -> str:
-    """A run's input: the run's conf first (backfills, manual runs), then the asset event that
-    triggered it, then the newest published value."""
+def run_stage(stage: str, **inputs: Any) -> Any:
+    """Run ``stages.{module}.{function}`` (e.g. ``"refresh.land_snapshot"``) for the current
+    task: clients from the Airflow connections, settings from the environment, the run from
+    the task's context."""
+    from catalog_search.clients import Clients
+    from catalog_search.settings import Settings
+    from catalog_search.stages import Run
+
+    context = get_current_context()
+    run = Run(context["dag"].dag_id, context["run_id"],
+              context.get("logical_date") or context["dag_run"].run_after)
+    return stage_function(stage)(Clients.from_airflow(Settings.from_env()), run, **inputs)
+
+
+def stage_function(stage: str) -> Any:
+    module, _, function = stage.rpartition(".")
+    return getattr(importlib.import_module(f"catalog_search.stages.{module}"), function)
+
+
+def given(*keys: str, assets: tuple[Asset, ...] = ()) -> dict:
+    """A run's inputs as given: the run's conf first (backfills, manual runs), then the newest
+    asset event that triggered the run; a key given by neither is left out (the stage then
+    takes the newest published value)."""
+    context = get_current_context()
     conf = (context.get("dag_run") and context["dag_run"].conf) or {}
-    if conf.get(key):
-        return str(conf[key])
-    if asset is not None:
-        events = (context.get("triggering_asset_events") or {}).get(asset) or []
-        for event in reversed(list(events)):
-            if (event.extra or {}).get(key):
-                return str(event.extra[key])
-    return fallback()
+    events = context.get("triggering_asset_events") or {}
+    found: dict = {}
+    for key in keys:
+        if conf.get(key):
+            found[key] = str(conf[key])
+            continue
+        for asset in assets:
+            extras = [(e.extra or {}).get(key) for e in (events.get(asset) or [])]
+            if any(extras):
+                found[key] = str([x for x in extras if x][-1])
+                break
+    return found
 
 
-def emit(context: Any, asset: Asset, **extra: Any) -> None:
+def emit(asset: Asset, **extra: Any) -> None:
     """Attach what downstream DAGs need (snapshot id, model version) to the asset event."""
-    context["outlet_events"][asset].extra = extra
+    get_current_context()["outlet_events"][asset].extra = extra

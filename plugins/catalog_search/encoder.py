@@ -2,7 +2,8 @@
 
 The local trainer (``object2vec_trainer``) exports the pooled-embedding encoder as
 ``model.npz`` inside model.tar.gz; batch transform and query encoding both use this class, so
-catalog and query vectors come from the same code.
+catalog and query vectors come from the same code. ``ModelEncoders`` loads a model version's
+encoder from the object store, once.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from catalog_search.layout import Layout
+from catalog_search.storage import ObjectStore
 from catalog_search.tokenizer import encode
 
 MODEL_WEIGHTS = "model.npz"
@@ -64,3 +67,17 @@ class Encoder:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(extract_to, filter="data")
         return cls.from_dir(extract_to)
+
+
+class ModelEncoders:
+    """The encoder of each model version, loaded from its model.tar.gz on first use."""
+
+    def __init__(self, store: ObjectStore, cache_dir: Path):
+        self.store, self.cache_dir = store, Path(cache_dir)
+        self._encoders: dict[str, Encoder] = {}
+
+    def __call__(self, model_version: str) -> Encoder:
+        if model_version not in self._encoders:
+            data = self.store.get_bytes(Layout.model_artifact(model_version))
+            self._encoders[model_version] = Encoder.from_tarball(data, self.cache_dir / model_version)
+        return self._encoders[model_version]

@@ -27,11 +27,26 @@ def index_name(alias: str, snapshot_id: str, model_version: str, run_key: str) -
     return f"{alias}-{slug(snapshot_id, 40)}-{short_hash(model_version, run_key)}"
 
 
+@dataclass(frozen=True)
+class IndexShape:
+    """How the live index is shaped once loaded: k-NN engine, replicas (1 or more on AWS; 0 on a
+    single local node, which has nowhere to put a replica), and an optional force-merge to this
+    many segments (0: none) so that searches visit fewer HNSW graphs."""
+
+    engine: str = "lucene"
+    replicas: int = 1
+    force_merge_segments: int = 0
+
+
+# While loading: no replicas (each would index every document again) and no refreshes.
+LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
+REFRESH_INTERVAL = "1s"  # OpenSearch's default, restored after the load
+BULK_RETRIES = {"max_retries": 6, "initial_backoff": 1, "max_backoff": 30}  # on 429 (node busy)
+
+
 def index_body(dim: int, engine: str, meta: dict) -> dict:
     return {
-        "settings": {
-            "index": {"knn": True, "number_of_shards": 1, "number_of_replicas": 0, "refresh_interval": "-1"},
-        },
+        "settings": {"index": {"knn": True, "number_of_shards": 1, **LOAD_SETTINGS}},
         "mappings": {
             "_meta": meta,
             "dynamic_templates": [{"attributes_as_keywords": {
@@ -73,20 +88,38 @@ def documents(enriched: pd.DataFrame) -> Iterable[dict]:
         yield doc
 
 
-def build(client: Any, name: str, enriched: pd.DataFrame, dim: int, engine: str, meta: dict) -> int:
-    """(Re)create the index from scratch and load every product; safe to re-run."""
+def build(client: Any, name: str, enriched: pd.DataFrame, dim: int, shape: IndexShape, meta: dict) -> int:
+    """(Re)create the index from scratch, load every product (bulk requests the node rejects
+    with 429 are retried with backoff), then give it its production shape; safe to re-run."""
     from opensearchpy import helpers
 
     if client.indices.exists(index=name):
         client.indices.delete(index=name)
-    client.indices.create(index=name, body=index_body(dim, engine, meta))
+    client.indices.create(index=name, body=index_body(dim, shape.engine, meta))
     actions = ({"_index": name, "_id": d["product_id"], "_source": d} for d in documents(enriched))
-    ok, errors = helpers.bulk(client, actions, chunk_size=1000, request_timeout=120, raise_on_error=False)
+    ok, errors = helpers.bulk(client, actions, chunk_size=1000, request_timeout=120, raise_on_error=False, **BULK_RETRIES)
     if errors:
         raise IndexValidationFailed(f"{len(errors)} documents were rejected by {name}, e.g. {errors[:2]}")
-    client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}})
-    client.indices.refresh(index=name)
+    finish_load(client, name, shape)
     return ok
+
+
+def finish_load(client: Any, name: str, shape: IndexShape) -> None:
+    """Replicas and refresh back to what serving needs, optionally fewer segments; waits until
+    the replicas are assigned, so the index is complete before anyone swaps to it."""
+    client.indices.refresh(index=name)
+    if shape.force_merge_segments > 0:
+        client.indices.forcemerge(index=name, max_num_segments=shape.force_merge_segments, request_timeout=1800)
+    client.indices.put_settings(index=name, body={"index": {
+        "number_of_replicas": shape.replicas, "refresh_interval": REFRESH_INTERVAL}})
+    # "timeout" is the cluster's wait; opensearch-py's own keyword of that name is the HTTP timeout.
+    health = client.cluster.health(index=name, params={"wait_for_status": "green", "timeout": "300s"},
+                                   request_timeout=330, ignore=408)
+    if health.get("timed_out"):
+        raise IndexValidationFailed(
+            f"index {name}: {health.get('unassigned_shards')} shard copies unassigned after 300 s with "
+            f"{shape.replicas} replica(s) on {health.get('number_of_data_nodes')} data node(s); set "
+            "CATALOG_SEARCH_INDEX_REPLICAS below the number of data nodes. The alias was not moved.")
 
 
 @dataclass(frozen=True)

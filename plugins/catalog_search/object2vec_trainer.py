@@ -15,19 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from catalog_search.encoder import MODEL_META, MODEL_WEIGHTS, VOCAB
+from catalog_search.sagemaker_jobs import hyperparameter_values
+from catalog_search.settings import Settings
 
-DEFAULTS = {
-    "enc0_network": "pooled_embedding",
-    "enc0_max_seq_len": 16,
-    "enc0_token_embedding_dim": 64,
-    "enc_dim": 64,
-    "mlp_dim": 128,
-    "epochs": 4,
-    "mini_batch_size": 256,
-    "learning_rate": 0.004,
-    "dropout": 0.0,
-    "seed": 7,
-}
+# The values and types of every hyperparameter come from the training request's own defaults;
+# the seed is the local trainer's (Object2Vec has none).
+DEFAULTS = {**hyperparameter_values(Settings(), vocab_size=0), "seed": 7}
 
 
 def hyperparameters(raw: dict[str, str]) -> dict:

@@ -19,24 +19,26 @@ import numpy as np
 import pandas as pd
 
 from catalog_search.catalog import CATEGORY_SEPARATOR, category_levels
+from catalog_search.settings import ALLOCATIONS, Settings
 
 SPLITS = ("train", "validation", "test")
-ALLOCATIONS = ("proportional", "sqrt", "uniform")
 MAX_ROUNDS = 12
 _EMPTY = np.empty(0, np.int64)
 
 
 @dataclass(frozen=True)
 class PairSpec:
-    pairs: int = 60_000
-    positive_share: float = 0.5
-    hard_negative_share: float = 0.0
-    allocation: str = "proportional"
-    min_per_category: int = 0
-    level: int | None = None
-    validation_share: float = 0.1
-    test_share: float = 0.1
-    seed: int = 13
+    """What to sample; the defaults are the pipeline's (``Settings``)."""
+
+    pairs: int = Settings.pairs
+    positive_share: float = Settings.positive_share
+    hard_negative_share: float = Settings.hard_negative_share
+    allocation: str = Settings.allocation
+    min_per_category: int = Settings.min_per_category
+    level: int | None = Settings.category_level
+    validation_share: float = Settings.validation_share
+    test_share: float = Settings.test_share
+    seed: int = Settings.pair_seed
 
     def __post_init__(self) -> None:
         if self.pairs < 1:
@@ -97,7 +99,7 @@ def allocate(sizes: np.ndarray, total: int, allocation: str, floor: int) -> np.n
     target = np.minimum(capacity, floor)
     if target.sum() > total:  # the floor alone exceeds the budget: share the budget evenly
         return _largest_remainder(eligible.astype(float), total, capacity)
-    weights = {"proportional": sizes.astype(float), "sqrt": np.sqrt(sizes), "uniform": np.ones(len(sizes))}[allocation]
+    weights = _weights(sizes, allocation)
     return target + _largest_remainder(np.where(eligible, weights, 0.0), total - int(target.sum()), capacity - target)
 
 
@@ -208,8 +210,7 @@ def _unique_pairs(draw, targets: np.ndarray, codes: np.ndarray, rng: np.random.G
             break
         new_left, new_right = draw(missing)
         left, right = np.r_[left, new_left], np.r_[right, new_right]
-        key = np.minimum(left, right).astype(np.int64) << 32 | np.maximum(left, right)
-        _, first = np.unique(key, return_index=True)
+        first = _first_of_each_pair(left, right)
         left, right = left[first], right[first]
         missing = targets - np.bincount(codes[left], minlength=len(targets))
     shuffle = rng.permutation(len(left))
@@ -280,15 +281,20 @@ def _sample_split(groups: _Groups, budget: int, spec: PairSpec, rng: np.random.G
         left, right = np.r_[left, more_left], np.r_[right, more_right]
         labels = np.r_[labels, np.zeros(len(more_left), np.int8)]
         hard = np.r_[hard, np.zeros(len(more_left), bool)]
-        key = np.minimum(left, right).astype(np.int64) << 32 | np.maximum(left, right)
-        _, first = np.unique(key, return_index=True)
-        first.sort()
+        first = np.sort(_first_of_each_pair(left, right))  # keep the hard negatives drawn first
         left, right, labels, hard = left[first], right[first], labels[first], hard[first]
     return left, right, labels, hard, positives
 
 
 def _weights(sizes: np.ndarray, allocation: str) -> np.ndarray:
+    """Share of each category under the allocation; empty categories get none."""
     return {"proportional": sizes.astype(float), "sqrt": np.sqrt(sizes), "uniform": (sizes > 0).astype(float)}[allocation]
+
+
+def _first_of_each_pair(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Index of the first occurrence of every unordered pair: one ``np.unique`` on a packed key."""
+    key = np.minimum(left, right).astype(np.int64) << 32 | np.maximum(left, right)
+    return np.unique(key, return_index=True)[1]
 
 
 def _report(pairs: pd.DataFrame, cat_codes: np.ndarray, cat_names: np.ndarray, target_pos: np.ndarray, spec: PairSpec) -> dict:

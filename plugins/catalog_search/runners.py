@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from catalog_search.errors import PermanentError
-from catalog_search.storage import ObjectStore, split_s3_uri
+from catalog_search.storage import ObjectStore
 
-JOBS_DIR = Path(__file__).resolve().parents[2] / "include" / "jobs"
 METRIC_LINE = re.compile(r"^#metric (?P<name>[\w:]+)=(?P<value>[-+0-9.eE]+|nan|inf)$", re.MULTILINE)
 
 
@@ -43,12 +42,14 @@ def register_model(sagemaker: Any, config: dict) -> str:
 
 
 class LocalRunner:
-    def __init__(self, s3: Any, sagemaker: Any, work_dir: Path, python: str = sys.executable):
+    """Runs the job entry points of ``jobs_dir`` (the project's include/jobs/) in subprocesses."""
+
+    def __init__(self, s3: Any, sagemaker: Any, work_dir: Path, jobs_dir: Path, python: str = sys.executable):
         self.s3, self.sagemaker, self.work_dir, self.python = s3, sagemaker, Path(work_dir), python
+        self.jobs_dir = Path(jobs_dir)
 
     def _store(self, uri: str) -> tuple[ObjectStore, str]:
-        bucket, key = split_s3_uri(uri)
-        return ObjectStore(self.s3, bucket), key
+        return ObjectStore.at(self.s3, uri)
 
     def _job_dir(self, name: str) -> Path:
         path = self.work_dir / "sagemaker" / name
@@ -57,7 +58,7 @@ class LocalRunner:
         return path
 
     def _run(self, script: str, args: list[str], log_path: Path) -> str:
-        proc = subprocess.run([self.python, str(JOBS_DIR / script), *args], capture_output=True, text=True)
+        proc = subprocess.run([self.python, str(self.jobs_dir / script), *args], capture_output=True, text=True)
         log_path.write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
@@ -80,7 +81,7 @@ class LocalRunner:
         with tarfile.open(tarball, "w:gz") as tar:
             for path in sorted((ml / "model").iterdir()):
                 tar.add(path, arcname=path.name)
-        self.s3.upload_file(str(tarball), store.bucket, prefix + "model.tar.gz")
+        store.upload_file(tarball, prefix + "model.tar.gz")
         return {
             "TrainingJobName": name,
             "TrainingJobStatus": "Completed",
@@ -106,8 +107,18 @@ class LocalRunner:
                 job / f"{path.name}.log",
             )
             rel = path.relative_to(job / "input").as_posix()
-            self.s3.upload_file(str(output), out_store.bucket, f"{out_prefix}{rel}.out")
+            out_store.upload_file(output, f"{out_prefix}{rel}.out")
         return {"TransformJobName": name, "TransformJobStatus": "Completed", "TransformOutput": config["TransformOutput"]}
+
+
+def runner_for(clients) -> Runner:
+    """The local runner or SageMaker, as ``CATALOG_SEARCH_RUNNER`` says; same requests, same artifacts."""
+    settings = clients.settings
+    if settings.runner == "local":
+        return LocalRunner(clients.s3, clients.sagemaker, settings.work_dir, settings.include_dir / "jobs")
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+    return SageMakerRunner(SageMakerHook())
 
 
 class SageMakerRunner:

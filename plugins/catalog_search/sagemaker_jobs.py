@@ -15,8 +15,8 @@ def object2vec_image(region: str) -> str:
     return image_uris.retrieve("object2vec", region)
 
 
-def object2vec_hyperparameters(settings: Settings, vocab_size: int, pretrained: bool = False) -> dict[str, str]:
-    """Object2Vec's own hyperparameter names; SageMaker wants every value as a string."""
+def hyperparameter_values(settings: Settings, vocab_size: int, pretrained: bool = False) -> dict:
+    """Object2Vec's hyperparameters, by its own names and meanings, typed."""
     params = {
         "enc0_network": "pooled_embedding",
         "enc0_vocab_size": vocab_size,
@@ -27,17 +27,23 @@ def object2vec_hyperparameters(settings: Settings, vocab_size: int, pretrained: 
         "tied_token_embedding_weight": "true",
         "comparator_list": "hadamard, concat, abs_diff",
         "output_layer": "softmax",
-        "mlp_dim": 128,
+        "mlp_dim": settings.mlp_dim,
         "mlp_layers": 1,
         "mlp_activation": "relu",
+        "dropout": settings.dropout,
         "epochs": settings.epochs,
-        "mini_batch_size": 256,
-        "learning_rate": 0.004,
+        "mini_batch_size": settings.mini_batch_size,
+        "learning_rate": settings.learning_rate,
         "optimizer": "adam",
     }
     if pretrained:  # the trimmed GloVe file of the auxiliary channel
         params["enc0_pretrained_embedding_file"] = "embeddings.txt"
-    return {k: str(v) for k, v in params.items()}
+    return params
+
+
+def object2vec_hyperparameters(settings: Settings, vocab_size: int, pretrained: bool = False) -> dict[str, str]:
+    """As the training request carries them: SageMaker wants every value as a string."""
+    return {k: str(v) for k, v in hyperparameter_values(settings, vocab_size, pretrained).items()}
 
 
 def training_job_config(

@@ -1,8 +1,8 @@
-"""Settings, names and the object-store layout: the seams every stage agrees on.
+"""Settings and names: the seams every stage agrees on.
 
 Everything is read from the environment (``CATALOG_SEARCH_*``) so that the same code runs
 on AWS and on one machine; only the connections (``aws_default``, ``opensearch_default``)
-say where the services are.
+say where the services are (``clients``). Object-store keys live in ``layout``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import Field, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any, Mapping, get_args, get_origin, get_type_hints
 
 from catalog_search.errors import BadInput
 
@@ -26,76 +27,78 @@ ASSET_ENRICHED_CATALOG = "s3://catalog-search/enrichment/enriched"
 ASSET_LIVE_INDEX = "opensearch://catalog-search/products"
 
 RUNNERS = ("local", "sagemaker")
+KNN_ENGINES = ("lucene", "faiss", "nmslib")
+ALLOCATIONS = ("proportional", "sqrt", "uniform")
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(f"CATALOG_SEARCH_{name}", default)
+def _setting(default: Any, env: str | None = None, choices: tuple = (), help: str = "") -> Any:
+    """A field of Settings: its one default, its variable (``CATALOG_SEARCH_{NAME}`` unless
+    given) and the values it may take."""
+    return field(default=default, metadata={"env": env, "choices": choices, "help": help})
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Pipeline configuration; ``Settings.from_env()`` is the only constructor stages use."""
+    """Pipeline configuration and every default of the project: the CLI, pair sampling, the
+    trainer and the SageMaker requests take theirs from here. ``Settings.from_env()`` reads
+    ``CATALOG_SEARCH_*``; ``Settings()`` is the defaults."""
 
-    bucket: str = "catalog-search-local"
-    runner: str = "local"
-    work_dir: Path = Path(".local/work")
-    source_dir: Path = Path("data/fashion")  # the demo catalog in the repository
-    table_name: str = "catalog-search-products"
-    index_alias: str = "products"
-    knn_engine: str = "lucene"
-    embedding_dim: int = 64
-    max_seq_len: int = 16
-    pairs: int = 60_000
-    positive_share: float = 0.5
-    hard_negative_share: float = 0.2
-    allocation: str = "sqrt"
-    min_per_category: int = 5
-    category_level: int | None = None
-    pair_seed: int = 13
-    vocab_min_count: int = 2
-    vocab_max_size: int = 50_000
-    pretrained_embeddings: str = ""
-    row_tolerance: float = 0.1
-    epochs: int = 4
-    min_validation_accuracy: float = 0.75
-    champion_tolerance: float = 0.02
-    index_retention: int = 3
-    sagemaker_role_arn: str = ""
-    region: str = "us-east-1"
+    runner: str = _setting("local", choices=RUNNERS, help="run SageMaker jobs on SageMaker or locally")
+    bucket: str = _setting("catalog-search-local")
+    work_dir: Path = _setting(Path(".local/work"))
+    source_dir: Path = _setting(Path("data/fashion"), help="the demo catalog in the repository")
+    include_dir: Path = _setting(Path("include"), help="the project's include/ (sql/, jobs/)")
+    table_name: str = _setting("catalog-search-products", env="CATALOG_SEARCH_TABLE")
+    index_alias: str = _setting("products")
+    knn_engine: str = _setting("lucene", choices=KNN_ENGINES)
+    index_replicas: int = _setting(1, help="replicas of the live index (0 on a single local node)")
+    index_force_merge_segments: int = _setting(0, help="force-merge a new index to this many segments (0: off)")
+    index_retention: int = _setting(3)
+    filter_attributes: tuple[str, ...] = _setting(("gender", "colour", "season", "year", "usage"),
+                                                  help="catalog attributes search may filter on")
+    # pair sampling
+    pairs: int = _setting(60_000)
+    positive_share: float = _setting(0.5)
+    hard_negative_share: float = _setting(0.2)
+    allocation: str = _setting("sqrt", choices=ALLOCATIONS)
+    min_per_category: int = _setting(5)
+    category_level: int | None = _setting(None, help="path level that defines 'same category' (empty: full path)")
+    pair_seed: int = _setting(13)
+    validation_share: float = _setting(0.1)
+    test_share: float = _setting(0.1)
+    # Object2Vec inputs and hyperparameters
+    max_seq_len: int = _setting(16)
+    vocab_min_count: int = _setting(2)
+    vocab_max_size: int = _setting(50_000)
+    pretrained_embeddings: str = _setting("", help="GloVe-format file, local path or s3://")
+    embedding_dim: int = _setting(64)
+    mlp_dim: int = _setting(128)
+    epochs: int = _setting(4)
+    mini_batch_size: int = _setting(256)
+    learning_rate: float = _setting(0.004)
+    dropout: float = _setting(0.0)
+    # checks and gates
+    row_tolerance: float = _setting(0.1)
+    min_validation_accuracy: float = _setting(0.75)
+    champion_tolerance: float = _setting(0.02)
+    # AWS
+    sagemaker_role_arn: str = _setting("")
+    region: str = _setting("us-east-1", env="AWS_DEFAULT_REGION")
 
     @classmethod
-    def from_env(cls) -> "Settings":
-        runner = _env("RUNNER", "local")
-        if runner not in RUNNERS:
-            raise BadInput(f"CATALOG_SEARCH_RUNNER={runner!r}: expected one of {RUNNERS}")
-        return cls(
-            bucket=_env("BUCKET", cls.bucket),
-            runner=runner,
-            work_dir=Path(_env("WORK_DIR", str(cls.work_dir))).resolve(),
-            source_dir=Path(_env("SOURCE_DIR", str(cls.source_dir))).resolve(),
-            table_name=_env("TABLE", cls.table_name),
-            index_alias=_env("INDEX_ALIAS", cls.index_alias),
-            knn_engine=_env("KNN_ENGINE", cls.knn_engine),
-            embedding_dim=int(_env("EMBEDDING_DIM", str(cls.embedding_dim))),
-            max_seq_len=int(_env("MAX_SEQ_LEN", str(cls.max_seq_len))),
-            pairs=int(_env("PAIRS", str(cls.pairs))),
-            positive_share=float(_env("POSITIVE_SHARE", str(cls.positive_share))),
-            hard_negative_share=float(_env("HARD_NEGATIVE_SHARE", str(cls.hard_negative_share))),
-            allocation=_env("ALLOCATION", cls.allocation),
-            min_per_category=int(_env("MIN_PER_CATEGORY", str(cls.min_per_category))),
-            category_level=int(_env("CATEGORY_LEVEL", "0")) or None,
-            pair_seed=int(_env("PAIR_SEED", str(cls.pair_seed))),
-            vocab_min_count=int(_env("VOCAB_MIN_COUNT", str(cls.vocab_min_count))),
-            vocab_max_size=int(_env("VOCAB_MAX_SIZE", str(cls.vocab_max_size))),
-            pretrained_embeddings=_env("PRETRAINED_EMBEDDINGS", ""),
-            row_tolerance=float(_env("ROW_TOLERANCE", str(cls.row_tolerance))),
-            epochs=int(_env("EPOCHS", str(cls.epochs))),
-            min_validation_accuracy=float(_env("MIN_VALIDATION_ACCURACY", str(cls.min_validation_accuracy))),
-            champion_tolerance=float(_env("CHAMPION_TOLERANCE", str(cls.champion_tolerance))),
-            index_retention=int(_env("INDEX_RETENTION", str(cls.index_retention))),
-            sagemaker_role_arn=_env("SAGEMAKER_ROLE_ARN", ""),
-            region=os.environ.get("AWS_DEFAULT_REGION", cls.region),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+        """Each field from its variable, converted to the field's type and checked; a bad value
+        raises ``BadInput`` naming the variable, the value and what it should be."""
+        environ = os.environ if environ is None else environ
+        types = get_type_hints(cls)
+        values = {}
+        for f in fields(cls):
+            name = env_name(f)
+            if name in environ:
+                values[f.name] = _convert(name, environ[name], types[f.name], f.metadata["choices"])
+            elif isinstance(f.default, Path):
+                values[f.name] = f.default.resolve()  # relative defaults mean the project root
+        return cls(**values)
 
     def training_data_spec(self):
         from catalog_search.pairs import PairSpec
@@ -104,9 +107,37 @@ class Settings:
         pairs = PairSpec(
             pairs=self.pairs, positive_share=self.positive_share, hard_negative_share=self.hard_negative_share,
             allocation=self.allocation, min_per_category=self.min_per_category, level=self.category_level,
-            seed=self.pair_seed,
+            validation_share=self.validation_share, test_share=self.test_share, seed=self.pair_seed,
         )
         return TrainingDataSpec(pairs, self.max_seq_len, self.vocab_min_count, self.vocab_max_size)
+
+
+def env_name(f: Field) -> str:
+    return f.metadata["env"] or f"CATALOG_SEARCH_{f.name.upper()}"
+
+
+def _convert(name: str, raw: str, kind: Any, choices: tuple) -> Any:
+    raw = raw.strip()
+    optional = type(None) in get_args(kind)
+    if optional:
+        kind = next(a for a in get_args(kind) if a is not type(None))
+        if raw in ("", "0", "none"):
+            return None
+    try:
+        if kind is Path:
+            value: Any = Path(raw).resolve()
+        elif get_origin(kind) is tuple:
+            value = tuple(part.strip() for part in raw.split(",") if part.strip())
+        else:
+            value = kind(raw)
+    except ValueError:
+        raise BadInput(f"{name}={raw!r}: expected {_KIND_NAMES.get(kind, kind.__name__)}") from None
+    if choices and value not in choices:
+        raise BadInput(f"{name}={raw!r}: expected one of {', '.join(choices)}")
+    return value
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
 
 
 def utc_stamp(when: datetime) -> str:
@@ -138,41 +169,3 @@ def job_name(kind: str, *key: object) -> str:
     readable = "-".join(slug(str(k), 16) for k in key)
     name = f"cs-{kind}-{readable}"[:52].rstrip("-")
     return f"{name}-{short_hash(kind, *key)}"
-
-
-class Layout:
-    """Object-store keys (S3 on AWS, moto locally); every prefix is keyed and immutable."""
-
-    @staticmethod
-    def snapshot(snapshot_id: str) -> str:
-        return f"catalog/snapshots/{snapshot_id}/"
-
-    @staticmethod
-    def snapshot_products(snapshot_id: str) -> str:
-        return f"catalog/snapshots/{snapshot_id}/products.parquet"
-
-    @staticmethod
-    def snapshot_validated(snapshot_id: str) -> str:
-        """Written only when the snapshot passed its suite: failed snapshots are never compared with."""
-        return f"catalog/snapshots/{snapshot_id}/validated.json"
-
-    @staticmethod
-    def training(snapshot_id: str, run_key: str) -> str:
-        return f"training/{snapshot_id}/{run_key}/"
-
-    @staticmethod
-    def model(model_version: str) -> str:
-        return f"models/{model_version}/"
-
-    CHAMPION = "models/champion.json"
-    LATEST_SNAPSHOT = "catalog/latest.json"
-    LATEST_ENRICHMENT = "enrichment/latest.json"
-
-    @staticmethod
-    def enrichment(snapshot_id: str, model_version: str) -> str:
-        return f"enrichment/{snapshot_id}/{model_version}/"
-
-    @staticmethod
-    def report(dag_id: str, run_key: str) -> str:
-        return f"reports/{dag_id}/{slug(run_key, 80)}/"
-

@@ -1,4 +1,7 @@
-"""The DuckDB SQL of include/sql/, run over DataFrames registered as views."""
+"""The DuckDB SQL of include/sql/, run over DataFrames registered as views.
+
+The folder comes from the settings (``CATALOG_SEARCH_INCLUDE_DIR``), so an installed package
+reads the deployment's include/ wherever it is."""
 
 from __future__ import annotations
 
@@ -6,19 +9,17 @@ from pathlib import Path
 
 import pandas as pd
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "include" / "sql"
 
-
-def run(name: str, **views: pd.DataFrame) -> pd.DataFrame:
+def run(name: str, include_dir: Path, **views: pd.DataFrame) -> pd.DataFrame:
     import duckdb
 
     with duckdb.connect() as con:
         for view, frame in views.items():
             con.register(view, frame)
-        return con.execute((SQL_DIR / f"{name}.sql").read_text()).df()
+        return con.execute((Path(include_dir) / "sql" / f"{name}.sql").read_text()).df()
 
 
-def catalog_diff(current: pd.DataFrame, previous: pd.DataFrame) -> dict:
+def catalog_diff(current: pd.DataFrame, previous: pd.DataFrame, include_dir: Path) -> dict:
     """Counts of added, removed, retitled, recategorised products and of new/vanished categories."""
-    row = run("catalog_diff", current_snapshot=current, previous_snapshot=previous).iloc[0]
+    row = run("catalog_diff", include_dir, current_snapshot=current, previous_snapshot=previous).iloc[0]
     return {k: (float(v) if k.startswith("share") else int(v)) for k, v in row.items()}

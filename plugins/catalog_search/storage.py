@@ -1,7 +1,9 @@
-"""The object store (S3 on AWS, moto locally) as the few operations the stages need."""
+"""The object store (S3 on AWS, moto locally) as the few operations the stages need: every
+object-store call of the library goes through ``ObjectStore``."""
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,12 @@ class MissingObject(NotFound):
 class ObjectStore:
     s3: Any  # a boto3 S3 client
     bucket: str
+
+    @classmethod
+    def at(cls, s3: Any, uri: str) -> tuple["ObjectStore", str]:
+        """The store of an ``s3://bucket/key`` URI (any bucket) and the key."""
+        bucket, key = split_s3_uri(uri)
+        return cls(s3, bucket), key
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -49,6 +57,25 @@ class ObjectStore:
                 raise
             return default
 
+    def put_parquet(self, key: str, frame: Any) -> str:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return self.put_bytes(key, buffer.getvalue())
+
+    def get_parquet(self, key: str) -> Any:
+        import pandas as pd
+
+        return pd.read_parquet(io.BytesIO(self.get_bytes(key)))
+
+    def upload_file(self, path: Path, key: str) -> str:
+        self.s3.upload_file(str(path), self.bucket, key)
+        return self.uri(key)
+
+    def download_file(self, key: str, path: Path) -> Path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.s3.download_file(self.bucket, key, str(path))
+        return Path(path)
+
     def exists(self, key: str) -> bool:
         return self.list_keys(key, limit=1) == [key]
 
@@ -69,7 +96,7 @@ class ObjectStore:
 
     def upload_dir(self, local_dir: Path, prefix: str) -> str:
         for path in sorted(p for p in Path(local_dir).rglob("*") if p.is_file()):
-            self.s3.upload_file(str(path), self.bucket, prefix + path.relative_to(local_dir).as_posix())
+            self.upload_file(path, prefix + path.relative_to(local_dir).as_posix())
         return self.uri(prefix)
 
     def download_prefix(self, prefix: str, local_dir: Path) -> list[Path]:
@@ -77,10 +104,7 @@ class ObjectStore:
         for key in self.list_keys(prefix):
             if key.endswith("/"):
                 continue
-            target = Path(local_dir) / key[len(prefix):].lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.s3.download_file(self.bucket, key, str(target))
-            paths.append(target)
+            paths.append(self.download_file(key, Path(local_dir) / key[len(prefix):].lstrip("/")))
         if not paths:
             raise MissingObject(f"nothing under {self.uri(prefix)}")
         return paths

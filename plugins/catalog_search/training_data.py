@@ -12,6 +12,7 @@ import pandas as pd
 
 from catalog_search import pairs as pair_sampling
 from catalog_search import tokenizer
+from catalog_search.settings import Settings
 
 PAIRS_FILE = "pairs.parquet"
 REPORT_FILE = "report.json"
@@ -22,9 +23,9 @@ PRETRAINED_FILE = "embeddings.txt"
 @dataclass(frozen=True)
 class TrainingDataSpec:
     pairs: pair_sampling.PairSpec = field(default_factory=pair_sampling.PairSpec)
-    max_seq_len: int = 16
-    vocab_min_count: int = 2
-    vocab_max_size: int = 50_000
+    max_seq_len: int = Settings.max_seq_len
+    vocab_min_count: int = Settings.vocab_min_count
+    vocab_max_size: int = Settings.vocab_max_size
 
     @classmethod
     def from_dict(cls, raw: dict) -> "TrainingDataSpec":

@@ -6,6 +6,7 @@ while Airflow parses DAG files.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -13,6 +14,8 @@ from typing import Any, Callable
 import pandas as pd
 
 from catalog_search.errors import PermanentError
+
+log = logging.getLogger(__name__)
 
 MAX_TITLE_LENGTH = 500
 DOCS_SITE = "catalog_search"
@@ -201,3 +204,18 @@ def require(report: ValidationReport) -> ValidationReport:
     if not report.success:
         raise ValidationFailed(report)
     return report
+
+
+def check_and_publish(store: Any, frame: pd.DataFrame, suite: str, where: str, expectations: Callable[[Any], list],
+                      report_prefix: str, local_root: Path, extra: dict | None = None) -> ValidationReport:
+    """Run a suite with Data Docs, publish the report and the docs under the run's reports/
+    prefix (and keep them locally under ``local_root``), log both places, raise on failure."""
+    from catalog_search.layout import Layout
+
+    docs_key = Layout.data_docs(report_prefix, suite)
+    docs_dir = Path(local_root) / docs_key
+    report = validate(frame, suite, where, expectations, docs_dir=docs_dir)
+    docs_uri = store.upload_dir(docs_dir, docs_key) + "index.html"
+    uri = store.put_json(Layout.suite_report(report_prefix, suite), {**report.as_dict(), **(extra or {}), "data_docs_uri": docs_uri})
+    log.info("%s\nreport: %s\nData Docs: %s (local %s)", report.summary(), uri, docs_uri, report.docs)
+    return require(report)

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from catalog_search.connections import aws_client, opensearch_client
 from catalog_search.dynamo import unpack_embedding
 from catalog_search.index import index_meta, live_index
-from catalog_search.search import QueryEncoder, SearchRequest, recommend, search
-from catalog_search.settings import Layout
+from catalog_search.encoder import ModelEncoders
+from catalog_search.layout import Layout
+from catalog_search.search import SearchRequest, recommend, search
 from catalog_search.storage import ObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ CHAIN = ("catalog_refresh", "embedding_training", "catalog_enrichment", "search_
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
+def chain(tmp_path_factory, clients):
     import uuid
 
     key = uuid.uuid4().hex[:8]
@@ -50,13 +50,12 @@ def chain(tmp_path_factory):
     for dag_id in CHAIN:
         run(dag_id)
     yield env, run
-    client = opensearch_client()
-    client.indices.delete(index=f"{env['CATALOG_SEARCH_INDEX_ALIAS']}-*", ignore_unavailable=True)
+    clients.opensearch.indices.delete(index=f"{env['CATALOG_SEARCH_INDEX_ALIAS']}-*", ignore_unavailable=True)
 
 
 @pytest.fixture(scope="module")
-def store(chain):
-    return ObjectStore(aws_client("s3"), chain[0]["CATALOG_SEARCH_BUCKET"])
+def store(chain, clients):
+    return ObjectStore(clients.s3, chain[0]["CATALOG_SEARCH_BUCKET"])
 
 
 @pytest.fixture(scope="module")
@@ -69,61 +68,60 @@ def encoder_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("query-encoder")
 
 
-def _search(store, alias, text, mode, cache: Path, **filters):
-    encoder = QueryEncoder(store, cache)
-    response = search(opensearch_client(), alias, encoder, SearchRequest(text, mode, size=5, filters=filters))
+def _search(clients, store, alias, text, mode, cache: Path, **filters):
+    response = search(clients.opensearch, alias, ModelEncoders(store, cache), SearchRequest(text, mode, size=5, filters=filters))
     return [h["_source"] for h in response["hits"]["hits"]]
 
 
 def test_snapshot_landed_validated_and_published(store):
     snapshot_id = store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
-    manifest = store.get_json(Layout.snapshot(snapshot_id) + "manifest.json")
+    manifest = store.get_json(Layout.snapshot_manifest(snapshot_id))
     assert manifest["products"] == 44_439 and manifest["rejected"] == 7
 
 
 def test_champion_passed_the_gate(store):
     champion = store.get_json(Layout.CHAMPION)
     assert champion["metrics"]["validation:accuracy"] >= 0.75
-    assert store.exists(Layout.model(champion["model_version"]) + "output/model.tar.gz")
-    assert store.get_json(Layout.model(champion["model_version"]) + "lineage.json")["snapshot_id"] == champion["snapshot_id"]
+    assert store.exists(Layout.model_artifact(champion["model_version"]))
+    assert store.get_json(Layout.model_lineage(champion["model_version"]))["snapshot_id"] == champion["snapshot_id"]
 
 
-def test_items_were_upserted_to_dynamodb(chain, store):
+def test_items_were_upserted_to_dynamodb(chain, store, clients):
     champion = store.get_json(Layout.CHAMPION)
-    item = aws_client("dynamodb").get_item(TableName=chain[0]["CATALOG_SEARCH_TABLE"], Key={"product_id": {"S": "15970"}})["Item"]
+    item = clients.dynamodb.get_item(TableName=chain[0]["CATALOG_SEARCH_TABLE"], Key={"product_id": {"S": "15970"}})["Item"]
     assert item["title"]["S"] == "Turtle Check Men Navy Blue Shirt"
     assert item["model_version"]["S"] == champion["model_version"]
     assert unpack_embedding({"embedding": item["embedding"]["B"]}).shape == (64,)
 
 
-def test_alias_serves_the_newest_snapshot_with_its_model(store, alias):
-    client = opensearch_client()
+def test_alias_serves_the_newest_snapshot_with_its_model(store, alias, clients):
+    client = clients.opensearch
     meta = index_meta(client, live_index(client, alias))
     assert meta["snapshot_id"] == store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
     assert meta["model_version"] == store.get_json(Layout.CHAMPION)["model_version"]
     assert client.count(index=alias)["count"] == 44_439
 
 
-def test_hybrid_search_finds_what_the_shopper_asked_for(store, alias, encoder_cache):
-    hits = _search(store, alias, "men navy blue shirt", "hybrid", encoder_cache)
+def test_hybrid_search_finds_what_the_shopper_asked_for(clients, store, alias, encoder_cache):
+    hits = _search(clients, store, alias, "men navy blue shirt", "hybrid", encoder_cache)
     assert len(hits) == 5
     assert all(h["category"].endswith("> Shirts") and h["attributes"]["gender"] == "Men" for h in hits)
 
 
-def test_knn_alone_understands_the_product_type(store, alias, encoder_cache):
-    hits = _search(store, alias, "women black handbag", "knn", encoder_cache)
+def test_knn_alone_understands_the_product_type(clients, store, alias, encoder_cache):
+    hits = _search(clients, store, alias, "women black handbag", "knn", encoder_cache)
     assert all(h["category"] == "Accessories > Bags > Handbags" for h in hits)
 
 
-def test_fuzzy_keywords_survive_a_typo_and_filters_apply(store, alias, encoder_cache):
-    hits = _search(store, alias, "handbgas", "keyword", encoder_cache)
+def test_fuzzy_keywords_survive_a_typo_and_filters_apply(clients, store, alias, encoder_cache):
+    hits = _search(clients, store, alias, "handbgas", "keyword", encoder_cache)
     assert hits and all(h["category"].endswith("Handbags") for h in hits)
-    filtered = _search(store, alias, "watch", "hybrid", encoder_cache, gender="Women", category="Accessories > Watches")
+    filtered = _search(clients, store, alias, "watch", "hybrid", encoder_cache, gender="Women", category="Accessories > Watches")
     assert filtered and all(h["attributes"]["gender"] == "Women" and h["category"].startswith("Accessories > Watches") for h in filtered)
 
 
-def test_recommendations_are_similar_products(alias):
-    hits = [h["_source"] for h in recommend(opensearch_client(), alias, "15970", size=10)["hits"]["hits"]]
+def test_recommendations_are_similar_products(alias, clients):
+    hits = [h["_source"] for h in recommend(clients.opensearch, alias, "15970", size=10)["hits"]["hits"]]
     assert len(hits) == 10 and "15970" not in {h["product_id"] for h in hits}
     assert sum(h["category"] == "Apparel > Topwear > Shirts" for h in hits) >= 8
 
@@ -132,7 +130,7 @@ def test_a_backfilled_older_snapshot_does_not_move_latest(chain, store):
     _, run = chain
     latest = store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
     run("catalog_refresh", {"snapshot_id": "20200101T000000Z-fashion"})
-    assert store.exists(Layout.snapshot("20200101T000000Z-fashion") + "manifest.json")
+    assert store.exists(Layout.snapshot_manifest("20200101T000000Z-fashion"))
     assert store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"] == latest
 
 
@@ -147,7 +145,7 @@ def test_every_hand_off_wrote_its_report_and_data_docs(store):
 
 
 def test_training_inputs_come_with_the_sampling_report(store):
-    lineage = store.get_json(Layout.model(store.get_json(Layout.CHAMPION)["model_version"]) + "lineage.json")
+    lineage = store.get_json(Layout.model_lineage(store.get_json(Layout.CHAMPION)["model_version"]))
     prefix = lineage["training_uri"].split(f"s3://{store.bucket}/", 1)[1]
     report = store.get_json(prefix + "report.json")
     assert report["pairs"] == report["target_pairs"] == 60_000
@@ -166,5 +164,5 @@ def test_a_simulated_refresh_is_validated_against_the_previous_snapshot(chain, s
     reports = [store.get_json(k) for k in store.list_keys("reports/catalog_refresh/") if k.endswith("/catalog_snapshot.json")]
     diff = next(r["diff"] for r in reports if r.get("diff") and r["diff"]["previous_snapshot"] == previous)
     assert diff["added"] > 0 and diff["removed"] > 0 and diff["retitled"] > 0 and diff["recategorised"] > 0
-    manifest = store.get_json(Layout.snapshot("29990101T000000Z-fashion") + "manifest.json")
+    manifest = store.get_json(Layout.snapshot_manifest("29990101T000000Z-fashion"))
     assert manifest["source"].startswith(f"refresh of {previous}")

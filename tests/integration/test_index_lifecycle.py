@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 
 from catalog_search import index
-from catalog_search.connections import opensearch_client
+
+LOCAL = index.IndexShape(engine="lucene", replicas=0)  # one node: nowhere for a replica
 
 
 @pytest.fixture
-def client():
-    return opensearch_client()
+def client(clients):
+    return clients.opensearch
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def _enriched(n=40, dim=8, seed=0):
 def _build(client, alias, snapshot_id, built_at, frame=None):
     frame = _enriched() if frame is None else frame
     name = index.index_name(alias, snapshot_id, "m1", built_at)
-    index.build(client, name, frame, 8, "lucene", {"snapshot_id": snapshot_id, "model_version": "m1", "built_at": built_at})
+    index.build(client, name, frame, 8, LOCAL, {"snapshot_id": snapshot_id, "model_version": "m1", "built_at": built_at})
     index.validate(client, name, frame)
     return name
 
@@ -61,7 +62,7 @@ def test_incomplete_index_fails_validation_and_is_never_swapped(client, alias):
     index.swap_alias(client, alias, live)
     frame = _enriched()
     broken = index.index_name(alias, "20260301T000000Z-x", "m1", "2")
-    index.build(client, broken, frame.iloc[:30], 8, "lucene", {"snapshot_id": "20260301T000000Z-x", "built_at": "2"})
+    index.build(client, broken, frame.iloc[:30], 8, LOCAL, {"snapshot_id": "20260301T000000Z-x", "built_at": "2"})
     with pytest.raises(index.IndexValidationFailed, match="30 documents, expected 40"):
         index.validate(client, broken, frame)
     assert index.live_index(client, alias) == live
@@ -97,3 +98,36 @@ def test_filters_and_knn_search_on_real_index(client, alias):
     assert hits[0]["_id"] == "p3"  # its own vector and the keyword both match
     page2 = client.search(index=alias, body=build_query(SearchRequest("shirt", mode="keyword", size=5, page=2), None))["hits"]["hits"]
     assert not {h["_id"] for h in page2} & {h["_id"] for h in client.search(index=alias, body=build_query(SearchRequest("shirt", mode="keyword", size=5), None))["hits"]["hits"]}
+
+
+def test_a_loaded_index_is_production_shaped(client, alias):
+    """Replicas and refresh restored after the load (0 replicas: one local node), force-merged."""
+    frame = _enriched()
+    name = index.index_name(alias, "20260101T000000Z-x", "m1", "1")
+    shape = index.IndexShape(engine="lucene", replicas=0, force_merge_segments=1)
+    assert index.build(client, name, frame, 8, shape, {"snapshot_id": "20260101T000000Z-x", "built_at": "1"}) == len(frame)
+    settings = client.indices.get_settings(index=name)[name]["settings"]["index"]
+    assert settings["refresh_interval"] == index.REFRESH_INTERVAL and settings["number_of_replicas"] == "0"
+    segments = client.indices.segments(index=name)["indices"][name]["shards"]["0"][0]["num_search_segments"]
+    assert segments == 1
+    assert client.cluster.health(index=name)["status"] == "green"
+
+
+def test_bulk_loads_retry_when_the_node_is_busy(client, alias, monkeypatch):
+    """A bulk request answered 429 is retried with backoff instead of failing the load."""
+    from opensearchpy.exceptions import TransportError
+
+    real = client.bulk
+    calls = []
+
+    def busy_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise TransportError(429, "es_rejected_execution_exception", {})
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(client, "bulk", busy_once)
+    monkeypatch.setitem(index.BULK_RETRIES, "initial_backoff", 0)
+    name = index.index_name(alias, "20260101T000000Z-x", "m1", "busy")
+    assert index.build(client, name, _enriched(), 8, LOCAL, {"snapshot_id": "20260101T000000Z-x", "built_at": "1"}) == 40
+    assert len(calls) == 2

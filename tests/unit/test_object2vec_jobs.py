@@ -54,11 +54,11 @@ def _training_data(tmp_path, store, settings):
     return vocab
 
 
-def test_train_register_and_transform_write_sagemaker_artifacts(tmp_path, aws):
+def test_train_register_and_transform_write_sagemaker_artifacts(tmp_path, aws, include_dir):
     s3, sagemaker, store = aws
     settings = Settings(bucket="bucket", embedding_dim=8, epochs=30, max_seq_len=6)
     vocab = _training_data(tmp_path, store, settings)
-    runner = LocalRunner(s3, sagemaker, tmp_path / "work")
+    runner = LocalRunner(s3, sagemaker, tmp_path / "work", include_dir / "jobs")
     hyper = sagemaker_jobs.object2vec_hyperparameters(settings, len(vocab))
     config = sagemaker_jobs.training_job_config(settings, "o2v-test", store.uri("training/s/r/"), store.uri("models/"), hyper)
 
@@ -93,7 +93,7 @@ def test_train_register_and_transform_write_sagemaker_artifacts(tmp_path, aws):
     np.testing.assert_allclose(encoder.embed_texts(texts), vectors, atol=1e-5)
 
 
-def test_a_failing_job_writes_its_failure_file_and_raises_with_the_reason(tmp_path, aws):
+def test_a_failing_job_writes_its_failure_file_and_raises_with_the_reason(tmp_path, aws, include_dir):
     s3, sagemaker, store = aws
     settings = Settings(bucket="bucket")
     store.put_bytes("training/bad/train/pairs.jsonl", b'{"label": 1, "in0": [1]}\n')
@@ -102,6 +102,6 @@ def test_a_failing_job_writes_its_failure_file_and_raises_with_the_reason(tmp_pa
     store.put_bytes("training/bad/auxiliary/vocab.json", b'{"<pad>": 0, "<unk>": 1}')
     config = sagemaker_jobs.training_job_config(settings, "o2v-bad", store.uri("training/bad/"), store.uri("models/"), {})
     with pytest.raises(JobFailed, match="(?s)object2vec_train.py exited with 1.*holds no JSON Lines records"):
-        LocalRunner(s3, sagemaker, tmp_path).train(config)
+        LocalRunner(s3, sagemaker, tmp_path, include_dir / "jobs").train(config)
     failure = (tmp_path / "sagemaker/o2v-bad/output/failure").read_text()
     assert failure.startswith("ValueError: channel") and failure.endswith("holds no JSON Lines records")

@@ -3,7 +3,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from catalog_search.settings import Layout, Settings, job_name, snapshot_id_for
+from catalog_search.layout import Layout
+from catalog_search.settings import Settings, job_name, snapshot_id_for
 
 
 def test_job_names_are_deterministic_unique_and_valid_for_sagemaker():

@@ -4,8 +4,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from catalog_search.pipeline import latest_snapshot, previous_snapshot, publish_snapshot_pointer
-from catalog_search.settings import Layout
+from catalog_search.layout import Layout
+from catalog_search.pointers import advance_snapshot, latest_snapshot, previous_snapshot
 from catalog_search.storage import MissingObject, ObjectStore
 
 
@@ -19,10 +19,10 @@ def store(monkeypatch):
 
 
 def test_latest_only_moves_forward(store):
-    publish_snapshot_pointer(store, "20260201T000000Z-x")
-    publish_snapshot_pointer(store, "20260101T000000Z-x")  # a backfill
+    advance_snapshot(store, "20260201T000000Z-x")
+    advance_snapshot(store, "20260101T000000Z-x")  # a backfill
     assert latest_snapshot(store) == "20260201T000000Z-x"
-    publish_snapshot_pointer(store, "20260301T000000Z-x")
+    advance_snapshot(store, "20260301T000000Z-x")
     assert latest_snapshot(store) == "20260301T000000Z-x"
 
 

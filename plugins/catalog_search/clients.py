@@ -1,0 +1,141 @@
+"""Clients of the external systems (S3, DynamoDB, SageMaker, OpenSearch): the one module that
+knows where the services are.
+
+Every client comes from the connections ``aws_default`` and ``opensearch_default``:
+
+- inside Airflow (``Clients.from_airflow``) through the providers' hooks, so a deployment's
+  secrets backend works as usual;
+- outside Airflow (``Clients.from_environment``: the CLI, the search side, tests) from the same
+  connections' definitions in ``AIRFLOW_CONN_AWS_DEFAULT`` / ``AIRFLOW_CONN_OPENSEARCH_DEFAULT``
+  (Airflow's JSON form), read without importing Airflow; without them, boto3's default
+  credential chain and ``CATALOG_SEARCH_OPENSEARCH_URL``.
+
+Clients are made on first use and making one has no side effects (no bucket or table is created).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+from catalog_search.errors import BadInput
+from catalog_search.settings import AWS_CONN_ID, OPENSEARCH_CONN_ID, Settings
+from catalog_search.storage import ObjectStore
+
+LOCAL_OPENSEARCH_URL = "http://127.0.0.1:9200"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where the services are, for messages a person can act on ("… is not reachable at URL")."""
+
+    aws: str | None  # None: AWS's own endpoints
+    opensearch: str
+
+
+@dataclass
+class Clients:
+    settings: Settings
+    make_aws: Callable[[str], Any]
+    make_opensearch: Callable[[], Any]
+    endpoints: Endpoints
+
+    @classmethod
+    def from_airflow(cls, settings: Settings) -> "Clients":
+        def aws(service: str) -> Any:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type=service).get_conn()
+
+        def opensearch() -> Any:
+            from airflow.providers.opensearch.hooks.opensearch import OpenSearchHook
+
+            return OpenSearchHook(open_search_conn_id=OPENSEARCH_CONN_ID, log_query=False).client
+
+        return cls(settings, aws, opensearch, environment_endpoints())
+
+    @classmethod
+    def from_environment(cls, settings: Settings) -> "Clients":
+        aws_conn, os_conn = _env_connection(AWS_CONN_ID), _env_connection(OPENSEARCH_CONN_ID)
+        return cls(settings, lambda service: _boto3_client(service, aws_conn, settings.region),
+                   lambda: _opensearch_client(os_conn), environment_endpoints())
+
+    @cached_property
+    def s3(self) -> Any:
+        return self.make_aws("s3")
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self.make_aws("dynamodb")
+
+    @cached_property
+    def sagemaker(self) -> Any:
+        return self.make_aws("sagemaker")
+
+    @cached_property
+    def opensearch(self) -> Any:
+        return self.make_opensearch()
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        return ObjectStore(self.s3, self.settings.bucket)
+
+
+def environment_endpoints() -> Endpoints:
+    aws, opensearch = _env_connection(AWS_CONN_ID), _env_connection(OPENSEARCH_CONN_ID)
+    return Endpoints((aws.get("extra") or {}).get("endpoint_url"), _opensearch_url(opensearch))
+
+
+def _env_connection(conn_id: str) -> dict:
+    """An Airflow connection defined in the environment, as a dict (JSON or URI form)."""
+    raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}", "").strip()
+    if not raw:
+        return {}
+    if raw.startswith("{"):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as err:
+            raise BadInput(f"AIRFLOW_CONN_{conn_id.upper()} is not valid JSON ({err}); see scripts/env.sh") from None
+    uri = urlsplit(raw)
+    return {"conn_type": uri.scheme, "host": uri.hostname, "port": uri.port, "login": uri.username,
+            "password": uri.password, "schema": "https" if uri.scheme.endswith("s") else "http"}
+
+
+def _opensearch_url(conn: dict) -> str:
+    if not conn.get("host"):
+        return os.environ.get("CATALOG_SEARCH_OPENSEARCH_URL", LOCAL_OPENSEARCH_URL)
+    extra = conn.get("extra") or {}
+    scheme = "https" if extra.get("use_ssl") else (conn.get("schema") or "http")
+    return f"{scheme}://{conn['host']}:{conn.get('port') or 9200}"
+
+
+def _boto3_client(service: str, conn: dict, region: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    extra = conn.get("extra") or {}
+    return boto3.client(
+        service,
+        region_name=extra.get("region_name") or region,
+        endpoint_url=extra.get("endpoint_url"),
+        aws_access_key_id=conn.get("login") or None,
+        aws_secret_access_key=conn.get("password") or None,
+        config=Config(**extra.get("config_kwargs", {})),
+    )
+
+
+def _opensearch_client(conn: dict) -> Any:
+    from opensearchpy import OpenSearch
+
+    url = urlsplit(_opensearch_url(conn))
+    auth = (conn["login"], conn.get("password") or "") if conn.get("login") else None
+    extra = conn.get("extra") or {}
+    return OpenSearch(
+        hosts=[{"host": url.hostname, "port": url.port, "scheme": url.scheme}], http_auth=auth,
+        use_ssl=url.scheme == "https", verify_certs=bool(extra.get("verify_certs", url.scheme == "https")),
+        ssl_show_warn=False, timeout=30,
+    )

@@ -1,0 +1,112 @@
+"""Object-store keys (S3 on AWS, moto locally): the one place that spells them.
+
+Every prefix is keyed by catalog snapshot and run (or model version) and immutable once
+written; only the three pointers (``LATEST_SNAPSHOT``, ``CHAMPION``, ``LATEST_ENRICHMENT``)
+are rewritten, and they only move forward.
+"""
+
+from __future__ import annotations
+
+from catalog_search.settings import slug
+
+
+class Layout:
+    SNAPSHOTS = "catalog/snapshots/"
+    MODELS = "models/"
+    LATEST_SNAPSHOT = "catalog/latest.json"
+    CHAMPION = "models/champion.json"
+    LATEST_ENRICHMENT = "enrichment/latest.json"
+
+    # catalog/snapshots/{snapshot_id}/
+    @staticmethod
+    def snapshot(snapshot_id: str) -> str:
+        return f"{Layout.SNAPSHOTS}{snapshot_id}/"
+
+    @staticmethod
+    def snapshot_products(snapshot_id: str) -> str:
+        return Layout.snapshot(snapshot_id) + "products.parquet"
+
+    @staticmethod
+    def snapshot_rejects(snapshot_id: str) -> str:
+        return Layout.snapshot(snapshot_id) + "rejected.parquet"
+
+    @staticmethod
+    def snapshot_manifest(snapshot_id: str) -> str:
+        return Layout.snapshot(snapshot_id) + "manifest.json"
+
+    @staticmethod
+    def snapshot_validated(snapshot_id: str) -> str:
+        """Written only when the snapshot passed its suite: failed snapshots are never compared with."""
+        return Layout.snapshot(snapshot_id) + "validated.json"
+
+    @staticmethod
+    def snapshot_id_of(prefix: str) -> str:
+        """The snapshot id of a ``catalog/snapshots/{id}/`` prefix."""
+        return prefix[len(Layout.SNAPSHOTS):].rstrip("/")
+
+    # training/{snapshot_id}/{run}/ (the channels are its sub-folders)
+    @staticmethod
+    def training(snapshot_id: str, run_key: str) -> str:
+        return f"training/{snapshot_id}/{run_key}/"
+
+    # models/{model_version}/ (a training job writes {S3OutputPath}/{job}/output/model.tar.gz)
+    @staticmethod
+    def model(model_version: str) -> str:
+        return f"{Layout.MODELS}{model_version}/"
+
+    @staticmethod
+    def model_artifact(model_version: str) -> str:
+        return Layout.model(model_version) + "output/model.tar.gz"
+
+    @staticmethod
+    def model_metrics(model_version: str) -> str:
+        return Layout.model(model_version) + "metrics.json"
+
+    @staticmethod
+    def model_lineage(model_version: str) -> str:
+        return Layout.model(model_version) + "lineage.json"
+
+    # enrichment/{snapshot_id}/{model_version}/
+    @staticmethod
+    def enrichment(snapshot_id: str, model_version: str) -> str:
+        return f"enrichment/{snapshot_id}/{model_version}/"
+
+    @staticmethod
+    def transform_input(snapshot_id: str, model_version: str) -> str:
+        """The Batch Transform input prefix; its one file is ``transform_input_file``."""
+        return Layout.enrichment(snapshot_id, model_version) + "input/"
+
+    @staticmethod
+    def transform_input_file(snapshot_id: str, model_version: str) -> str:
+        return Layout.transform_input(snapshot_id, model_version) + "products.jsonl"
+
+    @staticmethod
+    def transform_output(snapshot_id: str, model_version: str) -> str:
+        return Layout.enrichment(snapshot_id, model_version) + "output/"
+
+    @staticmethod
+    def transform_output_file(snapshot_id: str, model_version: str) -> str:
+        """SageMaker names a batch output after its input, plus ``.out``."""
+        return Layout.transform_output(snapshot_id, model_version) + "products.jsonl.out"
+
+    @staticmethod
+    def transform_order(snapshot_id: str, model_version: str) -> str:
+        """Product ids in the order of the transform input's lines."""
+        return Layout.enrichment(snapshot_id, model_version) + "order/product_ids.parquet"
+
+    @staticmethod
+    def enriched_products(snapshot_id: str, model_version: str) -> str:
+        return Layout.enrichment(snapshot_id, model_version) + "enriched/products.parquet"
+
+    # reports/{dag_id}/{run}/
+    @staticmethod
+    def report(dag_id: str, run_key: str) -> str:
+        return f"reports/{dag_id}/{slug(run_key, 80)}/"
+
+    @staticmethod
+    def suite_report(report_prefix: str, suite: str) -> str:
+        return f"{report_prefix}{suite}.json"
+
+    @staticmethod
+    def data_docs(report_prefix: str, suite: str) -> str:
+        return f"{report_prefix}data_docs/{suite}/"

@@ -1,0 +1,52 @@
+"""The three pointers of the object store, which only ever move forward: the newest catalog
+snapshot, the champion model and the newest enriched catalog. A backfill writes older data
+beside them and leaves them alone."""
+
+from __future__ import annotations
+
+from catalog_search.errors import NotFound
+from catalog_search.layout import Layout
+from catalog_search.storage import ObjectStore
+
+
+def latest_snapshot(store: ObjectStore) -> str:
+    pointer = store.get_json(Layout.LATEST_SNAPSHOT, default=None)
+    if not pointer:
+        raise NotFound(f"no catalog snapshot yet ({store.uri(Layout.LATEST_SNAPSHOT)}): run catalog_refresh first")
+    return pointer["snapshot_id"]
+
+
+def advance_snapshot(store: ObjectStore, snapshot_id: str) -> dict:
+    """Move catalog/latest.json to this snapshot unless it already names a newer one."""
+    current = store.get_json(Layout.LATEST_SNAPSHOT, default={}).get("snapshot_id", "")
+    if snapshot_id >= current:
+        store.put_json(Layout.LATEST_SNAPSHOT, {"snapshot_id": snapshot_id})
+    return {"snapshot_id": snapshot_id, "latest": max(snapshot_id, current)}
+
+
+def previous_snapshot(store: ObjectStore, snapshot_id: str) -> str | None:
+    """The newest validated snapshot older than this one (so a backfill compares with its own past)."""
+    ids = [Layout.snapshot_id_of(prefix) for prefix in store.list_prefixes(Layout.SNAPSHOTS)]
+    older = sorted(i for i in ids if i < snapshot_id and store.exists(Layout.snapshot_validated(i)))
+    return older[-1] if older else None
+
+
+def champion(store: ObjectStore) -> dict:
+    record = store.get_json(Layout.CHAMPION, default=None)
+    if not record:
+        raise NotFound(f"no champion model ({store.uri(Layout.CHAMPION)}): run embedding_training first")
+    return record
+
+
+def latest_enrichment(store: ObjectStore) -> dict:
+    """The newest enriched catalog: ``{"snapshot_id", "model_version"}``."""
+    pointer = store.get_json(Layout.LATEST_ENRICHMENT, default=None)
+    if not pointer:
+        raise NotFound(f"no enriched catalog yet ({store.uri(Layout.LATEST_ENRICHMENT)}): run catalog_enrichment first")
+    return pointer
+
+
+def advance_enrichment(store: ObjectStore, snapshot_id: str, model_version: str) -> None:
+    current = store.get_json(Layout.LATEST_ENRICHMENT, default={})
+    if (snapshot_id, model_version) >= (current.get("snapshot_id", ""), current.get("model_version", "")):
+        store.put_json(Layout.LATEST_ENRICHMENT, {"snapshot_id": snapshot_id, "model_version": model_version})

@@ -1,0 +1,65 @@
+"""search_index_publish and search_index_rollback: DynamoDB items, a new versioned k-NN index,
+its checks, the atomic alias swap, retention, rollback."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+import pandas as pd
+
+from catalog_search import dynamo, index, pointers
+from catalog_search.clients import Clients
+from catalog_search.layout import Layout
+from catalog_search.settings import utc_stamp
+from catalog_search.stages import Run
+
+log = logging.getLogger(__name__)
+
+
+def resolve_inputs(clients: Clients, run: Run, snapshot_id: str | None = None, model_version: str | None = None) -> dict:
+    """The enriched catalog to publish: the one given, else the newest."""
+    if snapshot_id and model_version:
+        return {"snapshot_id": snapshot_id, "model_version": model_version}
+    latest = pointers.latest_enrichment(clients.store)
+    return {"snapshot_id": snapshot_id or latest["snapshot_id"], "model_version": model_version or latest["model_version"]}
+
+
+def _enriched(clients: Clients, snapshot_id: str, model_version: str) -> pd.DataFrame:
+    return clients.store.get_parquet(Layout.enriched_products(snapshot_id, model_version))
+
+
+def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
+    """Every enriched product as a DynamoDB item keyed by product_id (re-runs converge)."""
+    table = clients.settings.table_name
+    dynamo.ensure_table(clients.dynamodb, table)
+    rows = dynamo.enriched_rows(_enriched(clients, snapshot_id, model_version), snapshot_id, model_version)
+    return {"table": table, "items": dynamo.upsert(clients.dynamodb, table, rows)}
+
+
+def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
+    """A new index, rebuilt from scratch by every try, loaded, made production-shaped, checked."""
+    settings = clients.settings
+    enriched = _enriched(clients, snapshot_id, model_version)
+    name = index.index_name(settings.index_alias, snapshot_id, model_version, run.key)
+    meta = {"snapshot_id": snapshot_id, "model_version": model_version, "run_key": run.key,
+            "built_at": utc_stamp(datetime.now(timezone.utc))}
+    shape = index.IndexShape(settings.knn_engine, settings.index_replicas, settings.index_force_merge_segments)
+    loaded = index.build(clients.opensearch, name, enriched, len(enriched["embedding"].iloc[0]), shape, meta)
+    check = index.validate(clients.opensearch, name, enriched)
+    log.info("index %s: %d documents, self-recall %.2f", name, check.documents, check.self_recall)
+    return {"index": name, "documents": loaded, "self_recall": check.self_recall}
+
+
+def swap_alias(clients: Clients, run: Run, index_name: str) -> dict:
+    """Point the alias at the new index (never at an older snapshot), then apply retention."""
+    settings = clients.settings
+    result = index.swap_alias(clients.opensearch, settings.index_alias, index_name)
+    log.info("alias %s → %s (%s)", result.alias, result.live, result.reason)
+    removed = index.apply_retention(clients.opensearch, settings.index_alias, settings.index_retention)
+    return {**result.__dict__, "removed": removed}
+
+
+def rollback(clients: Clients, run: Run, target_index: str | None = None) -> dict:
+    """Move the alias back to ``target_index`` (default: the index built before the live one)."""
+    return index.rollback(clients.opensearch, clients.settings.index_alias, target_index).__dict__

@@ -1,0 +1,110 @@
+"""Stage functions called directly, as the DAG tasks call them, with S3, DynamoDB and the
+SageMaker API mocked in-process by moto and the local runner running the real job entry
+points. OpenSearch is not mocked here: the index stages run on the real node in
+tests/integration/test_publish_stages.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import boto3
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from catalog_search.clients import Clients, Endpoints
+from catalog_search.settings import Settings
+from catalog_search.stages import Run, enrichment, refresh, training
+
+COLOURS = ["navy blue", "black", "white", "red", "green"]
+TYPES = {"Apparel > Topwear > Shirts": "shirt", "Apparel > Topwear > Tshirts": "tshirt",
+         "Accessories > Watches > Watches": "watch", "Accessories > Bags > Handbags": "handbag",
+         "Footwear > Shoes > Sports Shoes": "running shoes"}
+
+
+def small_catalog(n: int = 400) -> pd.DataFrame:
+    categories = list(TYPES)
+    rows = []
+    for i in range(n):
+        category = categories[i % len(categories)]
+        gender = "Men" if i % 2 else "Women"
+        rows.append({"product_id": str(1000 + i), "title": f"Brand{i % 7} {gender} {COLOURS[i % 5]} {TYPES[category]}",
+                     "category": category, "gender": gender, "colour": COLOURS[i % 5]})
+    return pd.DataFrame(rows)
+
+
+def make_settings(root: Path, include_dir: Path) -> Settings:
+    source = root / "source"
+    source.mkdir()
+    small_catalog().to_csv(source / "catalog.csv", index=False)
+    return Settings(bucket="stages", work_dir=root / "work", source_dir=source, include_dir=include_dir,
+                    table_name="stages", pairs=3000, min_per_category=1, embedding_dim=8, mlp_dim=16, epochs=8,
+                    vocab_min_count=1, index_replicas=0)
+
+
+def moto_clients(settings: Settings) -> Clients:
+    def no_opensearch():
+        raise AssertionError("this stage must not call OpenSearch")
+
+    return Clients(settings, lambda service: boto3.client(service, region_name="us-east-1"), no_opensearch,
+                   Endpoints(None, "http://opensearch.invalid"))
+
+
+def run_of(dag_id: str, when: str = "2026-11-29T01:00:00") -> Run:
+    logical = datetime.fromisoformat(when).replace(tzinfo=timezone.utc)
+    return Run(dag_id, f"scheduled__{when}+00:00", logical)
+
+
+@pytest.fixture
+def settings(tmp_path, include_dir) -> Settings:
+    return make_settings(tmp_path, include_dir)
+
+
+@pytest.fixture
+def clients(settings, monkeypatch):
+    """Fresh, empty services for one test."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield moto_clients(settings)
+
+
+def refreshed(clients: Clients) -> str:
+    """A landed, validated and published snapshot of the small catalog."""
+    run = run_of("catalog_refresh")
+    snapshot_id = refresh.land_snapshot(clients, run)["snapshot_id"]
+    refresh.validate_snapshot(clients, run, snapshot_id)
+    refresh.publish_snapshot(clients, run, snapshot_id)
+    return snapshot_id
+
+
+@pytest.fixture
+def snapshot_id(clients) -> str:
+    return refreshed(clients)
+
+
+@dataclass
+class Chain:
+    """The stages of the four DAGs run once, in order, for the tests of one module."""
+
+    clients: Clients
+    snapshot_id: str
+    champion: dict
+    enriched: dict
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory, include_dir):
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        clients = moto_clients(make_settings(tmp_path_factory.mktemp("chain"), include_dir))
+        snapshot_id = refreshed(clients)
+        run = run_of("embedding_training")
+        prepared = training.prepare_training_data(clients, run, snapshot_id)
+        config = training.training_config(clients, run, snapshot_id, prepared)
+        champion = training.gate_and_promote(clients, run, training.train(clients, run, snapshot_id, config))
+        run = run_of("catalog_enrichment")
+        inputs = enrichment.resolve_inputs(clients, run)
+        enrichment.batch_transform(clients, run, enrichment.prepare_transform_input(clients, run, **inputs))
+        yield Chain(clients, snapshot_id, champion, enrichment.assemble_enriched(clients, run, **inputs))

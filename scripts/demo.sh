@@ -10,4 +10,4 @@ bash scripts/airflow.sh init
 for dag in catalog_refresh embedding_training catalog_enrichment search_index_publish; do
   bash scripts/airflow.sh run "$dag"
 done
-catalog-search demo 2>/dev/null
+catalog-search demo

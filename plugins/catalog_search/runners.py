@@ -75,6 +75,8 @@ class LocalRunner:
             store.download_prefix(prefix, ml / "input/data" / channel["ChannelName"])
         stdout = self._run("object2vec_train.py", ["--ml-root", str(ml)], ml / "training.log")
         metrics = [{"MetricName": m["name"], "Value": float(m["value"])} for m in METRIC_LINE.finditer(stdout)]
+        # SageMaker's own naming of training output, whatever the bucket layout; with our request
+        # it is Layout.model_artifact(name) (checked by the stage tests).
         store, prefix = self._store(config["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{name}/output/")
         tarball = ml / "output/model.tar.gz"
         tarball.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,74 @@
+"""The index stages of search_index_publish and search_index_rollback, called directly on the
+real local node (and moto server for the enriched catalog), and the CLI's "not found" answers."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from catalog_search import index
+from catalog_search.clients import Clients
+from catalog_search.layout import Layout
+from catalog_search.stages import Run, publish
+
+
+def _enriched(n: int = 50, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "product_id": [str(i) for i in range(n)], "title": [f"Men navy shirt {i}" for i in range(n)],
+        "category": ["Apparel > Topwear > Shirts"] * n, "attributes": ['{"gender": "Men"}'] * n,
+        "embedding": list(rng.normal(size=(n, 8)).astype(np.float32)),
+    })
+
+
+@pytest.fixture
+def stage_clients(clients, unique) -> Clients:
+    settings = dataclasses.replace(clients.settings, bucket=f"stages-{unique}", index_alias=f"st-{unique}", index_replicas=0)
+    scoped = Clients(settings, clients.make_aws, clients.make_opensearch, clients.endpoints)
+    scoped.store.ensure_bucket()
+    for snapshot_id in ("20260101T000000Z-x", "20260201T000000Z-x"):
+        scoped.store.put_parquet(Layout.enriched_products(snapshot_id, "m1"), _enriched())
+    yield scoped
+    clients.opensearch.indices.delete(index=f"{settings.index_alias}-*", ignore_unavailable=True)
+
+
+def test_build_swap_and_rollback_stages(stage_clients):
+    run = Run("search_index_publish", "manual__1")
+    first = publish.build_index(stage_clients, run, "20260101T000000Z-x", "m1")
+    assert first["documents"] == 50 and first["self_recall"] >= 0.9
+    assert publish.swap_alias(stage_clients, run, first["index"])["moved"]
+    second = publish.build_index(stage_clients, Run("search_index_publish", "manual__2"), "20260201T000000Z-x", "m1")
+    swapped = publish.swap_alias(stage_clients, run, second["index"])
+    assert swapped["moved"] and swapped["previous"] == first["index"]
+    meta = index.index_meta(stage_clients.opensearch, second["index"])
+    assert meta["snapshot_id"] == "20260201T000000Z-x" and meta["model_version"] == "m1"
+    rolled = publish.rollback(stage_clients, Run("search_index_rollback", "manual__3"))
+    assert rolled["live"] == first["index"]
+
+
+def test_a_retried_build_rebuilds_the_same_index_from_scratch(stage_clients):
+    run = Run("search_index_publish", "manual__1")
+    once = publish.build_index(stage_clients, run, "20260101T000000Z-x", "m1")
+    again = publish.build_index(stage_clients, run, "20260101T000000Z-x", "m1")
+    assert once["index"] == again["index"] and stage_clients.opensearch.count(index=again["index"])["count"] == 50
+
+
+@pytest.mark.parametrize("args, message", [
+    (["recommend", "999999999"], "product '999999999' not found"),
+    (["search", "shirt"], "no index behind alias"),
+])
+def test_the_cli_says_not_found(stage_clients, args, message):
+    env = {"CATALOG_SEARCH_INDEX_ALIAS": stage_clients.settings.index_alias, "CATALOG_SEARCH_BUCKET": stage_clients.settings.bucket}
+    if args[0] == "recommend":  # a live index without that product
+        built = publish.build_index(stage_clients, Run("search_index_publish", "manual__1"), "20260101T000000Z-x", "m1")
+        publish.swap_alias(stage_clients, Run("search_index_publish", "manual__1"), built["index"])
+    proc = subprocess.run([sys.executable, "-m", "catalog_search", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+    assert proc.returncode == 4 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and message in proc.stderr

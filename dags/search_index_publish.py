@@ -13,11 +13,13 @@ with DAG(
     dag_id="search_index_publish",
     doc_md="""
 ### search_index_publish
-DynamoDB upsert → build index → validate → swap alias.
+DynamoDB upsert → build index → validate → golden queries → swap alias.
 
 Runs when an **enriched catalog** is published. Items are upserted by `product_id` (re-runs
 converge). The index `products-{snapshot}-{hash}` is rebuilt from scratch by each try, validated
-(document count, every sampled product finds itself by vector) and only then does the alias move,
+(document count, every sampled product finds itself by vector), then must answer the golden
+queries (`CATALOG_SEARCH_GOLDEN_QUERIES`, the dev set by default) in the default search mode no
+worse than the live index (within a tolerance) and above a floor; only then does the alias move,
 in one atomic `_aliases` call, and never to an older snapshot than the live one (backfills are
 safe). Old indices beyond the retention count are deleted; the live one never is.
 Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enrichment/latest.json`).
@@ -45,6 +47,11 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
     def build_and_validate_index(inputs: dict) -> dict:
         return run_stage("publish.build_index", **inputs)
 
+    @task
+    def check_search_quality(built: dict) -> dict:
+        run_stage("publish.check_search_quality", index_name=built["index"])
+        return built
+
     @task(outlets=[LIVE_INDEX])
     def swap_alias(built: dict) -> dict:
         result = run_stage("publish.swap_alias", index_name=built["index"])
@@ -54,4 +61,4 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
     inputs = resolve_inputs()
     built = build_and_validate_index(inputs)
     upsert_dynamodb(inputs) >> built
-    swap_alias(built)
+    swap_alias(check_search_quality(built))

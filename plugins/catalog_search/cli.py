@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from catalog_search.settings import ALLOCATIONS, Settings
+from catalog_search.settings import ALLOCATIONS, SEARCH_MODES as MODES, Settings
 
-DEMO_QUERIES = ("men navy blue shirt", "women black handbag", "running shoes", "silver watch for women")
+DEMO_QUERIES = ("men navy blue shirt", "women black handbag", "running shoes", "silver watch for women", "hoodie")
 EXIT_CODES = {0: "success", 1: "a validation failed", 2: "bad input (arguments, files)",
               3: "a service is unavailable (OpenSearch, S3/DynamoDB)", 4: "not found (product, index, snapshot)"}
 BAD_INPUT, UNAVAILABLE, NOT_FOUND = 2, 3, 4
@@ -38,6 +38,13 @@ def _clients():
 def _print_hits(title: str, response: dict) -> None:
     hits = response["hits"]["hits"]
     print(f"\n== {title} ({response['hits']['total']['value']} matches)")
+    query = response.get("query", {})
+    terms = query.get("terms", {})
+    if terms.get("corrected"):
+        print("   read as: " + ", ".join(f"{typo} → {word}" for typo, word in terms["corrected"].items()))
+    if query.get("knn", "used") != "used":
+        fallback = " (keyword results only)" if query.get("fallback") else ""
+        print(f"   k-NN {query['knn']}: {', '.join(terms.get('unknown', []))}{fallback}")
     for rank, hit in enumerate(hits, 1):
         src = hit["_source"]
         attrs = src.get("attributes", {})
@@ -45,10 +52,11 @@ def _print_hits(title: str, response: dict) -> None:
         print(f"{rank:>3}. {hit['_score']:7.3f}  {src['product_id']:>6}  {src['title']}  [{src['category']}; {extra}]")
 
 
-def _encoders(clients):
+def _query_vectors(clients):
     from catalog_search.encoder import ModelEncoders
+    from catalog_search.query_terms import QueryVectors
 
-    return ModelEncoders(clients.store, clients.settings.work_dir / "query-encoder")
+    return QueryVectors(ModelEncoders(clients.store, clients.settings.work_dir / "query-encoder"))
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -59,7 +67,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     request = SearchRequest(args.text, args.mode, args.size, args.page, args.keyword_boost, args.knn_boost,
                             filters=parse_filters(args.filter, settings.filter_attributes))
     clients = _clients()
-    response = search(clients.opensearch, settings.index_alias, _encoders(clients), request)
+    response = search(clients.opensearch, settings.index_alias, _query_vectors(clients), request)
     print(json.dumps(response["hits"], indent=1)) if args.json else _print_hits(f"{args.mode}: {args.text!r}", response)
     return 0
 
@@ -81,10 +89,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Keyword, k-NN and hybrid results for a few queries, and one recommendation."""
     from catalog_search.search import SearchRequest, recommend, search
 
-    requests = [SearchRequest(text, mode, size=args.size) for text in args.queries or DEMO_QUERIES
-                for mode in ("keyword", "knn", "hybrid")]
+    modes = dict.fromkeys(("keyword", "knn", Settings.from_env().search_mode))
+    requests = [SearchRequest(text, mode, size=args.size) for text in args.queries or DEMO_QUERIES for mode in modes]
     clients = _clients()
-    encoders, alias = _encoders(clients), clients.settings.index_alias
+    encoders, alias = _query_vectors(clients), clients.settings.index_alias
     first = None
     for request in requests:
         response = search(clients.opensearch, alias, encoders, request)
@@ -95,6 +103,56 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_hits(f"similar to {source['product_id']} {source['title']!r}",
                     recommend(clients.opensearch, alias, source["product_id"], args.size))
     return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """nDCG@10, recall@100 and MRR of every mode on judged queries, against the live alias; and
+    the leaf-category purity of recommendations over a sample of products."""
+    from catalog_search import evaluation
+    from catalog_search.search import SearchRequest, search
+
+    settings = Settings.from_env()
+    judgments = evaluation.read_judgments(args.queries or settings.golden_queries, args.qrels or settings.golden_qrels)
+    modes = args.modes or list(MODES)
+    clients = _clients()
+    vectors, alias = _query_vectors(clients), settings.index_alias
+
+    def ranked_ids(text: str, mode: str) -> list[str]:
+        hits = search(clients.opensearch, alias, vectors, SearchRequest(text, mode, size=evaluation.RECALL_DEPTH))
+        return [h["_id"] for h in hits["hits"]["hits"]]
+
+    report = evaluation.evaluate(judgments, modes, ranked_ids)
+    if args.purity_sample:
+        report["recommendations"] = recommendation_purity(clients.opensearch, alias, args.purity_sample)
+    print(evaluation.table(report))
+    if "recommendations" in report:
+        r = report["recommendations"]
+        print(f"recommendations: leaf-category purity@10 {r['leaf_purity@10']:.3f} over {r['products']} sampled products")
+    if args.per_query:
+        print(f"\n{'qid':<6} {'query':<34} " + " ".join(f"{m:>10}" for m in modes))
+        for qid, text in judgments.queries.items():
+            scores = " ".join(f"{report['modes'][m]['per_query'][qid]['ndcg@10']:>10.3f}" for m in modes)
+            print(f"{qid:<6} {text[:34]:<34} {scores}")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+        print(f"report: {args.json}")
+    return 0
+
+
+def recommendation_purity(client, alias: str, sample: int, seed: int = 13) -> dict:
+    """Leaf-category purity@10 of the recommendations of a random sample of live products."""
+    from catalog_search import evaluation
+    from catalog_search.search import recommend
+
+    body = {"size": sample, "_source": ["category"],
+            "query": {"function_score": {"query": {"match_all": {}}, "random_score": {"seed": seed, "field": "_seq_no"}}}}
+    products = {h["_id"]: h["_source"]["category"] for h in client.search(index=alias, body=body)["hits"]["hits"]}
+    neighbours, categories = {}, dict(products)
+    for pid in products:
+        hits = recommend(client, alias, pid, size=10)["hits"]["hits"]
+        neighbours[pid] = [h["_id"] for h in hits]
+        categories.update({h["_id"]: h["_source"]["category"] for h in hits})
+    return {"leaf_purity@10": evaluation.leaf_purity(neighbours, categories), "products": len(products)}
 
 
 def cmd_validate_catalog(args: argparse.Namespace) -> int:
@@ -169,11 +227,11 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("search", help="search the live index")
     p.add_argument("text")
-    p.add_argument("--mode", choices=("keyword", "knn", "hybrid"), default="hybrid")
+    p.add_argument("--mode", choices=MODES, default=defaults.search_mode)
     p.add_argument("--size", type=int, default=10, help="results per page, 1-100")
     p.add_argument("--page", type=int, default=1, help="page number from 1; page × size up to 10,000")
-    p.add_argument("--keyword-boost", type=float, default=1.0)
-    p.add_argument("--knn-boost", type=float, default=1.0)
+    p.add_argument("--keyword-boost", type=float, default=defaults.keyword_weight, help="a weight in normalized and rrf")
+    p.add_argument("--knn-boost", type=float, default=defaults.knn_weight, help="a weight in normalized and rrf")
     p.add_argument("--filter", action="append", default=[], metavar="KEY=VALUE",
                    help="category=PATH-PREFIX, price=LOW..HIGH, brand/vendor/currency=VALUE, or an attribute "
                         f"({', '.join(defaults.filter_attributes)}); repeatable")
@@ -190,6 +248,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("queries", nargs="*")
     p.add_argument("--size", type=int, default=5)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("evaluate", help="nDCG@10, recall@100, MRR per mode on judged queries (live alias)")
+    p.add_argument("--queries", help=f"queries TSV (default: {defaults.golden_queries})")
+    p.add_argument("--qrels", help=f"judgments TSV (default: {defaults.golden_qrels})")
+    p.add_argument("--modes", nargs="+", choices=MODES, help="default: every mode")
+    p.add_argument("--json", type=Path, help="write the report (means and per query) as JSON")
+    p.add_argument("--per-query", action="store_true", help="also print nDCG@10 per query")
+    p.add_argument("--purity-sample", type=int, default=200, help="products whose recommendations are checked (0: none)")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("validate-catalog", help="validate a catalog file or folder against the snapshot contract")
     p.add_argument("path")

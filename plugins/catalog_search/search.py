@@ -1,9 +1,16 @@
 """Hybrid product search and recommendations on the live alias: builds and runs queries, nothing else.
 
-Hybrid = fuzzy keyword matching and k-NN on the query's embedding, each with a boost, in one
-bool query, plus filters and pagination. The query encoder is the model that built the live
-index (its ``_meta.model_version``), so query and catalog vectors always match; the caller
-passes a function from model version to encoder (``encoder.ModelEncoders``).
+Modes: ``keyword`` (fuzzy multi-match), ``knn`` (the query's embedding), and three ways of
+combining them: ``hybrid`` (the seed's one bool/should query with a boost each), ``normalized``
+(each list's scores min-max normalised to [0, 1], then a weighted sum) and ``rrf`` (reciprocal
+rank fusion: Σ weight / (rrf_k + rank)). The two fusion modes fuse the keyword and k-NN result
+lists here, in the library, so they give the same results on Amazon OpenSearch and on a node
+without the neural-search plugin; pages are cut from the fused list. Filters apply to both lists.
+
+The query vector comes from the model that built the index (its ``_meta.model_version``), so query
+and catalog vectors always match; the caller passes ``query_vectors(model_version, text)``
+(``query_terms.QueryVectors``). A query with no word the model knows gets no vector: k-NN
+returns nothing and the combined modes fall back to keywords, and the response says so.
 
 Requests are checked when they are made, before any service is called: a bad one raises
 ``BadInput`` saying which argument, what it was and what is allowed.
@@ -11,14 +18,16 @@ Requests are checked when they are made, before any service is called: a bad one
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 from catalog_search.errors import BadInput, NotFound
 from catalog_search.index import index_meta, live_index
+from catalog_search.settings import SEARCH_MODES, Settings
 from catalog_search.tokenizer import tokenize
 
-MODES = ("keyword", "knn", "hybrid")
+MODES = SEARCH_MODES
+FUSED_MODES = ("normalized", "rrf")
 KEYWORD_FIELDS = ["title^3", "category^1.5", "brand^2", "description"]
 MAX_PAGE_SIZE = 100
 MAX_RESULT_WINDOW = 10_000  # OpenSearch's index.max_result_window: from + size may not pass it
@@ -29,12 +38,13 @@ PRODUCT_FILTER_KEYS = ("category", "price", "brand", "vendor", "currency")
 @dataclass(frozen=True)
 class SearchRequest:
     text: str
-    mode: str = "hybrid"
+    mode: str = Settings.search_mode
     size: int = 10
     page: int = 1
-    keyword_boost: float = 1.0
-    knn_boost: float = 1.0
-    k: int = 100
+    keyword_boost: float = Settings.keyword_weight  # a boost in "hybrid", a weight in the fusion modes
+    knn_boost: float = Settings.knn_weight
+    k: int = Settings.fusion_window  # candidates from each list (at least what the page needs)
+    rrf_k: int = Settings.rrf_k
     filters: dict = field(default_factory=dict)  # {"category": "Apparel > Topwear", "gender": ["Men"], "price": [lo, hi]}
 
     def __post_init__(self) -> None:
@@ -119,39 +129,104 @@ def filter_clauses(filters: dict) -> list[dict]:
     return clauses
 
 
-def build_query(request: SearchRequest, vector: list[float] | None) -> dict:
+def _keyword_clause(request: SearchRequest, boost: float = 1.0) -> dict:
+    # multi_match takes the text as data: user input never reaches query_string syntax.
+    return {"multi_match": {"query": request.text, "fields": KEYWORD_FIELDS, "fuzziness": "AUTO", "prefix_length": 1,
+                            "boost": boost}}
+
+
+def _knn_clause(request: SearchRequest, vector: list[float], k: int, boost: float = 1.0) -> dict:
+    knn: dict = {"vector": vector, "k": k, "boost": boost}
     filters = filter_clauses(request.filters)
+    if filters:
+        knn["filter"] = {"bool": {"filter": filters}}  # filtered during the graph search (lucene)
+    return {"knn": {"embedding": knn}}
+
+
+def _body(request: SearchRequest, should: list[dict], start: int, size: int) -> dict:
+    return {"from": start, "size": size, "_source": {"excludes": ["embedding"]},
+            "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filter_clauses(request.filters)}}}
+
+
+def build_query(request: SearchRequest, vector: list[float] | None) -> dict:
+    """One query body for ``keyword``, ``knn`` and ``hybrid`` (the page's slice)."""
     should = []
     if request.mode in ("keyword", "hybrid"):
-        should.append({"multi_match": {
-            "query": request.text, "fields": KEYWORD_FIELDS, "fuzziness": "AUTO", "prefix_length": 1,
-            "boost": request.keyword_boost,
-        }})
+        should.append(_keyword_clause(request, request.keyword_boost))
     if request.mode in ("knn", "hybrid"):
         if vector is None:
             raise ValueError(f"mode {request.mode!r} needs the query vector")
-        knn: dict = {"vector": vector, "k": request.knn_k, "boost": request.knn_boost}
-        if filters:
-            knn["filter"] = {"bool": {"filter": filters}}  # filtered during the graph search (lucene)
-        should.append({"knn": {"embedding": knn}})
-    return {
-        "from": (request.page - 1) * request.size,
-        "size": request.size,
-        "_source": {"excludes": ["embedding"]},
-        "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filters}},
-    }
+        should.append(_knn_clause(request, vector, request.knn_k, request.knn_boost))
+    return _body(request, should, (request.page - 1) * request.size, request.size)
 
 
-def search(client: Any, alias: str, encoder_for: Callable[[str], Any], request: SearchRequest) -> dict:
-    """Run the request on the live alias; ``encoder_for(model_version)`` embeds the query."""
-    index = live_index(client, alias)
+def fuse(keyword_hits: list[dict], knn_hits: list[dict], method: str, keyword_weight: float, knn_weight: float,
+         rrf_k: int = 60) -> list[dict]:
+    """One ranked list from two (each ranked best first); a hit's ``_score`` becomes its fused
+    score. Ties keep a stable order (by id), so pages never overlap or skip."""
+    scores: dict[str, float] = {}
+    hits: dict[str, dict] = {}
+    for weight, ranked in ((keyword_weight, keyword_hits), (knn_weight, knn_hits)):
+        for rank, value in enumerate(_contributions(ranked, method, rrf_k)):
+            hit = ranked[rank]
+            hits.setdefault(hit["_id"], hit)
+            scores[hit["_id"]] = scores.get(hit["_id"], 0.0) + weight * value
+    order = sorted(scores, key=lambda i: (-scores[i], i))
+    return [{**hits[i], "_score": scores[i]} for i in order]
+
+
+def _contributions(ranked: list[dict], method: str, rrf_k: int) -> list[float]:
+    if method == "rrf":
+        return [1.0 / (rrf_k + rank) for rank in range(1, len(ranked) + 1)]
+    raw = [h["_score"] for h in ranked]
+    if not raw:
+        return []
+    low, high = min(raw), max(raw)
+    return [(x - low) / (high - low) if high > low else 1.0 for x in raw]
+
+
+def _response(hits: list[dict], total: int, query: dict) -> dict:
+    return {"hits": {"total": {"value": total, "relation": "eq"}, "hits": hits}, "query": query}
+
+
+def resolve_index(client: Any, target: str) -> str | None:
+    """The index behind an alias, or the index itself (a new index checked before its swap)."""
+    live = live_index(client, target)
+    if live is not None:
+        return live
+    return target if client.indices.exists(index=target) else None
+
+
+def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple], request: SearchRequest) -> dict:
+    """Run the request on the alias (or index) ``target``. The response is OpenSearch's shape
+    (``hits.total``, ``hits.hits``) plus ``query``: the mode, what the model made of the words,
+    and whether k-NN took part."""
+    index = resolve_index(client, target)
     if index is None:
-        raise NotFound(f"no index behind alias {alias!r}: run the search_index_publish DAG first")
+        raise NotFound(f"no index behind alias {target!r}: run the search_index_publish DAG first")
+    info: dict = {"mode": request.mode}
     vector = None
     if request.mode != "keyword":
-        model = encoder_for(index_meta(client, index)["model_version"])
-        vector = model.embed_texts([request.text])[0].tolist()
-    return client.search(index=alias, body=build_query(request, vector))
+        vector, terms = query_vectors(index_meta(client, index)["model_version"], request.text)
+        info["terms"] = terms.describe()
+        info["knn"] = "used" if vector is not None else "skipped: no word of the query is known to the model"
+    if request.mode == "knn" and vector is None:
+        return _response([], 0, info)
+    if request.mode != "knn" and request.mode != "keyword" and vector is None:
+        info["fallback"] = "keyword"
+        request = replace(request, mode="keyword", keyword_boost=1.0)
+    if request.mode not in FUSED_MODES:
+        response = client.search(index=index, body=build_query(request, vector))
+        return _response(response["hits"]["hits"], response["hits"]["total"]["value"], info)
+    window = request.knn_k
+    keyword, knn = client.msearch(body=[
+        {"index": index}, _body(request, [_keyword_clause(request)], 0, window),
+        {"index": index}, _body(request, [_knn_clause(request, vector, window)], 0, window),
+    ])["responses"]
+    fused = fuse(keyword["hits"]["hits"], knn["hits"]["hits"], request.mode, request.keyword_boost, request.knn_boost,
+                 request.rrf_k)
+    start = (request.page - 1) * request.size
+    return _response(fused[start : start + request.size], len(fused), info)
 
 
 def recommend(client: Any, alias: str, product_id: str, size: int = 10, filters: dict | None = None) -> dict:

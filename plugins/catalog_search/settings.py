@@ -29,6 +29,7 @@ ASSET_LIVE_INDEX = "opensearch://catalog-search/products"
 RUNNERS = ("local", "sagemaker")
 KNN_ENGINES = ("lucene", "faiss", "nmslib")
 ALLOCATIONS = ("proportional", "sqrt", "uniform")
+SEARCH_MODES = ("keyword", "knn", "hybrid", "normalized", "rrf")
 
 
 def _setting(default: Any, env: str | None = None, choices: tuple = (), help: str = "") -> Any:
@@ -56,6 +57,17 @@ class Settings:
     index_retention: int = _setting(3)
     filter_attributes: tuple[str, ...] = _setting(("gender", "colour", "season", "year", "usage"),
                                                   help="catalog attributes search may filter on")
+    # search (tuned on the dev queries by benchmarks/tune_search.py; see the README)
+    search_mode: str = _setting("rrf", choices=SEARCH_MODES, help="the mode of a search that names none")
+    keyword_weight: float = _setting(1.0, help="keyword boost (hybrid) or weight (normalized, rrf)")
+    knn_weight: float = _setting(1.0, help="k-NN boost (hybrid) or weight (normalized, rrf)")
+    fusion_window: int = _setting(100, help="candidates each list brings to fusion, and k-NN's k")
+    rrf_k: int = _setting(60, help="reciprocal rank fusion's rank constant")
+    # the golden queries a new index must answer before it goes live
+    golden_queries: str = _setting("data/fashion/queries_dev.tsv", help="TSV (local or s3://); empty: no gate")
+    golden_qrels: str = _setting("data/fashion/qrels_dev.tsv")
+    min_golden_ndcg: float = _setting(0.5, help="absolute floor of the default mode's nDCG@10")
+    golden_ndcg_tolerance: float = _setting(0.02, help="how far below the live index's nDCG@10 a new one may be")
     # pair sampling
     pairs: int = _setting(60_000)
     positive_share: float = _setting(0.5)

@@ -72,3 +72,31 @@ def test_the_cli_says_not_found(stage_clients, args, message):
                           env={**os.environ, **env})
     assert proc.returncode == 4 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and message in proc.stderr
+
+
+def _golden(tmp_path) -> tuple[str, str]:
+    """Golden queries for the synthetic catalog: "navy shirt" should find products 0-9."""
+    queries, qrels = tmp_path / "queries.tsv", tmp_path / "qrels.tsv"
+    queries.write_text("qid\tquery\ng1\tnavy shirt 3\ng2\tnavy shirt 7\n")
+    qrels.write_text("qid\tproduct_id\tgrade\ng1\t3\t2\ng2\t7\t2\n")
+    return str(queries), str(qrels)
+
+
+def test_the_golden_query_gate_passes_a_good_index_and_refuses_a_bad_one(stage_clients, tmp_path):
+    """Keyword mode keeps the test free of a model; the default mode runs in the end-to-end chain."""
+    queries, qrels = _golden(tmp_path)
+    gated = dataclasses.replace(stage_clients.settings, golden_queries=queries, golden_qrels=qrels, search_mode="keyword",
+                                min_golden_ndcg=0.5, work_dir=tmp_path / "work")
+    clients = Clients(gated, stage_clients.make_aws, stage_clients.make_opensearch, stage_clients.endpoints)
+    run = Run("search_index_publish", "manual__1")
+    good = publish.build_index(clients, run, "20260101T000000Z-x", "m1")
+    assert publish.check_search_quality(clients, run, good["index"])["ndcg@10"] == 1.0
+    publish.swap_alias(clients, run, good["index"])
+
+    scrambled = _enriched()
+    scrambled["title"] = ["Women red watch"] * 50  # a broken load: every title lost
+    clients.store.put_parquet(Layout.enriched_products("20260301T000000Z-x", "m1"), scrambled)
+    bad = publish.build_index(clients, Run("search_index_publish", "manual__2"), "20260301T000000Z-x", "m1")
+    with pytest.raises(publish.SearchQualityFailed, match=r"nDCG@10 0\.[0-4]\d+ is below the floor 0\.500.*below the live index's 1\.000"):
+        publish.check_search_quality(clients, run, bad["index"])
+    assert index.live_index(clients.opensearch, gated.index_alias) == good["index"]

@@ -4,7 +4,7 @@ from catalog_search.search import SearchRequest, build_query, filter_clauses
 
 
 def test_hybrid_combines_fuzzy_keywords_and_knn_with_their_boosts():
-    query = build_query(SearchRequest("navy shirt", keyword_boost=2.0, knn_boost=0.5), [0.1, 0.2])
+    query = build_query(SearchRequest("navy shirt", mode="hybrid", keyword_boost=2.0, knn_boost=0.5), [0.1, 0.2])
     should = query["query"]["bool"]["should"]
     assert should[0]["multi_match"]["fuzziness"] == "AUTO" and should[0]["multi_match"]["boost"] == 2.0
     assert should[1]["knn"]["embedding"]["vector"] == [0.1, 0.2] and should[1]["knn"]["embedding"]["boost"] == 0.5
@@ -19,7 +19,7 @@ def test_keyword_and_knn_modes_use_one_clause_each():
 
 
 def test_pagination_and_k_cover_the_requested_page():
-    query = build_query(SearchRequest("x", size=20, page=7), [1.0])
+    query = build_query(SearchRequest("x", mode="hybrid", size=20, page=7), [1.0])
     assert query["from"] == 120 and query["size"] == 20
     assert query["query"]["bool"]["should"][1]["knn"]["embedding"]["k"] >= 140
 
@@ -30,7 +30,7 @@ def test_filters_apply_to_both_keyword_and_knn_parts():
     assert {"term": {"category_path": "Apparel > Topwear"}} in clauses
     assert {"terms": {"attributes.gender": ["Men"]}} in clauses
     assert {"range": {"price": {"gte": 10}}} in clauses
-    query = build_query(SearchRequest("shirt", filters=filters), [1.0])
+    query = build_query(SearchRequest("shirt", mode="hybrid", filters=filters), [1.0])
     assert query["query"]["bool"]["filter"] == clauses
     assert query["query"]["bool"]["should"][1]["knn"]["embedding"]["filter"] == {"bool": {"filter": clauses}}
 

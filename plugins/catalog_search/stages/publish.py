@@ -1,5 +1,5 @@
 """search_index_publish and search_index_rollback: DynamoDB items, a new versioned k-NN index,
-its checks, the atomic alias swap, retention, rollback."""
+its checks (documents, vectors, the golden queries), the atomic alias swap, retention, rollback."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from catalog_search import dynamo, index, pointers
+from catalog_search import dynamo, evaluation, index, pointers, search
 from catalog_search.clients import Clients
+from catalog_search.encoder import ModelEncoders
+from catalog_search.errors import PermanentError
+from catalog_search.query_terms import QueryVectors
 from catalog_search.layout import Layout
 from catalog_search.settings import utc_stamp
 from catalog_search.stages import Run
+from catalog_search.storage import ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +67,53 @@ def swap_alias(clients: Clients, run: Run, index_name: str) -> dict:
 def rollback(clients: Clients, run: Run, target_index: str | None = None) -> dict:
     """Move the alias back to ``target_index`` (default: the index built before the live one)."""
     return index.rollback(clients.opensearch, clients.settings.index_alias, target_index).__dict__
+
+
+class SearchQualityFailed(PermanentError):
+    """The new index answers the golden queries worse than allowed; the alias was not moved."""
+
+
+def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
+    """Score the default search mode on the golden queries against the new index and the live
+    one; refuse the new index (alias unmoved) below the floor or too far below the live index."""
+    settings = clients.settings
+    if not settings.golden_queries:
+        log.warning("no golden queries configured (CATALOG_SEARCH_GOLDEN_QUERIES): search quality not checked")
+        return {"checked": False}
+    local = settings.work_dir / "golden" / run.key
+    judgments = evaluation.read_judgments(_local_copy(clients, settings.golden_queries, local),
+                                          _local_copy(clients, settings.golden_qrels, local))
+    vectors = QueryVectors(ModelEncoders(clients.store, settings.work_dir / "query-encoder"))
+    mode = settings.search_mode
+
+    def score(target: str) -> float:
+        def ranked_ids(text: str, _mode: str) -> list[str]:
+            response = search.search(clients.opensearch, target, vectors, search.SearchRequest(text, mode, size=10))
+            return [h["_id"] for h in response["hits"]["hits"]]
+
+        return evaluation.evaluate(judgments, [mode], ranked_ids)["modes"][mode]["ndcg@10"]
+
+    new = score(index_name)
+    live_name = index.live_index(clients.opensearch, settings.index_alias)
+    live = score(live_name) if live_name and live_name != index_name else None
+    result = {"checked": True, "mode": mode, "queries": len(judgments.queries), "ndcg@10": new,
+              "live_index": live_name, "live_ndcg@10": live}
+    problems = []
+    if new < settings.min_golden_ndcg:
+        problems.append(f"nDCG@10 {new:.3f} is below the floor {settings.min_golden_ndcg:.3f}")
+    if live is not None and new < live - settings.golden_ndcg_tolerance:
+        problems.append(f"nDCG@10 {new:.3f} is below the live index's {live:.3f} by more than {settings.golden_ndcg_tolerance}")
+    log.info("golden queries (%s, %d queries): new %s nDCG@10 %.3f, live %s %s", mode, len(judgments.queries), index_name,
+             new, live_name, f"{live:.3f}" if live is not None else "-")
+    if problems:
+        raise SearchQualityFailed(f"index {index_name} refused on the golden queries ({mode} mode): "
+                                  + "; ".join(problems) + ". The alias was not moved.")
+    return result
+
+
+def _local_copy(clients: Clients, source: str, local_dir) -> str:
+    """A golden file given as a local path or an s3:// URI, as a local path."""
+    if not source.startswith("s3://"):
+        return source
+    store, key = ObjectStore.at(clients.s3, source)
+    return str(store.download_file(key, local_dir / key.rsplit("/", 1)[-1]))

@@ -1,0 +1,95 @@
+"""Fusion arithmetic and pagination, unknown words and typos, and the evaluation metrics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from catalog_search import evaluation
+from catalog_search.query_terms import Speller, analyze
+from catalog_search.search import SearchRequest, fuse
+from catalog_search.tokenizer import build_vocab
+
+
+def hits(*pairs):
+    return [{"_id": pid, "_score": score, "_source": {"product_id": pid}} for pid, score in pairs]
+
+
+def test_rrf_adds_weighted_reciprocal_ranks():
+    fused = fuse(hits(("a", 9), ("b", 5)), hits(("b", 0.9), ("c", 0.8)), "rrf", keyword_weight=1, knn_weight=2, rrf_k=60)
+    scores = {h["_id"]: h["_score"] for h in fused}
+    assert scores["a"] == pytest.approx(1 / 61)
+    assert scores["b"] == pytest.approx(1 / 62 + 2 / 61)
+    assert scores["c"] == pytest.approx(2 / 62)
+    assert [h["_id"] for h in fused] == ["b", "c", "a"]
+
+
+def test_normalized_fusion_min_max_scales_each_list_then_weights():
+    fused = fuse(hits(("a", 30), ("b", 20), ("c", 10)), hits(("c", 0.9), ("a", 0.5)), "normalized", 1.0, 3.0)
+    scores = {h["_id"]: h["_score"] for h in fused}
+    assert scores == pytest.approx({"a": 1.0 + 0.0, "b": 0.5, "c": 0.0 + 3.0})
+    assert [h["_id"] for h in fused] == ["c", "a", "b"]
+
+
+def test_a_list_of_equal_scores_normalizes_to_one_and_ties_break_by_id():
+    fused = fuse(hits(("z", 2), ("y", 2)), [], "normalized", 1.0, 1.0)
+    assert [(h["_id"], h["_score"]) for h in fused] == [("y", 1.0), ("z", 1.0)]
+
+
+def test_pages_cut_from_the_fused_list_never_overlap_or_skip():
+    keyword = hits(*[(f"k{i}", 100 - i) for i in range(60)], *[(f"s{i}", 40 - i) for i in range(30)])
+    knn = hits(*[(f"s{i}", 1 - i / 100) for i in range(30)], *[(f"v{i}", 0.6 - i / 200) for i in range(60)])
+    fused = fuse(keyword, knn, "rrf", 1.0, 1.0)
+    pages = [fused[(p - 1) * 7 : p * 7] for p in range(1, 1 + math.ceil(len(fused) / 7))]
+    ids = [h["_id"] for page in pages for h in page]
+    assert len(ids) == len(set(ids)) == 150
+    assert SearchRequest("shirt", "rrf", size=7, page=20).knn_k >= 140  # the window covers the page
+
+
+def test_known_words_typos_and_unknown_words():
+    vocab = build_vocab(["navy blue shirt", "black handbag", "grey sweater", "blue jeans", "navy jeans", "jeans"])
+    speller = Speller(vocab)
+    terms = analyze("navy handbg sweter jeens qwzx 😀", vocab, speller, max_len=16)
+    assert terms.known == ["navy"]
+    assert terms.corrected == {"handbg": "handbag", "sweter": "sweater", "jeens": "jeans"}
+    assert terms.unknown == ["qwzx"]
+    assert terms.ids == [vocab["navy"], vocab["handbag"], vocab["sweater"], vocab["jeans"]]
+
+
+def test_a_query_of_unknown_words_gets_no_vector():
+    vocab = build_vocab(["navy blue shirt"])
+    terms = analyze("trainers keychain", vocab, Speller(vocab), max_len=16)
+    assert not terms.embeddable and terms.unknown == ["trainers", "keychain"]
+
+
+def test_short_words_are_not_corrected():
+    vocab = build_vocab(["tee top"])
+    assert Speller(vocab).correct("tep") is None
+
+
+def test_metrics_on_a_known_ranking():
+    grades = {"a": 2, "b": 1, "c": 0, "d": 2}
+    ranked = ["c", "a", "x", "b"]
+    dcg = 3 / math.log2(3) + 1 / math.log2(5)
+    ideal = 3 + 3 / math.log2(3) + 1 / math.log2(4)
+    assert evaluation.ndcg(ranked, grades) == pytest.approx(dcg / ideal)
+    assert evaluation.recall(ranked, grades) == pytest.approx(2 / 3)
+    assert evaluation.reciprocal_rank(ranked, grades) == pytest.approx(1 / 2)
+    assert evaluation.ndcg(["a", "d", "b"], grades) == pytest.approx(1.0)
+
+
+def test_evaluate_reports_means_and_per_query(tmp_path):
+    (tmp_path / "q.tsv").write_text("qid\tquery\nq1\tshirt\nq2\twatch\n")
+    (tmp_path / "r.tsv").write_text("qid\tproduct_id\tgrade\nq1\ts1\t2\nq2\tw1\t1\n")
+    judgments = evaluation.read_judgments(tmp_path / "q.tsv", tmp_path / "r.tsv")
+    report = evaluation.evaluate(judgments, ["keyword"], lambda text, mode: ["s1"] if text == "shirt" else ["x", "w1"])
+    mode = report["modes"]["keyword"]
+    assert mode["per_query"]["q1"]["mrr"] == 1.0 and mode["per_query"]["q2"]["mrr"] == 0.5
+    assert mode["mrr"] == pytest.approx(0.75)
+    assert "keyword" in evaluation.table(report)
+
+
+def test_leaf_purity():
+    categories = {"p": "A > B", "n1": "A > B", "n2": "A > C", "q": "A > C", "n3": "A > C"}
+    assert evaluation.leaf_purity({"p": ["n1", "n2"], "q": ["n3"]}, categories) == pytest.approx(0.75)

@@ -98,6 +98,11 @@ class Layout:
     def enriched_products(snapshot_id: str, model_version: str) -> str:
         return Layout.enrichment(snapshot_id, model_version) + "enriched/products.parquet"
 
+    # vectors/{name}.txt: word vectors built for the auxiliary channel, reused while the words are the same
+    @staticmethod
+    def word_vectors(name: str) -> str:
+        return f"vectors/{name}.txt"
+
     # reports/{dag_id}/{run}/
     @staticmethod
     def report(dag_id: str, run_key: str) -> str:

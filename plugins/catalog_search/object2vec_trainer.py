@@ -1,9 +1,11 @@
-"""The local Object2Vec trainer: a pooled-embedding encoder (Object2Vec's
-``enc0_network=pooled_embedding``) with tied encoders and Object2Vec's comparator
+"""The local Object2Vec trainer: Object2Vec's enc0 networks (``enc0_network`` =
+``pooled_embedding``, ``hcnn`` or ``bilstm``) as tied encoders, Object2Vec's comparator
 (hadamard, concat, abs_diff) feeding an MLP with a softmax output.
 
-Runs inside ``include/jobs/object2vec_train.py`` with SageMaker's channel folders; torch is
-imported only here, because only the trainer needs it.
+Runs inside ``include/jobs/object2vec_train.py`` with SageMaker's channel folders. torch is
+imported here, at module level: only the training job (and its tests) import this module.
+``build_encoder`` and ``export`` make and save an encoder without training, so that tests can
+compare it with the numpy ``catalog_search.encoder`` that serves it.
 """
 
 from __future__ import annotations
@@ -13,14 +15,20 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence
 
 from catalog_search.encoder import MODEL_META, MODEL_WEIGHTS, VOCAB
 from catalog_search.sagemaker_jobs import hyperparameter_values
-from catalog_search.settings import Settings
+from catalog_search.settings import ENCODER_NETWORKS, Settings
 
 # The values and types of every hyperparameter come from the training request's own defaults;
 # the seed is the local trainer's (Object2Vec has none).
 DEFAULTS = {**hyperparameter_values(Settings(), vocab_size=0), "seed": 7}
+# Object2Vec's enc0_layers="auto", by its documented meanings: 4 layers for hcnn, 1 for bilstm
+# (pooled_embedding has no layers). The project's default is 1 layer (Settings.encoder_layers).
+AUTO_LAYERS = {"pooled_embedding": 1, "hcnn": 4, "bilstm": 1}
 
 
 def hyperparameters(raw: dict[str, str]) -> dict:
@@ -28,10 +36,134 @@ def hyperparameters(raw: dict[str, str]) -> dict:
     params = dict(DEFAULTS)
     for key, value in raw.items():
         default = DEFAULTS.get(key)
-        params[key] = type(default)(value) if isinstance(default, (int, float)) and not isinstance(default, bool) else value
-    if params["enc0_network"] != "pooled_embedding":
-        raise ValueError(f"the local trainer implements enc0_network=pooled_embedding, got {params['enc0_network']!r}")
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        params[key] = type(default)(value) if numeric and not (key == "enc0_layers" and value == "auto") else value
+    network = params["enc0_network"]
+    if network not in ENCODER_NETWORKS:
+        raise ValueError(f"the local trainer implements enc0_network {', '.join(ENCODER_NETWORKS)}; got {network!r}")
+    if params["enc0_layers"] == "auto":
+        params["enc0_layers"] = AUTO_LAYERS[network]
+    freeze = str(params["enc0_freeze_pretrained_embedding"]).lower()
+    if freeze not in ("true", "false"):
+        raise ValueError(f"enc0_freeze_pretrained_embedding is true or false, got {freeze!r}")
+    params["enc0_freeze_pretrained_embedding"] = freeze
+    if not 1 <= params["enc0_layers"] <= 4:
+        raise ValueError(f"enc0_layers is auto or 1 to 4, got {params['enc0_layers']}")
+    if not 1 <= params["enc0_cnn_filter_width"] <= 9:
+        raise ValueError(f"enc0_cnn_filter_width is 1 to 9, got {params['enc0_cnn_filter_width']}")
+    if network == "bilstm" and params["enc_dim"] % 2:
+        raise ValueError(f"bilstm needs an even enc_dim (half per direction), got {params['enc_dim']}")
     return params
+
+
+class Enc0(nn.Module):
+    """Padded ids [n, T] (0 is padding) → [n, enc_dim]. Padding tokens are zero vectors and
+    each network reads only a sequence's real length, so padding never changes a vector."""
+
+    def __init__(self, vocab_size: int, token_dim: int):
+        super().__init__()
+        self.tokens = nn.Embedding(vocab_size, token_dim, padding_idx=0)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        mask = ids != 0
+        lengths = mask.sum(1).clamp(min=1)
+        width = int(lengths.max()) if len(ids) else 1  # right-padded: columns past the longest are padding
+        return self.encode(self.tokens(ids[:, :width]) * mask[:, :width].unsqueeze(-1), lengths)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        """The arrays of model.npz, by the names the numpy encoder reads."""
+        return {"token_embedding": _array(self.tokens.weight)}
+
+
+class PooledEmbedding(Enc0):
+    """pooled_embedding: the mean of the token vectors, then a linear map to enc_dim."""
+
+    def __init__(self, vocab_size: int, token_dim: int, enc_dim: int):
+        super().__init__(vocab_size, token_dim)
+        self.projection = nn.Linear(token_dim, enc_dim)
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.projection(x.sum(1) / lengths.unsqueeze(1))
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return {**super().weights(), "projection_weight": _array(self.projection.weight),
+                "projection_bias": _array(self.projection.bias)}
+
+
+class HierarchicalCNN(Enc0):
+    """hcnn: enc0_layers Conv1d layers (width enc0_cnn_filter_width, enc_dim channels, ReLU),
+    each over the windows that start inside the real tokens (a sequence shorter than the width
+    is zero-padded to one window), then the max over those windows."""
+
+    def __init__(self, vocab_size: int, token_dim: int, enc_dim: int, width: int, layers: int):
+        super().__init__(vocab_size, token_dim)
+        self.width = width
+        self.convs = nn.ModuleList(nn.Conv1d(token_dim if k == 0 else enc_dim, enc_dim, width) for k in range(layers))
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            if x.shape[1] < self.width:
+                x = nn.functional.pad(x, (0, 0, 0, self.width - x.shape[1]))
+            x = torch.relu(conv(x.transpose(1, 2))).transpose(1, 2)
+            lengths = (lengths - self.width + 1).clamp(min=1)
+            x = x * (torch.arange(x.shape[1]) < lengths.unsqueeze(1)).unsqueeze(-1)
+        return x.max(1).values  # ReLU outputs are ≥ 0, so the zeroed windows never win
+
+    def weights(self) -> dict[str, np.ndarray]:
+        out = super().weights()
+        for k, conv in enumerate(self.convs):
+            out[f"conv{k}_weight"], out[f"conv{k}_bias"] = _array(conv.weight), _array(conv.bias)
+        return out
+
+
+class BiLSTM(Enc0):
+    """bilstm: enc0_layers bidirectional LSTM layers, enc_dim // 2 units per direction; the
+    vector is the forward state after the last real token next to the backward state after the
+    first (packed sequences: padding is never read)."""
+
+    def __init__(self, vocab_size: int, token_dim: int, enc_dim: int, layers: int):
+        super().__init__(vocab_size, token_dim)
+        self.lstm = nn.LSTM(token_dim, enc_dim // 2, num_layers=layers, bidirectional=True, batch_first=True)
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, (state, _) = self.lstm(packed)  # [layers * 2, n, enc_dim // 2], in the batch's order
+        return torch.cat([state[-2], state[-1]], dim=1)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        out, lstm = super().weights(), self.lstm.state_dict()
+        for k in range(self.lstm.num_layers):
+            for direction, suffix in (("forward", f"l{k}"), ("backward", f"l{k}_reverse")):
+                name = f"lstm_l{k}_{direction}"
+                out[f"{name}_weight_ih"] = _array(lstm[f"weight_ih_{suffix}"])
+                out[f"{name}_weight_hh"] = _array(lstm[f"weight_hh_{suffix}"])
+                out[f"{name}_bias"] = _array(lstm[f"bias_ih_{suffix}"] + lstm[f"bias_hh_{suffix}"])
+        return out
+
+
+def build_encoder(params: dict, vocab_size: int) -> Enc0:
+    """The enc0 encoder that ``params`` (parsed by ``hyperparameters``) describe, untrained."""
+    token_dim, enc_dim, layers = params["enc0_token_embedding_dim"], params["enc_dim"], params["enc0_layers"]
+    network = params["enc0_network"]
+    if network == "pooled_embedding":
+        return PooledEmbedding(vocab_size, token_dim, enc_dim)
+    if network == "hcnn":
+        return HierarchicalCNN(vocab_size, token_dim, enc_dim, params["enc0_cnn_filter_width"], layers)
+    return BiLSTM(vocab_size, token_dim, enc_dim, layers)
+
+
+def export(encoder: Enc0, params: dict, vocab: dict[str, int], model_dir: Path, metrics: dict | None = None) -> None:
+    """model.npz (the network's weights), model-meta.json (network and shapes) and vocab.json."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    np.savez(model_dir / MODEL_WEIGHTS, **encoder.weights())
+    (model_dir / VOCAB).write_text(json.dumps(vocab, ensure_ascii=False))
+    meta = {
+        "encoder": params["enc0_network"], "max_seq_len": params["enc0_max_seq_len"],
+        "token_embedding_dim": params["enc0_token_embedding_dim"], "enc_dim": params["enc_dim"],
+        "layers": params["enc0_layers"], "cnn_filter_width": params["enc0_cnn_filter_width"],
+        "hyperparameters": params, "metrics": metrics or {},
+    }
+    (model_dir / MODEL_META).write_text(json.dumps(meta, indent=1))
 
 
 def read_pairs(channel: Path, max_seq_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -51,9 +183,6 @@ def read_pairs(channel: Path, max_seq_len: int) -> tuple[np.ndarray, np.ndarray,
 
 
 def train(channels: dict[str, Path], raw_params: dict[str, str], model_dir: Path, log=print) -> dict[str, float]:
-    import torch
-    from torch import nn
-
     params = hyperparameters(raw_params)
     torch.manual_seed(params["seed"])
     torch.set_num_threads(2)
@@ -61,30 +190,22 @@ def train(channels: dict[str, Path], raw_params: dict[str, str], model_dir: Path
     seq = params["enc0_max_seq_len"]
     data = {name: [torch.from_numpy(a) for a in read_pairs(path, seq)] for name, path in channels.items() if name != "auxiliary"}
 
-    class PooledEncoder(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.tokens = nn.Embedding(len(vocab), params["enc0_token_embedding_dim"], padding_idx=0)
-            self.projection = nn.Linear(params["enc0_token_embedding_dim"], params["enc_dim"])
-
-        def forward(self, ids: torch.Tensor) -> torch.Tensor:
-            mask = (ids != 0).float().unsqueeze(-1)
-            pooled = (self.tokens(ids) * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            return self.projection(pooled)
-
-    encoder = PooledEncoder()
+    encoder = build_encoder(params, len(vocab))
     if params.get("enc0_pretrained_embedding_file"):
         _load_pretrained(encoder.tokens.weight, channels["auxiliary"] / params["enc0_pretrained_embedding_file"], vocab, log)
+        if params["enc0_freeze_pretrained_embedding"] == "true":
+            encoder.tokens.weight.requires_grad_(False)
+            log("token embeddings frozen (enc0_freeze_pretrained_embedding=true)")
     comparator = nn.Sequential(
         nn.Dropout(params["dropout"]), nn.Linear(4 * params["enc_dim"], params["mlp_dim"]), nn.ReLU(),
         nn.Linear(params["mlp_dim"], 2),
     )
 
     def logits(in0: torch.Tensor, in1: torch.Tensor) -> torch.Tensor:
-        a, b = encoder(in0), encoder(in1)
+        a, b = encoder(torch.cat([in0, in1])).chunk(2)  # tied encoders: one pass for both sides
         return comparator(torch.cat([a * b, a, b, (a - b).abs()], dim=1))
 
-    parameters = list(encoder.parameters()) + list(comparator.parameters())
+    parameters = [p for p in list(encoder.parameters()) + list(comparator.parameters()) if p.requires_grad]
     optimizer = torch.optim.Adam(parameters, lr=params["learning_rate"])
     loss_fn = nn.CrossEntropyLoss()
     in0, in1, labels = data["train"]
@@ -115,24 +236,16 @@ def train(channels: dict[str, Path], raw_params: dict[str, str], model_dir: Path
         if not math.isfinite(value):
             raise ValueError(f"metric {key} is {value}: training diverged")
 
-    model_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(
-        model_dir / MODEL_WEIGHTS,
-        token_embedding=encoder.tokens.weight.detach().numpy(),
-        projection_weight=encoder.projection.weight.detach().numpy(),
-        projection_bias=encoder.projection.bias.detach().numpy(),
-    )
-    (model_dir / VOCAB).write_text(json.dumps(vocab, ensure_ascii=False))
-    (model_dir / MODEL_META).write_text(
-        json.dumps({"encoder": "pooled_embedding", "max_seq_len": seq, "hyperparameters": params, "metrics": metrics}, indent=1)
-    )
+    export(encoder, params, vocab, model_dir, metrics)
     return metrics
+
+
+def _array(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().numpy().astype(np.float32)
 
 
 def _load_pretrained(weight, path: Path, vocab: dict[str, int], log) -> None:
     """Start the token embeddings of known words from the pretrained vectors (GloVe format)."""
-    import torch
-
     from catalog_search.tokenizer import read_pretrained
 
     vectors = read_pretrained(path)

@@ -15,13 +15,16 @@ def object2vec_image(region: str) -> str:
     return image_uris.retrieve("object2vec", region)
 
 
-def hyperparameter_values(settings: Settings, vocab_size: int, pretrained: bool = False) -> dict:
+def hyperparameter_values(settings: Settings, vocab_size: int, pretrained_dim: int | None = None) -> dict:
     """Object2Vec's hyperparameters, by its own names and meanings, typed."""
     params = {
-        "enc0_network": "pooled_embedding",
+        "enc0_network": settings.encoder_network,
         "enc0_vocab_size": vocab_size,
         "enc0_max_seq_len": settings.max_seq_len,
         "enc0_token_embedding_dim": settings.embedding_dim,
+        "enc0_cnn_filter_width": settings.cnn_filter_width,
+        "enc0_layers": settings.encoder_layers,
+        "enc0_freeze_pretrained_embedding": "true" if settings.freeze_pretrained_embedding else "false",
         "enc0_vocab_file": "vocab.json",
         "enc_dim": settings.embedding_dim,
         "tied_token_embedding_weight": "true",
@@ -36,14 +39,15 @@ def hyperparameter_values(settings: Settings, vocab_size: int, pretrained: bool 
         "learning_rate": settings.learning_rate,
         "optimizer": "adam",
     }
-    if pretrained:  # the trimmed GloVe file of the auxiliary channel
+    if pretrained_dim:  # the GloVe file of the auxiliary channel sets the token vectors' size
         params["enc0_pretrained_embedding_file"] = "embeddings.txt"
+        params["enc0_token_embedding_dim"] = pretrained_dim
     return params
 
 
-def object2vec_hyperparameters(settings: Settings, vocab_size: int, pretrained: bool = False) -> dict[str, str]:
+def object2vec_hyperparameters(settings: Settings, vocab_size: int, pretrained_dim: int | None = None) -> dict[str, str]:
     """As the training request carries them: SageMaker wants every value as a string."""
-    return {k: str(v) for k, v in hyperparameter_values(settings, vocab_size, pretrained).items()}
+    return {k: str(v) for k, v in hyperparameter_values(settings, vocab_size, pretrained_dim).items()}
 
 
 def training_job_config(

@@ -29,7 +29,9 @@ ASSET_LIVE_INDEX = "opensearch://catalog-search/products"
 RUNNERS = ("local", "sagemaker")
 KNN_ENGINES = ("lucene", "faiss", "nmslib")
 ALLOCATIONS = ("proportional", "sqrt", "uniform")
+MINILM = "minilm"  # word vectors built from the packaged all-MiniLM-L6-v2 (catalog_search.word_vectors)
 SEARCH_MODES = ("keyword", "knn", "hybrid", "normalized", "rrf")
+ENCODER_NETWORKS = ("pooled_embedding", "hcnn", "bilstm")  # Object2Vec's enc0_network values
 
 
 def _setting(default: Any, env: str | None = None, choices: tuple = (), help: str = "") -> Any:
@@ -82,13 +84,18 @@ class Settings:
     max_seq_len: int = _setting(16)
     vocab_min_count: int = _setting(2)
     vocab_max_size: int = _setting(50_000)
-    pretrained_embeddings: str = _setting("", help="GloVe-format file, local path or s3://")
+    pretrained_embeddings: str = _setting(MINILM, help=f"word vectors: a GloVe-format file (path or s3://), "
+                                          f"{MINILM!r} (built from the packaged all-MiniLM-L6-v2) or empty (none)")
     embedding_dim: int = _setting(64)
     mlp_dim: int = _setting(128)
     epochs: int = _setting(4)
     mini_batch_size: int = _setting(256)
     learning_rate: float = _setting(0.004)
     dropout: float = _setting(0.0)
+    encoder_network: str = _setting("pooled_embedding", choices=ENCODER_NETWORKS, help="enc0_network")
+    cnn_filter_width: int = _setting(3, help="enc0_cnn_filter_width (hcnn)")
+    encoder_layers: int = _setting(1, help="enc0_layers (hcnn, bilstm)")
+    freeze_pretrained_embedding: bool = _setting(True, help="enc0_freeze_pretrained_embedding")
     # checks and gates
     row_tolerance: float = _setting(0.1)
     min_validation_accuracy: float = _setting(0.75)
@@ -140,16 +147,19 @@ def _convert(name: str, raw: str, kind: Any, choices: tuple) -> Any:
             value: Any = Path(raw).resolve()
         elif get_origin(kind) is tuple:
             value = tuple(part.strip() for part in raw.split(",") if part.strip())
+        elif kind is bool:
+            value = _BOOLEANS[raw.lower()]
         else:
             value = kind(raw)
-    except ValueError:
+    except (ValueError, KeyError):
         raise BadInput(f"{name}={raw!r}: expected {_KIND_NAMES.get(kind, kind.__name__)}") from None
     if choices and value not in choices:
         raise BadInput(f"{name}={raw!r}: expected one of {', '.join(choices)}")
     return value
 
 
-_KIND_NAMES = {int: "a whole number", float: "a number", str: "text"}
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false (or yes/no, 1/0)"}
+_BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
 
 def utc_stamp(when: datetime) -> str:

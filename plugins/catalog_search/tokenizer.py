@@ -87,6 +87,28 @@ def trim_pretrained(source: Path, vocab: dict[str, int], target: Path) -> dict:
     return {"dimension": dim, "words_found": kept, "vocabulary": len(vocab)}
 
 
+def pretrained_words(path: Path) -> list[str]:
+    """The words of a GloVe-format file, in file order, that are whole tokens of this tokenizer
+    (so that a query can reach them)."""
+    words = []
+    with Path(path).open(encoding="utf-8") as src:
+        for line in src:
+            word = line.split(" ", 1)[0]
+            if tokenize(word) == [word]:
+                words.append(word)
+    return words
+
+
+def extend_vocab(vocab: dict[str, int], words: Iterable[str], max_size: int) -> dict[str, int]:
+    """The vocabulary plus new words after its own (ids keep their frequency order), up to max_size."""
+    extended = dict(vocab)
+    for word in words:
+        if len(extended) >= max_size:
+            break
+        extended.setdefault(word, len(extended))
+    return extended
+
+
 def read_pretrained(path: Path) -> dict[str, list[float]]:
     vectors = {}
     with Path(path).open(encoding="utf-8") as src:

@@ -42,6 +42,10 @@ def prepare(catalog: pd.DataFrame, spec: TrainingDataSpec, out_dir: Path, pretra
     train_ids = pd.unique(pd.concat([train["product_id_0"], train["product_id_1"]]))
     # The vocabulary comes from training products only: validation measures unseen words honestly.
     vocab = tokenizer.build_vocab(titles.loc[train_ids], spec.vocab_min_count, spec.vocab_max_size)
+    if pretrained is not None:
+        # The pretrained file's words join the vocabulary after the training words: frozen,
+        # their vectors keep query words the catalog never uses near their meaning.
+        vocab = tokenizer.extend_vocab(vocab, tokenizer.pretrained_words(pretrained), spec.vocab_max_size)
     used = pd.unique(pd.concat([sample.pairs["product_id_0"], sample.pairs["product_id_1"]]))
     encoded = {pid: tokenizer.encode(title, vocab, spec.max_seq_len) for pid, title in titles.loc[used].items()}
     for split in pair_sampling.SPLITS:

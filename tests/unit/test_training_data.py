@@ -50,9 +50,21 @@ def test_prepare_writes_object2vec_channels(tmp_path, catalog, glove):
     assert all(max(r["in0"] + r["in1"]) < len(vocab) for r in records)
     total = sum(len((tmp_path / f"out/{s}/pairs.jsonl").read_text().splitlines()) for s in ("train", "validation", "test"))
     assert total == report["pairs"] == len(pd.read_parquet(tmp_path / "out/pairs.parquet"))
-    trimmed = (tmp_path / "out/auxiliary/embeddings.txt").read_text().splitlines()
-    assert {line.split()[0] for line in trimmed} <= set(vocab) and "zebra" not in (tmp_path / "out/auxiliary/embeddings.txt").read_text()
-    assert report["pretrained"] == {"dimension": 4, "words_found": len(trimmed), "vocabulary": len(vocab)}
+    vectors = (tmp_path / "out/auxiliary/embeddings.txt").read_text().splitlines()
+    assert {line.split()[0] for line in vectors} <= set(vocab)
+    # Words of the pretrained file the catalog lacks join the vocabulary after the training words.
+    catalog_words = {w for t in catalog["title"] for w in t.split()}
+    assert {"zebra", "quantum"} <= set(vocab) and min(vocab["zebra"], vocab["quantum"]) > max(vocab[w] for w in catalog_words)
+    assert report["pretrained"] == {"dimension": 4, "words_found": len(vectors), "vocabulary": len(vocab)}
+
+
+def test_the_vocabulary_cap_trims_the_pretrained_words(tmp_path, catalog, glove):
+    full = prepare(catalog, TrainingDataSpec(PairSpec(pairs=200), vocab_min_count=1), tmp_path / "full", glove)
+    capped = prepare(catalog, TrainingDataSpec(PairSpec(pairs=200), vocab_min_count=1, vocab_max_size=full["vocab_size"] - 1),
+                     tmp_path / "capped", glove)
+    vocab = json.loads((tmp_path / "capped/auxiliary/vocab.json").read_text())
+    assert "zebra" in vocab and "quantum" not in vocab and capped["vocab_size"] == full["vocab_size"] - 1
+    assert "quantum" not in (tmp_path / "capped/auxiliary/embeddings.txt").read_text()
 
 
 def test_pretrained_lines_of_mixed_width_are_refused(tmp_path):

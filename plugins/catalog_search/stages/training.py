@@ -13,9 +13,10 @@ from catalog_search import catalog, gating, pointers, sagemaker_jobs, training_d
 from catalog_search.clients import Clients
 from catalog_search.layout import Layout
 from catalog_search.runners import register_model, runner_for
-from catalog_search.settings import job_name, utc_stamp
+from catalog_search.settings import MINILM, job_name, short_hash, utc_stamp
 from catalog_search.stages import Run
 from catalog_search.storage import ObjectStore
+from catalog_search.tokenizer import tokenize
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def prepare_training_data(clients: Clients, run: Run, snapshot_id: str) -> dict:
     spec = settings.training_data_spec()
     local = settings.work_dir / "training" / snapshot_id / run.key
     shutil.rmtree(local, ignore_errors=True)  # a retry starts from an empty folder
-    pretrained = _pretrained_file(settings.pretrained_embeddings, store, local.parent / "pretrained")
+    pretrained = _pretrained_file(settings.pretrained_embeddings, store, local.parent / "pretrained", products["title"])
     report = training_data.prepare(products, spec, local, pretrained)
     pairs = pd.read_parquet(local / training_data.PAIRS_FILE)
     category = catalog.category_levels(products.set_index("product_id")["category"], spec.pairs.level)
@@ -45,13 +46,27 @@ def prepare_training_data(clients: Clients, run: Run, snapshot_id: str) -> dict:
              report["pairs"], report["positive_share"], report["hard_negative_share"], report["vocab_size"],
              report["short_categories"][:10])
     return {"training_uri": store.uri(prefix), "vocab_size": report["vocab_size"], "pairs": report["pairs"],
-            "pretrained": "pretrained" in report}
+            "pretrained_dim": report.get("pretrained", {}).get("dimension")}
 
 
-def _pretrained_file(source: str, store: ObjectStore, local_dir: Path) -> Path | None:
-    """The configured GloVe file, local or s3://, as a local path (None when not configured)."""
+def _pretrained_file(source: str, store: ObjectStore, local_dir: Path, titles: pd.Series) -> Path | None:
+    """The configured word vectors as a local GloVe-format file (None when not configured): a
+    file (local or s3://), or ``minilm``: built from the packaged all-MiniLM-L6-v2 for every
+    word of the catalog's titles and the model's lexicon, once per set of words."""
     if not source:
         return None
+    if source == MINILM:
+        from catalog_search import word_vectors
+
+        words = sorted({token for title in titles for token in tokenize(title)})
+        key = Layout.word_vectors(f"{MINILM}-{short_hash(*words)}")
+        local = local_dir / f"{MINILM}.txt"
+        if store.exists(key):
+            return store.download_file(key, local)
+        stats = word_vectors.build_glove_file(words, local)
+        log.info("word vectors from %s: %s", MINILM, stats)
+        store.upload_file(local, key)
+        return local
     if not source.startswith("s3://"):
         return Path(source)
     source_store, key = ObjectStore.at(store.s3, source)
@@ -66,7 +81,7 @@ def model_version_for(snapshot_id: str, run: Run) -> str:
 def training_config(clients: Clients, run: Run, snapshot_id: str, training: dict) -> dict:
     """The CreateTrainingJob request (a plain dict) for this run's training data."""
     settings = clients.settings
-    hyper = sagemaker_jobs.object2vec_hyperparameters(settings, training["vocab_size"], training.get("pretrained", False))
+    hyper = sagemaker_jobs.object2vec_hyperparameters(settings, training["vocab_size"], training.get("pretrained_dim"))
     return sagemaker_jobs.training_job_config(
         settings, model_version_for(snapshot_id, run), training["training_uri"], clients.store.uri(Layout.MODELS), hyper
     )

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import boto3
+import numpy as np
 import pandas as pd
 import pytest
 from moto import mock_aws
@@ -17,6 +18,7 @@ from moto import mock_aws
 from catalog_search.clients import Clients, Endpoints
 from catalog_search.settings import Settings
 from catalog_search.stages import Run, enrichment, refresh, training
+from catalog_search.tokenizer import tokenize
 
 COLOURS = ["navy blue", "black", "white", "red", "green"]
 TYPES = {"Apparel > Topwear > Shirts": "shirt", "Apparel > Topwear > Tshirts": "tshirt",
@@ -35,13 +37,22 @@ def small_catalog(n: int = 400) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def word_vectors_file(root: Path) -> Path:
+    """A small GloVe-format file: 8-d vectors for the catalog's words and a few it lacks."""
+    rng = np.random.default_rng(5)
+    words = sorted({w for t in small_catalog()["title"] for w in tokenize(t)}) + ["sneakers", "purse", "hoodie"]
+    path = root / "vectors.txt"
+    path.write_text("".join(f"{w} {' '.join(f'{x:.5f}' for x in rng.normal(size=8))}\n" for w in words))
+    return path
+
+
 def make_settings(root: Path, include_dir: Path) -> Settings:
     source = root / "source"
     source.mkdir()
     small_catalog().to_csv(source / "catalog.csv", index=False)
     return Settings(bucket="stages", work_dir=root / "work", source_dir=source, include_dir=include_dir,
                     table_name="stages", pairs=3000, min_per_category=1, embedding_dim=8, mlp_dim=16, epochs=8,
-                    vocab_min_count=1, index_replicas=0)
+                    vocab_min_count=1, index_replicas=0, pretrained_embeddings=str(word_vectors_file(root)))
 
 
 def moto_clients(settings: Settings) -> Clients:

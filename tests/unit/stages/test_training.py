@@ -21,12 +21,15 @@ def test_prepare_training_data_writes_checked_channels_keyed_by_snapshot_and_run
     for channel in ("train/pairs.jsonl", "validation/pairs.jsonl", "test/pairs.jsonl", "auxiliary/vocab.json"):
         assert clients.store.exists(prefix + channel)
     assert clients.store.get_json(Layout.suite_report(run.report_prefix, "pairs"))["success"]
+    vocab = clients.store.get_json(prefix + "auxiliary/vocab.json")
+    assert {"sneakers", "purse", "hoodie"} <= set(vocab) and prepared["pretrained_dim"] == 8  # words beyond the catalog
 
 
 def test_training_config_is_a_deterministic_request_for_this_run(chain):
     clients, snapshot_id, run = chain.clients, chain.snapshot_id, run_of("embedding_training")
-    prepared = {"training_uri": clients.store.uri(Layout.training(snapshot_id, run.key)), "vocab_size": 30}
+    prepared = {"training_uri": clients.store.uri(Layout.training(snapshot_id, run.key)), "vocab_size": 30, "pretrained_dim": 8}
     config = training.training_config(clients, run, snapshot_id, prepared)
+    assert config["HyperParameters"]["enc0_pretrained_embedding_file"] == "embeddings.txt"
     assert config == training.training_config(clients, run, snapshot_id, prepared)
     assert config["TrainingJobName"] == training.model_version_for(snapshot_id, run)
     assert config["HyperParameters"]["enc0_vocab_size"] == "30" and config["HyperParameters"]["enc_dim"] == "8"

@@ -29,6 +29,7 @@ from catalog_search.tokenizer import tokenize
 MODES = SEARCH_MODES
 FUSED_MODES = ("normalized", "rrf")
 KEYWORD_FIELDS = ["title^3", "category^1.5", "brand^2", "description"]
+KEYWORD_FUZZINESS = "AUTO:4,7"
 MAX_PAGE_SIZE = 100
 MAX_RESULT_WINDOW = 10_000  # OpenSearch's index.max_result_window: from + size may not pass it
 MAX_KNN_K = 10_000  # the k-NN plugin's limit on k
@@ -130,9 +131,13 @@ def filter_clauses(filters: dict) -> list[dict]:
 
 
 def _keyword_clause(request: SearchRequest, boost: float = 1.0) -> dict:
-    # multi_match takes the text as data: user input never reaches query_string syntax.
-    return {"multi_match": {"query": request.text, "fields": KEYWORD_FIELDS, "fuzziness": "AUTO", "prefix_length": 1,
-                            "boost": boost}}
+    """Fuzzy multi-match. ``most_fields`` adds up the evidence of title, category and brand (a
+    product whose title and category both say "shorts" beats one whose title says "casual");
+    fuzziness ``AUTO:4,7`` allows no edit below 4 letters and one below 7, so that "shorts"
+    does not match "shoes". multi_match takes the text as data: user input never reaches
+    query_string syntax."""
+    return {"multi_match": {"query": request.text, "fields": KEYWORD_FIELDS, "type": "most_fields",
+                            "fuzziness": KEYWORD_FUZZINESS, "prefix_length": 1, "boost": boost}}
 
 
 def _knn_clause(request: SearchRequest, vector: list[float], k: int, boost: float = 1.0) -> dict:

@@ -60,7 +60,7 @@ class Settings:
     filter_attributes: tuple[str, ...] = _setting(("gender", "colour", "season", "year", "usage"),
                                                   help="catalog attributes search may filter on")
     # search (tuned on the dev queries by benchmarks/tune_search.py; see the README)
-    search_mode: str = _setting("rrf", choices=SEARCH_MODES, help="the mode of a search that names none")
+    search_mode: str = _setting("normalized", choices=SEARCH_MODES, help="the mode of a search that names none")
     keyword_weight: float = _setting(1.0, help="keyword boost (hybrid) or weight (normalized, rrf)")
     knn_weight: float = _setting(1.0, help="k-NN boost (hybrid) or weight (normalized, rrf)")
     fusion_window: int = _setting(100, help="candidates each list brings to fusion, and k-NN's k")

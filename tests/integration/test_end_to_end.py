@@ -16,6 +16,7 @@ import pytest
 from catalog_search.dynamo import unpack_embedding
 from catalog_search.index import index_meta, live_index
 from catalog_search.encoder import ModelEncoders
+from catalog_search.query_terms import QueryVectors
 from catalog_search.layout import Layout
 from catalog_search.search import SearchRequest, recommend, search
 from catalog_search.storage import ObjectStore
@@ -68,9 +69,13 @@ def encoder_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("query-encoder")
 
 
+def _respond(clients, store, alias, text, mode, cache: Path, **filters) -> dict:
+    vectors = QueryVectors(ModelEncoders(store, cache))
+    return search(clients.opensearch, alias, vectors, SearchRequest(text, mode, size=5, filters=filters))
+
+
 def _search(clients, store, alias, text, mode, cache: Path, **filters):
-    response = search(clients.opensearch, alias, ModelEncoders(store, cache), SearchRequest(text, mode, size=5, filters=filters))
-    return [h["_source"] for h in response["hits"]["hits"]]
+    return [h["_source"] for h in _respond(clients, store, alias, text, mode, cache, **filters)["hits"]["hits"]]
 
 
 def test_snapshot_landed_validated_and_published(store):
@@ -111,6 +116,29 @@ def test_hybrid_search_finds_what_the_shopper_asked_for(clients, store, alias, e
 def test_knn_alone_understands_the_product_type(clients, store, alias, encoder_cache):
     hits = _search(clients, store, alias, "women black handbag", "knn", encoder_cache)
     assert all(h["category"] == "Accessories > Bags > Handbags" for h in hits)
+
+
+@pytest.mark.parametrize("word", ["trainers", "shades", "hoodie", "cardigan", "keychain", "denims", "tshrt"])
+def test_no_query_lands_on_the_unknown_token_neighbours(clients, store, alias, encoder_cache, word):
+    """Product 24078's title is all unknown words: it is where the unknown-token vector leads."""
+    response = _respond(clients, store, alias, word, "knn", encoder_cache)
+    assert "24078" not in [h["_id"] for h in response["hits"]["hits"]]
+    assert response["query"]["knn"] == "used" or not response["hits"]["hits"]
+
+
+def test_a_query_of_unknown_words_skips_knn_and_falls_back_to_keywords(clients, store, alias, encoder_cache):
+    knn = _respond(clients, store, alias, "qxzvw", "knn", encoder_cache)
+    assert knn["hits"]["hits"] == [] and knn["query"]["knn"].startswith("skipped")
+    fused = _respond(clients, store, alias, "qxzvw shirt", "rrf", encoder_cache)
+    assert fused["query"]["terms"]["unknown"] == ["qxzvw"] and fused["query"]["knn"] == "used"
+    fallback = _respond(clients, store, alias, "qxzvw", "rrf", encoder_cache)
+    assert fallback["query"]["fallback"] == "keyword"
+
+
+def test_typos_are_read_as_the_nearest_vocabulary_word(clients, store, alias, encoder_cache):
+    response = _respond(clients, store, alias, "sweter", "knn", encoder_cache)
+    assert response["query"]["terms"]["corrected"] == {"sweter": "sweater"}
+    assert any("Sweater" in h["_source"]["title"] for h in response["hits"]["hits"])
 
 
 def test_fuzzy_keywords_survive_a_typo_and_filters_apply(clients, store, alias, encoder_cache):

@@ -219,6 +219,8 @@ def cmd_simulate_refresh(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    from catalog_search.refresh import RefreshSpec
+
     defaults = Settings()
     root = Parser(prog="catalog-search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                   epilog="exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_CODES.items()))
@@ -284,11 +286,12 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate-refresh", help="derive a later snapshot: products added, removed, retitled, recategorised")
     p.add_argument("catalog")
     p.add_argument("--out", type=Path, required=True, help="Parquet file to write")
-    p.add_argument("--added", type=float, default=0.02)
-    p.add_argument("--removed", type=float, default=0.01)
-    p.add_argument("--retitled", type=float, default=0.02)
-    p.add_argument("--recategorised", type=float, default=0.005)
-    p.add_argument("--seed", type=int, default=0)
+    simulated = RefreshSpec()
+    p.add_argument("--added", type=float, default=simulated.added)
+    p.add_argument("--removed", type=float, default=simulated.removed)
+    p.add_argument("--retitled", type=float, default=simulated.retitled)
+    p.add_argument("--recategorised", type=float, default=simulated.recategorised)
+    p.add_argument("--seed", type=int, default=simulated.seed)
     p.set_defaults(func=cmd_simulate_refresh)
     return root
 

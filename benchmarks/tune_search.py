@@ -21,7 +21,7 @@ from pathlib import Path
 
 from catalog_search import evaluation
 from catalog_search.cli import _clients, _query_vectors
-from catalog_search.search import SearchRequest, search
+from catalog_search.search import SearchRequest, ranked_ids
 from catalog_search.settings import Settings
 
 GRID = {
@@ -66,11 +66,11 @@ def _choose(points: list[dict]) -> dict:
 
 
 def _score(clients, vectors, settings, judgments, mode: str, knn_boost: float, rrf_k: int) -> float:
-    def ranked_ids(text: str, _mode: str) -> list[str]:
-        request = SearchRequest(text, mode, size=10, keyword_boost=1.0, knn_boost=knn_boost, rrf_k=rrf_k)
-        return [h["_id"] for h in search(clients.opensearch, settings.index_alias, vectors, request)["hits"]["hits"]]
+    def ranked(text: str, _mode: str) -> list[str]:
+        request = SearchRequest(text, mode, size=evaluation.NDCG_DEPTH, keyword_boost=1.0, knn_boost=knn_boost, rrf_k=rrf_k)
+        return ranked_ids(clients.opensearch, settings.index_alias, vectors, request)
 
-    return evaluation.evaluate(judgments, [mode], ranked_ids)["modes"][mode]["ndcg@10"]
+    return evaluation.evaluate(judgments, [mode], ranked)["modes"][mode]["ndcg@10"]
 
 
 if __name__ == "__main__":

@@ -53,10 +53,9 @@ def _print_hits(title: str, response: dict) -> None:
 
 
 def _query_vectors(clients):
-    from catalog_search.encoder import ModelEncoders
     from catalog_search.query_terms import QueryVectors
 
-    return QueryVectors(ModelEncoders(clients.store, clients.settings.work_dir / "query-encoder"))
+    return QueryVectors.from_store(clients.store, clients.settings.work_dir / "query-encoder")
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -73,13 +72,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from catalog_search.errors import BadInput
-    from catalog_search.search import check_page, recommend
+    from catalog_search.search import recommend
 
-    if not args.product_id.strip():
-        raise BadInput("product id is empty: give the id of a product in the catalog, e.g. 15970")
-    check_page(args.size, 1)
-    clients = _clients()
+    clients = _clients()  # no connection yet: recommend checks its arguments before calling OpenSearch
     response = recommend(clients.opensearch, clients.settings.index_alias, args.product_id, args.size)
     print(json.dumps(response["hits"], indent=1)) if args.json else _print_hits(f"similar to {args.product_id}", response)
     return 0
@@ -109,7 +104,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """nDCG@10, recall@100 and MRR of every mode on judged queries, against the live alias; and
     the leaf-category purity of recommendations over a sample of products."""
     from catalog_search import evaluation
-    from catalog_search.search import SearchRequest, search
+    from catalog_search.search import SearchRequest, ranked_ids
 
     settings = Settings.from_env()
     judgments = evaluation.read_judgments(args.queries or settings.golden_queries, args.qrels or settings.golden_qrels)
@@ -117,11 +112,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     clients = _clients()
     vectors, alias = _query_vectors(clients), settings.index_alias
 
-    def ranked_ids(text: str, mode: str) -> list[str]:
-        hits = search(clients.opensearch, alias, vectors, SearchRequest(text, mode, size=evaluation.RECALL_DEPTH))
-        return [h["_id"] for h in hits["hits"]["hits"]]
-
-    report = evaluation.evaluate(judgments, modes, ranked_ids)
+    report = evaluation.evaluate(judgments, modes, lambda text, mode: ranked_ids(
+        clients.opensearch, alias, vectors, SearchRequest(text, mode, size=evaluation.RECALL_DEPTH)))
     if args.purity_sample:
         report["recommendations"] = recommendation_purity(clients.opensearch, alias, args.purity_sample)
     print(evaluation.table(report))

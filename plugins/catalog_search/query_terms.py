@@ -112,6 +112,13 @@ class QueryVectors:
         self.encoders = encoders
         self._spellers: dict[str, Speller] = {}
 
+    @classmethod
+    def from_store(cls, store, cache_dir) -> "QueryVectors":
+        """With each model's encoder loaded from its model.tar.gz in the object store."""
+        from catalog_search.encoder import ModelEncoders
+
+        return cls(ModelEncoders(store, cache_dir))
+
     def __call__(self, model_version: str, text: str) -> tuple[list[float] | None, QueryTerms]:
         encoder = self.encoders(model_version)
         if model_version not in self._spellers:

@@ -215,9 +215,9 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
         vector, terms = query_vectors(index_meta(client, index)["model_version"], request.text)
         info["terms"] = terms.describe()
         info["knn"] = "used" if vector is not None else "skipped: no word of the query is known to the model"
-    if request.mode == "knn" and vector is None:
+    if vector is None and request.mode == "knn":
         return _response([], 0, info)
-    if request.mode != "knn" and request.mode != "keyword" and vector is None:
+    if vector is None and request.mode != "keyword":
         info["fallback"] = "keyword"
         request = replace(request, mode="keyword", keyword_boost=1.0)
     if request.mode not in FUSED_MODES:
@@ -232,6 +232,11 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
                  request.rrf_k)
     start = (request.page - 1) * request.size
     return _response(fused[start : start + request.size], len(fused), info)
+
+
+def ranked_ids(client: Any, target: str, query_vectors: Callable[[str, str], tuple], request: SearchRequest) -> list[str]:
+    """The product ids of one page of results, best first (what an evaluation scores)."""
+    return [hit["_id"] for hit in search(client, target, query_vectors, request)["hits"]["hits"]]
 
 
 def recommend(client: Any, alias: str, product_id: str, size: int = 10, filters: dict | None = None) -> dict:

@@ -10,7 +10,6 @@ import pandas as pd
 
 from catalog_search import dynamo, evaluation, index, pointers, search
 from catalog_search.clients import Clients
-from catalog_search.encoder import ModelEncoders
 from catalog_search.errors import PermanentError
 from catalog_search.query_terms import QueryVectors
 from catalog_search.layout import Layout
@@ -83,15 +82,13 @@ def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
     local = settings.work_dir / "golden" / run.key
     judgments = evaluation.read_judgments(_local_copy(clients, settings.golden_queries, local),
                                           _local_copy(clients, settings.golden_qrels, local))
-    vectors = QueryVectors(ModelEncoders(clients.store, settings.work_dir / "query-encoder"))
+    vectors = QueryVectors.from_store(clients.store, settings.work_dir / "query-encoder")
     mode = settings.search_mode
 
     def score(target: str) -> float:
-        def ranked_ids(text: str, _mode: str) -> list[str]:
-            response = search.search(clients.opensearch, target, vectors, search.SearchRequest(text, mode, size=10))
-            return [h["_id"] for h in response["hits"]["hits"]]
-
-        return evaluation.evaluate(judgments, [mode], ranked_ids)["modes"][mode]["ndcg@10"]
+        report = evaluation.evaluate(judgments, [mode], lambda text, _: search.ranked_ids(
+            clients.opensearch, target, vectors, search.SearchRequest(text, mode, size=evaluation.NDCG_DEPTH)))
+        return report["modes"][mode]["ndcg@10"]
 
     new = score(index_name)
     live_name = index.live_index(clients.opensearch, settings.index_alias)

@@ -15,7 +15,7 @@ from catalog_search.query_terms import QueryVectors
 from catalog_search.layout import Layout
 from catalog_search.settings import utc_stamp
 from catalog_search.stages import Run
-from catalog_search.storage import ObjectStore
+from catalog_search.storage import MissingObject, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,15 @@ def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
 
     new = score(index_name)
     live_name = index.live_index(clients.opensearch, settings.index_alias)
-    live = score(live_name) if live_name and live_name != index_name else None
+    live = None
+    if live_name and live_name != index_name:
+        try:
+            live = score(live_name)
+        except MissingObject as missing:
+            # The live index's query encoder is gone (e.g. a local stack whose moto restarted empty
+            # while OpenSearch kept its data): it cannot answer by vector, so there is nothing to
+            # compare with; the floor still applies.
+            log.warning("live index %s cannot be scored (%s); only the floor applies", live_name, missing)
     result = {"checked": True, "mode": mode, "queries": len(judgments.queries), "ndcg@10": new,
               "live_index": live_name, "live_ndcg@10": live}
     problems = []

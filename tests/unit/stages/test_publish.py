@@ -1,7 +1,11 @@
+import dataclasses
+
 import boto3
+import pytest
 
 from catalog_search.dynamo import unpack_embedding
 from catalog_search.stages import publish
+from catalog_search.storage import MissingObject
 
 from .conftest import run_of
 
@@ -24,3 +28,25 @@ def test_upsert_items_writes_every_product_once_and_converges_on_re_runs(chain):
     assert table.scan(Select="COUNT")["Count"] == 400
     item = table.get_item(Key={"product_id": "1000"})["Item"]
     assert item["model_version"] == enriched["model_version"] and unpack_embedding(item).shape == (8,)
+
+
+def test_the_golden_gate_applies_only_the_floor_when_the_live_index_cannot_be_scored(chain, tmp_path, monkeypatch):
+    """A live index whose model artifact is gone (moto restarted empty under a kept OpenSearch)
+    cannot answer by vector: the new index is judged on the floor alone, not refused."""
+    queries, qrels = tmp_path / "q.tsv", tmp_path / "r.tsv"
+    queries.write_text("qid\tquery\ng1\tnavy shirt\n")
+    qrels.write_text("qid\tproduct_id\tgrade\ng1\t7\t2\n")
+    settings = dataclasses.replace(chain.clients.settings, golden_queries=str(queries), golden_qrels=str(qrels), min_golden_ndcg=0.5)
+    clients = dataclasses.replace(chain.clients, settings=settings, make_opensearch=lambda: None)
+
+    def ranked_ids(client, target, vectors, request):
+        if target == "live-index":
+            raise MissingObject("s3://bucket/models/gone/output/model.tar.gz does not exist")
+        return ["7"] if target == "good-index" else ["8"]
+
+    monkeypatch.setattr(publish.search, "ranked_ids", ranked_ids)
+    monkeypatch.setattr(publish.index, "live_index", lambda client, alias: "live-index")
+    checked = publish.check_search_quality(clients, run_of("search_index_publish"), "good-index")
+    assert checked["ndcg@10"] == 1.0 and checked["live_ndcg@10"] is None
+    with pytest.raises(publish.SearchQualityFailed, match="below the floor"):
+        publish.check_search_quality(clients, run_of("search_index_publish"), "bad-index")

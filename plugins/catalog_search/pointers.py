@@ -47,6 +47,9 @@ def latest_enrichment(store: ObjectStore) -> dict:
 
 
 def advance_enrichment(store: ObjectStore, snapshot_id: str, model_version: str) -> None:
-    current = store.get_json(Layout.LATEST_ENRICHMENT, default={})
-    if (snapshot_id, model_version) >= (current.get("snapshot_id", ""), current.get("model_version", "")):
+    """A newer snapshot moves the pointer; for the same snapshot, only the champion's enrichment
+    does (model versions end in a hash, so their names say nothing about which is newer)."""
+    current = store.get_json(Layout.LATEST_ENRICHMENT, default={}).get("snapshot_id", "")
+    champion_version = store.get_json(Layout.CHAMPION, default={}).get("model_version")
+    if snapshot_id > current or (snapshot_id == current and model_version == champion_version):
         store.put_json(Layout.LATEST_ENRICHMENT, {"snapshot_id": snapshot_id, "model_version": model_version})

@@ -86,7 +86,7 @@ class Settings:
     vocab_max_size: int = _setting(50_000)
     pretrained_embeddings: str = _setting(MINILM, help=f"word vectors: a GloVe-format file (path or s3://), "
                                           f"{MINILM!r} (built from the packaged all-MiniLM-L6-v2) or empty (none)")
-    embedding_dim: int = _setting(64)
+    embedding_dim: int = _setting(256, help="enc_dim: the embedding's size (a grid of 64–384 on the dev queries, README)")
     mlp_dim: int = _setting(128)
     epochs: int = _setting(4)
     mini_batch_size: int = _setting(256)

@@ -5,7 +5,7 @@ import pytest
 from moto import mock_aws
 
 from catalog_search.layout import Layout
-from catalog_search.pointers import advance_snapshot, latest_snapshot, previous_snapshot
+from catalog_search.pointers import advance_enrichment, advance_snapshot, latest_enrichment, latest_snapshot, previous_snapshot
 from catalog_search.storage import MissingObject, ObjectStore
 
 
@@ -41,3 +41,17 @@ def test_missing_objects_name_their_uri(store):
         store.get_bytes("nothing/here")
     with pytest.raises(LookupError, match="run catalog_refresh first"):
         latest_snapshot(store)
+
+
+def test_the_enrichment_pointer_follows_newer_snapshots_and_the_champion_within_one(store):
+    store.put_json(Layout.CHAMPION, {"model_version": "m-ffff"})
+    advance_enrichment(store, "20260102T000000Z-x", "m-ffff")
+    # A new champion for the same snapshot: its name sorts lower, its enrichment still wins.
+    store.put_json(Layout.CHAMPION, {"model_version": "m-0000"})
+    advance_enrichment(store, "20260102T000000Z-x", "m-0000")
+    assert latest_enrichment(store) == {"snapshot_id": "20260102T000000Z-x", "model_version": "m-0000"}
+    advance_enrichment(store, "20260102T000000Z-x", "m-ffff")  # a re-run with a former champion
+    advance_enrichment(store, "20260101T000000Z-x", "m-0000")  # a backfill of an older snapshot
+    assert latest_enrichment(store) == {"snapshot_id": "20260102T000000Z-x", "model_version": "m-0000"}
+    advance_enrichment(store, "20260103T000000Z-x", "m-ffff")  # a newer snapshot always moves it
+    assert latest_enrichment(store)["snapshot_id"] == "20260103T000000Z-x"

@@ -1,5 +1,5 @@
 # One entry point for developer commands; each target is a script under scripts/.
-.PHONY: demo test setup up down status airflow-start airflow-stop lock bench
+.PHONY: demo test setup up down status airflow-start airflow-stop serve lock bench
 SHELL := /bin/bash
 
 demo:            ## the main job end to end on the local stack (setup included)
@@ -10,7 +10,8 @@ setup:           ## .venv/ from the pinned locks, project installed editable
 	bash scripts/setup.sh
 up:              ## start OpenSearch (k-NN) and moto on 127.0.0.1
 	bash scripts/services.sh up
-down:            ## stop the services and Airflow
+down:            ## stop the services, Airflow and the search API
+	bash scripts/api.sh stop
 	bash scripts/airflow.sh stop
 	bash scripts/services.sh down
 status:
@@ -19,6 +20,8 @@ airflow-start:   ## airflow standalone: UI on http://127.0.0.1:8080
 	bash scripts/airflow.sh start
 airflow-stop:
 	bash scripts/airflow.sh stop
+serve:           ## the search page and HTTP API on http://127.0.0.1:8000 (background; stop: make down)
+	bash scripts/api.sh start
 lock:            ## recompile the pinned locks after editing requirements*.in
 	source scripts/env.sh && cd "$$CS_ROOT" && \
 	uv pip compile -q --python-version 3.11 requirements.in -o requirements.txt && \

@@ -13,6 +13,9 @@ export OPENSEARCH_HEAP="${OPENSEARCH_HEAP:-1g}"
 export OPENSEARCH_USER="${OPENSEARCH_USER:-csearch}"      # OpenSearch refuses to run as root
 export MOTO_PORT="${MOTO_PORT:-5000}"
 export AIRFLOW_PORT="${AIRFLOW_PORT:-8080}"
+export API_PORT="${API_PORT:-8000}"
+export CS_CHROMIUM="${CS_CHROMIUM:-/usr/bin/chromium}"            # the browser test's (scripts/browser.sh)
+export CS_CHROMEDRIVER="${CS_CHROMEDRIVER:-/usr/bin/chromedriver}"
 
 export PATH="$CS_VENV/bin:$PATH"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$CS_LOCAL/airflow}"

@@ -7,6 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$CS_ROOT"
 bash scripts/setup.sh
+bash scripts/browser.sh
 bash scripts/services.sh up >/dev/null
 bash scripts/airflow.sh init
 

@@ -80,6 +80,16 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from catalog_search.api import create_app
+
+    print(f"search page and API on http://{args.host}:{args.port}/ (API docs: /docs)", flush=True)
+    uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Keyword, k-NN and hybrid results for a few queries, and one recommendation."""
     from catalog_search.search import SearchRequest, recommend, search
@@ -237,6 +247,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=10, help="1-100")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_recommend)
+
+    p = sub.add_parser("serve", help="the HTTP API and the search page (FastAPI under uvicorn)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("demo", help="keyword, k-NN and hybrid results for a few queries, and a recommendation")
     p.add_argument("queries", nargs="*")

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
+from catalog_search import facets
 from catalog_search.errors import BadInput, NotFound
 from catalog_search.index import index_meta, live_index
 from catalog_search.settings import SEARCH_MODES, Settings
@@ -47,6 +48,7 @@ class SearchRequest:
     k: int = Settings.fusion_window  # candidates from each list (at least what the page needs)
     rrf_k: int = Settings.rrf_k
     filters: dict = field(default_factory=dict)  # {"category": "Apparel > Topwear", "gender": ["Men"], "price": [lo, hi]}
+    with_facets: bool = False  # also count the match set per category level, gender, colour, price range
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -194,6 +196,16 @@ def _response(hits: list[dict], total: int, query: dict) -> dict:
     return {"hits": {"total": {"value": total, "relation": "eq"}, "hits": hits}, "query": query}
 
 
+def _facets(client: Any, index: str, request: SearchRequest, vector: list[float] | None) -> dict:
+    """Counted by OpenSearch over the whole match set of one query (keyword, knn, hybrid)."""
+    should = []
+    if request.mode != "knn":
+        should.append(_keyword_clause(request))
+    if request.mode != "keyword":
+        should.append(_knn_clause(request, vector, request.knn_k))
+    return facets.read(client.search(index=index, body=facets.body(should, filter_clauses(request.filters)))["aggregations"])
+
+
 def resolve_index(client: Any, target: str) -> str | None:
     """The index behind an alias, or the index itself (a new index checked before its swap)."""
     live = live_index(client, target)
@@ -205,7 +217,7 @@ def resolve_index(client: Any, target: str) -> str | None:
 def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple], request: SearchRequest) -> dict:
     """Run the request on the alias (or index) ``target``. The response is OpenSearch's shape
     (``hits.total``, ``hits.hits``) plus ``query``: the mode, what the model made of the words,
-    and whether k-NN took part."""
+    and whether k-NN took part; and ``facets`` when asked (``facets.read``)."""
     index = resolve_index(client, target)
     if index is None:
         raise NotFound(f"no index behind alias {target!r}: run the search_index_publish DAG first")
@@ -216,22 +228,33 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
         info["terms"] = terms.describe()
         info["knn"] = "used" if vector is not None else "skipped: no word of the query is known to the model"
     if vector is None and request.mode == "knn":
-        return _response([], 0, info)
+        return {**_response([], 0, info), **({"facets": facets.empty()} if request.with_facets else {})}
     if vector is None and request.mode != "keyword":
         info["fallback"] = "keyword"
         request = replace(request, mode="keyword", keyword_boost=1.0)
     if request.mode not in FUSED_MODES:
         response = client.search(index=index, body=build_query(request, vector))
-        return _response(response["hits"]["hits"], response["hits"]["total"]["value"], info)
+        result = _response(response["hits"]["hits"], response["hits"]["total"]["value"], info)
+        if request.with_facets:
+            result["facets"] = _facets(client, index, request, vector)
+        return result
+    fused = _fused(client, index, request, vector)
+    start = (request.page - 1) * request.size
+    result = _response(fused[start : start + request.size], len(fused), info)
+    if request.with_facets:
+        result["facets"] = facets.tally([hit["_source"] for hit in fused])
+    return result
+
+
+def _fused(client: Any, index: str, request: SearchRequest, vector: list[float]) -> list[dict]:
+    """The keyword and k-NN lists (``knn_k`` each), fused: every result the pages are cut from."""
     window = request.knn_k
     keyword, knn = client.msearch(body=[
         {"index": index}, _body(request, [_keyword_clause(request)], 0, window),
         {"index": index}, _body(request, [_knn_clause(request, vector, window)], 0, window),
     ])["responses"]
-    fused = fuse(keyword["hits"]["hits"], knn["hits"]["hits"], request.mode, request.keyword_boost, request.knn_boost,
-                 request.rrf_k)
-    start = (request.page - 1) * request.size
-    return _response(fused[start : start + request.size], len(fused), info)
+    return fuse(keyword["hits"]["hits"], knn["hits"]["hits"], request.mode, request.keyword_boost, request.knn_boost,
+                request.rrf_k)
 
 
 def ranked_ids(client: Any, target: str, query_vectors: Callable[[str, str], tuple], request: SearchRequest) -> list[str]:

@@ -25,7 +25,7 @@ AIRFLOW_SERVICES = {
     "airflow-dag-processor",
     "airflow-triggerer",
 }
-SERVICES = {"postgres", "opensearch", "moto"} | AIRFLOW_SERVICES
+SERVICES = {"postgres", "opensearch", "moto", "search-api"} | AIRFLOW_SERVICES
 ONE_SHOT = {"airflow-init"}
 LONG_RUNNING = sorted(SERVICES - ONE_SHOT)
 AIRFLOW_LONG_RUNNING = sorted(AIRFLOW_SERVICES - ONE_SHOT)
@@ -38,6 +38,7 @@ HEALTH_PROBES = {
     "airflow-scheduler": "jobs check --job-type SchedulerJob --local",
     "airflow-dag-processor": "jobs check --job-type DagProcessorJob --local",
     "airflow-triggerer": "jobs check --job-type TriggererJob --local",
+    "search-api": "http://127.0.0.1:8000/openapi.json",
 }
 
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
@@ -109,6 +110,7 @@ def test_init_migrates_once_and_is_not_restarted():
         ("opensearch", "OPENSEARCH_PORT", 9200),
         ("moto", "MOTO_PORT", 5000),
         ("airflow-apiserver", "AIRFLOW_PORT", 8080),
+        ("search-api", "API_PORT", 8000),
     ],
 )
 def test_published_ports_match_env_sh(service, port_var, container_port):
@@ -246,3 +248,11 @@ def test_airflow_mounts(airflow_service):
     assert env["CATALOG_SEARCH_SOURCE_DIR"].startswith("/opt/airflow/data/")
     work_volume, _ = mounts[env["CATALOG_SEARCH_WORK_DIR"]]
     assert work_volume in (COMPOSE.get("volumes") or {}), "the work dir must be a named volume"
+
+
+def test_the_search_api_serves_with_the_pipelines_connections_and_settings():
+    api = SERVICE_DEFS["search-api"]
+    assert command_text(api["command"]).startswith("python -m catalog_search serve")
+    assert environment("search-api") == environment("airflow-apiserver")
+    assert {name: spec["condition"] for name, spec in api["depends_on"].items()} == {
+        "opensearch": "service_healthy", "moto": "service_healthy"}

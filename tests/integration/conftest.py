@@ -6,13 +6,20 @@ the reason, except under CI (``CI=true``), where a stack that did not come up is
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
 from catalog_search.clients import Clients
 from catalog_search.settings import Settings
+from catalog_search.storage import ObjectStore
+
+ROOT = Path(__file__).resolve().parents[2]
+CHAIN = ("catalog_refresh", "embedding_training", "catalog_enrichment", "search_index_publish")
 
 
 def pytest_collection_modifyitems(items):
@@ -43,3 +50,60 @@ def local_stack(clients):
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:8]
+
+
+# The whole chain through Airflow, once per session: test_end_to_end checks what it wrote,
+# test_api and test_web_browser serve the index it published.
+@pytest.fixture(scope="session")
+def chain(tmp_path_factory, clients):
+    key = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "CATALOG_SEARCH_BUCKET": f"e2e-{key}",
+        "CATALOG_SEARCH_TABLE": f"e2e-{key}",
+        "CATALOG_SEARCH_INDEX_ALIAS": f"e2e-{key}",
+        "CATALOG_SEARCH_WORK_DIR": str(tmp_path_factory.mktemp("work")),
+    }
+    logs = tmp_path_factory.mktemp("logs")
+
+    def run(dag_id: str, conf: dict | None = None) -> None:
+        log = logs / f"{dag_id}.log"
+        with log.open("w") as out:
+            proc = subprocess.run(["airflow", "dags", "test", dag_id, "--conf", json.dumps(conf or {})],
+                                  env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        if proc.returncode != 0:
+            tail = "\n".join(log.read_text().splitlines()[-40:])
+            pytest.fail(f"{dag_id} failed (log {log}):\n{tail}")
+
+    for dag_id in CHAIN:
+        run(dag_id)
+    yield env, run
+    clients.opensearch.indices.delete(index=f"{env['CATALOG_SEARCH_INDEX_ALIAS']}-*", ignore_unavailable=True)
+
+
+@pytest.fixture(scope="session")
+def store(chain, clients):
+    return ObjectStore(clients.s3, chain[0]["CATALOG_SEARCH_BUCKET"])
+
+
+@pytest.fixture(scope="session")
+def alias(chain):
+    return chain[0]["CATALOG_SEARCH_INDEX_ALIAS"]
+
+
+@pytest.fixture(scope="session")
+def encoder_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("query-encoder")
+
+
+@pytest.fixture(scope="session")
+def chain_service(chain, tmp_path_factory):
+    """The search service (``catalog_search.api.Service``) on the index the chain published."""
+    import dataclasses
+
+    from catalog_search.api import Service
+
+    env = chain[0]
+    settings = dataclasses.replace(Settings.from_env(), bucket=env["CATALOG_SEARCH_BUCKET"], index_alias=env["CATALOG_SEARCH_INDEX_ALIAS"],
+                                   work_dir=tmp_path_factory.mktemp("api-work"))
+    return Service.from_clients(Clients.from_environment(settings))

@@ -6,9 +6,6 @@ Each test session writes to its own bucket, table, alias and work folder."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,54 +16,6 @@ from catalog_search.encoder import ModelEncoders
 from catalog_search.query_terms import QueryVectors
 from catalog_search.layout import Layout
 from catalog_search.search import SearchRequest, recommend, search
-from catalog_search.storage import ObjectStore
-
-ROOT = Path(__file__).resolve().parents[2]
-CHAIN = ("catalog_refresh", "embedding_training", "catalog_enrichment", "search_index_publish")
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory, clients):
-    import uuid
-
-    key = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "CATALOG_SEARCH_BUCKET": f"e2e-{key}",
-        "CATALOG_SEARCH_TABLE": f"e2e-{key}",
-        "CATALOG_SEARCH_INDEX_ALIAS": f"e2e-{key}",
-        "CATALOG_SEARCH_WORK_DIR": str(tmp_path_factory.mktemp("work")),
-    }
-    logs = tmp_path_factory.mktemp("logs")
-
-    def run(dag_id: str, conf: dict | None = None) -> None:
-        log = logs / f"{dag_id}.log"
-        with log.open("w") as out:
-            proc = subprocess.run(["airflow", "dags", "test", dag_id, "--conf", json.dumps(conf or {})],
-                                  env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-        if proc.returncode != 0:
-            tail = "\n".join(log.read_text().splitlines()[-40:])
-            pytest.fail(f"{dag_id} failed (log {log}):\n{tail}")
-
-    for dag_id in CHAIN:
-        run(dag_id)
-    yield env, run
-    clients.opensearch.indices.delete(index=f"{env['CATALOG_SEARCH_INDEX_ALIAS']}-*", ignore_unavailable=True)
-
-
-@pytest.fixture(scope="module")
-def store(chain, clients):
-    return ObjectStore(clients.s3, chain[0]["CATALOG_SEARCH_BUCKET"])
-
-
-@pytest.fixture(scope="module")
-def alias(chain):
-    return chain[0]["CATALOG_SEARCH_INDEX_ALIAS"]
-
-
-@pytest.fixture(scope="module")
-def encoder_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("query-encoder")
 
 
 def _respond(clients, store, alias, text, mode, cache: Path, **filters) -> dict:

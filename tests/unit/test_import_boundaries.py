@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "plugins" / "catalog_search"
 
 
 @pytest.mark.parametrize("module", ["catalog_search.search", "catalog_search.encoder", "catalog_search.clients",
-                                    "catalog_search.cli"])
+                                    "catalog_search.cli", "catalog_search.api"])
 def test_search_side_imports_no_airflow(module):
     code = f"import sys, {module}; print(sorted(m for m in sys.modules if m == 'airflow' or m.startswith('airflow.')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

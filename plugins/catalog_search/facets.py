@@ -1,0 +1,72 @@
+"""Facet counts for a search: how many of its results (under the same filters) fall in each
+category level, gender, colour and price range.
+
+The counted set is the one ``hits.total`` counts, whatever page is shown: for one query
+(keyword, knn, hybrid) its whole match set, counted by OpenSearch (``body`` → ``read``); for
+the fusion modes the fused list, counted here from its documents (``tally``). The index fields
+are those of ``index.index_body``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+PRICE_RANGES = ((None, 25.0), (25.0, 50.0), (50.0, 100.0), (100.0, 250.0), (250.0, None))
+TERM_FACETS = {"category": "category_path", "gender": "attributes.gender", "colour": "attributes.colour"}
+MAX_VALUES = {"category": 200, "gender": 10, "colour": 50}
+
+
+def body(should: list[dict], filters: list[dict]) -> dict:
+    """The aggregation request for the match set of ``should`` under ``filters``."""
+    aggs: dict = {name: {"terms": {"field": field, "size": MAX_VALUES[name]}} for name, field in TERM_FACETS.items()}
+    aggs["price"] = {"range": {"field": "price", "ranges": [_range(low, high) for low, high in PRICE_RANGES]}}
+    return {"size": 0, "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filters}}, "aggs": aggs}
+
+
+def _range(low: float | None, high: float | None) -> dict:
+    return {"key": _price_key(low, high), **({"from": low} if low is not None else {}), **({"to": high} if high is not None else {})}
+
+
+def _price_key(low: float | None, high: float | None) -> str:
+    return f"{'' if low is None else f'{low:g}'}..{'' if high is None else f'{high:g}'}"
+
+
+def tally(sources: list[dict]) -> dict:
+    """The same counts as ``read``, from the documents themselves."""
+    counts = {name: Counter() for name in TERM_FACETS}
+    prices = Counter()
+    for source in sources:
+        counts["category"].update(source.get("category_path") or [])
+        attributes = source.get("attributes") or {}
+        for name in ("gender", "colour"):
+            if attributes.get(name):
+                counts[name][attributes[name]] += 1
+        if source.get("price") is not None:
+            prices[next(_price_key(low, high) for low, high in PRICE_RANGES if _within(source["price"], low, high))] += 1
+    buckets = {name: {"buckets": [{"key": k, "doc_count": n} for k, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))]}
+               for name, c in counts.items()}
+    buckets["price"] = {"buckets": [{**_range(low, high), "doc_count": prices[_price_key(low, high)]} for low, high in PRICE_RANGES]}
+    return read(buckets)
+
+
+def _within(price: float, low: float | None, high: float | None) -> bool:
+    return (low is None or price >= low) and (high is None or price < high)
+
+
+def empty() -> dict:
+    return {name: [] for name in (*TERM_FACETS, "price")}
+
+
+def read(aggregations: dict) -> dict:
+    """``{"category": [{"value", "level", "count"}], "gender": [...], "colour": [...], "price":
+    [{"value": "25..50", "from", "to", "count"}]}``; values without products are left out."""
+    facets: dict = {}
+    for name in TERM_FACETS:
+        buckets = aggregations[name]["buckets"]
+        facets[name] = [{"value": b["key"], "count": b["doc_count"]} for b in buckets]
+    for entry in facets["category"]:
+        entry["level"] = entry["value"].count(" > ") + 1
+    facets["category"].sort(key=lambda e: (e["level"], -e["count"], e["value"]))
+    facets["price"] = [{"value": b["key"], "from": b.get("from"), "to": b.get("to"), "count": b["doc_count"]}
+                       for b in aggregations["price"]["buckets"] if b["doc_count"]]
+    return facets

@@ -1,0 +1,116 @@
+"""The HTTP API's answers to bad input and faults, with a stand-in service (no OpenSearch):
+a 422 names the field and the reason and never reaches the service, a service that does not
+answer is a 503 with the reason, anything else a 500 without internals."""
+
+from __future__ import annotations
+
+import opensearchpy
+import pytest
+from fastapi.testclient import TestClient
+
+from catalog_search import facets
+from catalog_search.api import Service, create_app
+from catalog_search.settings import Settings
+
+
+class Unreachable:
+    """An OpenSearch client whose node does not answer."""
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            raise opensearchpy.ConnectionError("N/A", "connection refused", None)
+        return call
+
+    @property
+    def indices(self):
+        return self
+
+
+class Recording(Service):
+    def __init__(self, opensearch=None):
+        super().__init__(Settings(), opensearch, query_vectors=None)
+        self.calls = []
+
+    def search(self, *args):
+        self.calls.append(args)
+        raise AssertionError("bad input must not reach the service")
+
+
+@pytest.fixture
+def recording() -> Recording:
+    return Recording()
+
+
+@pytest.fixture
+def api(recording) -> TestClient:
+    return TestClient(create_app(lambda: recording), raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize("url, field, reason", [
+    ("/search", "q", "Field required"),
+    ("/search?q=", "q", "at least 1 character"),
+    ("/search?q=" + "a" * 201, "q", "at most 200 characters"),
+    ("/search?q=%21%3F", "q", "no searchable characters"),
+    ("/search?q=shirt&size=0", "size", "greater than or equal to 1"),
+    ("/search?q=shirt&size=101", "size", "less than or equal to 100"),
+    ("/search?q=shirt&page=0", "page", "greater than or equal to 1"),
+    ("/search?q=shirt&page=101&size=100", "page", "is past the 10,000"),
+    ("/search?q=shirt&mode=semantic", "mode", "Input should be"),
+    ("/search?q=shirt&price_min=cheap", "price_min", "valid number"),
+    ("/search?q=shirt&price_min=50&price_max=10", "price_min", "low bound is above the high bound"),
+    ("/search?q=shirt&shoe_size=42", "shoe_size", "unknown key 'shoe_size'"),
+    ("/products/15970/similar?size=1000", "size", "less than or equal to 100"),
+])
+def test_bad_input_is_a_422_naming_the_field_and_never_reaches_the_service(api, recording, url, field, reason):
+    response = api.get(url)
+    assert response.status_code == 422, response.text
+    (detail,) = response.json()["detail"]
+    assert detail["loc"][-1] == field and reason in detail["msg"]
+    assert recording.calls == []
+
+
+def test_user_text_is_data_not_query_syntax():
+    """The keyword clause is a multi_match: Lucene syntax in the text stays words."""
+    from catalog_search.search import SearchRequest, build_query
+
+    body = build_query(SearchRequest('title:(shirt OR "x") AND price:[0 TO 1]', "keyword"), None)
+    assert "query_string" not in str(body) and "simple_query_string" not in str(body)
+
+
+@pytest.mark.parametrize("url", ["/health", "/search?q=shirt&mode=keyword", "/products/15970", "/products/15970/similar"])
+def test_an_unreachable_opensearch_is_a_503_with_the_reason(url):
+    service = Service(Settings(), Unreachable(), query_vectors=None)
+    response = TestClient(create_app(lambda: service), raise_server_exceptions=False).get(url)
+    assert response.status_code == 503
+    assert "OpenSearch is unavailable" in response.json()["detail"] and "Traceback" not in response.text
+
+
+def test_an_unexpected_error_is_a_500_without_internals():
+    class Broken(Recording):
+        def health(self):
+            raise KeyError("mappings")
+
+    response = TestClient(create_app(Broken), raise_server_exceptions=False).get("/health")
+    assert response.status_code == 500 and "mappings" not in response.text and "Traceback" not in response.text
+
+
+def test_the_openapi_document_lists_every_endpoint(api):
+    paths = api.get("/openapi.json").json()["paths"]
+    assert {"/search", "/health", "/products/{product_id}", "/products/{product_id}/similar"} <= set(paths)
+
+
+def test_facets_counted_from_documents_equal_the_aggregation_shape():
+    sources = [
+        {"category_path": ["Apparel", "Apparel > Topwear"], "attributes": {"gender": "Men", "colour": "Blue"}, "price": 30.0},
+        {"category_path": ["Apparel", "Apparel > Bottomwear"], "attributes": {"gender": "Men"}, "price": 250.0},
+        {"category_path": ["Footwear"], "attributes": {"gender": "Women", "colour": "Blue"}},
+    ]
+    counted = facets.tally(sources)
+    assert counted["category"] == [{"value": "Apparel", "count": 2, "level": 1}, {"value": "Footwear", "count": 1, "level": 1},
+                                   {"value": "Apparel > Bottomwear", "count": 1, "level": 2},
+                                   {"value": "Apparel > Topwear", "count": 1, "level": 2}]
+    assert counted["gender"] == [{"value": "Men", "count": 2}, {"value": "Women", "count": 1}]
+    assert counted["colour"] == [{"value": "Blue", "count": 2}]
+    assert counted["price"] == [{"value": "25..50", "from": 25.0, "to": 50.0, "count": 1},
+                                {"value": "250..", "from": 250.0, "to": None, "count": 1}]
+    assert facets.body([], [])["aggs"]["price"]["range"]["ranges"][0] == {"key": "..25", "to": 25.0}

@@ -32,7 +32,10 @@ case "${1:-}" in
     ;;
   stop)
     [ -f "$PID" ] || { echo "search API not running"; exit 0; }
-    kill -TERM "$(cat "$PID")" 2>/dev/null || true
+    pid=$(cat "$PID")
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 10); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done  # uvicorn drains open requests
+    kill -KILL "$pid" 2>/dev/null || true
     rm -f "$PID"
     echo "stopped the search API"
     ;;

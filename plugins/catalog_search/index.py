@@ -151,9 +151,13 @@ def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, m
 
 
 def live_index(client: Any, alias: str) -> str | None:
-    if not client.indices.exists_alias(name=alias):
+    """The index behind the alias, or None (one request: every search asks)."""
+    from opensearchpy import NotFoundError
+
+    try:
+        return next(iter(client.indices.get_alias(name=alias)))
+    except NotFoundError:
         return None
-    return next(iter(client.indices.get_alias(name=alias)))
 
 
 def index_meta(client: Any, name: str) -> dict:

@@ -214,6 +214,15 @@ def resolve_index(client: Any, target: str) -> str | None:
     return target if client.indices.exists(index=target) else None
 
 
+_MODEL_OF_INDEX: dict[str, str] = {}  # an index's model never changes: one mapping request per index and process
+
+
+def _model_version(client: Any, index: str) -> str:
+    if index not in _MODEL_OF_INDEX:
+        _MODEL_OF_INDEX[index] = index_meta(client, index)["model_version"]
+    return _MODEL_OF_INDEX[index]
+
+
 def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple], request: SearchRequest) -> dict:
     """Run the request on the alias (or index) ``target``. The response is OpenSearch's shape
     (``hits.total``, ``hits.hits``) plus ``query``: the mode, what the model made of the words,
@@ -224,7 +233,7 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
     info: dict = {"mode": request.mode}
     vector = None
     if request.mode != "keyword":
-        vector, terms = query_vectors(index_meta(client, index)["model_version"], request.text)
+        vector, terms = query_vectors(_model_version(client, index), request.text)
         info["terms"] = terms.describe()
         info["knn"] = "used" if vector is not None else "skipped: no word of the query is known to the model"
     if vector is None and request.mode == "knn":

@@ -53,7 +53,7 @@ def unique() -> str:
 
 
 # The whole chain through Airflow, once per session: test_end_to_end checks what it wrote,
-# test_api and test_web_browser serve the index it published.
+# test_search_api_live and test_web_browser serve the index it published.
 @pytest.fixture(scope="session")
 def chain(tmp_path_factory, clients):
     key = uuid.uuid4().hex[:8]

@@ -16,6 +16,7 @@ from catalog_search.encoder import ModelEncoders
 from catalog_search.query_terms import QueryVectors
 from catalog_search.layout import Layout
 from catalog_search.search import SearchRequest, recommend, search
+from catalog_search.settings import Settings
 
 
 def _respond(clients, store, alias, text, mode, cache: Path, **filters) -> dict:
@@ -45,7 +46,7 @@ def test_items_were_upserted_to_dynamodb(chain, store, clients):
     item = clients.dynamodb.get_item(TableName=chain[0]["CATALOG_SEARCH_TABLE"], Key={"product_id": {"S": "15970"}})["Item"]
     assert item["title"]["S"] == "Turtle Check Men Navy Blue Shirt"
     assert item["model_version"]["S"] == champion["model_version"]
-    assert unpack_embedding({"embedding": item["embedding"]["B"]}).shape == (64,)
+    assert unpack_embedding({"embedding": item["embedding"]["B"]}).shape == (Settings.embedding_dim,)
 
 
 def test_alias_serves_the_newest_snapshot_with_its_model(store, alias, clients):

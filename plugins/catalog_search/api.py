@@ -35,10 +35,6 @@ SEARCH_PARAMS = {"q", "mode", "page", "size", "price_min", "price_max"}
 Mode = Literal[SEARCH_MODES]  # type: ignore[valid-type]
 
 
-class ServiceUnavailable(Exception):
-    """OpenSearch or the query encoder's model store did not answer."""
-
-
 @dataclass
 class Service:
     """What every request needs, built once per process."""
@@ -56,13 +52,7 @@ class Service:
         return search_lib.search(self.opensearch, self.settings.index_alias, self.query_vectors, request)
 
     def product(self, product_id: str) -> dict:
-        from opensearchpy import NotFoundError
-
-        try:
-            doc = self.opensearch.get(index=self.settings.index_alias, id=product_id, _source_excludes=["embedding"])
-        except NotFoundError:
-            raise NotFound(f"product {product_id!r} not found in the live index") from None
-        return doc["_source"]
+        return search_lib.product(self.opensearch, self.settings.index_alias, product_id)
 
     def similar(self, product_id: str, size: int) -> list[dict]:
         hits = search_lib.recommend(self.opensearch, self.settings.index_alias, product_id, size)["hits"]["hits"]

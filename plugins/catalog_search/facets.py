@@ -2,7 +2,8 @@
 category level, gender, colour and price range.
 
 The counted set is the one ``hits.total`` counts, whatever page is shown: for one query
-(keyword, knn, hybrid) its whole match set, counted by OpenSearch (``body`` → ``read``); for
+(keyword, knn, hybrid) its whole match set, counted by OpenSearch in the same request
+(``aggregations`` → ``read``); for
 the fusion modes the fused list, counted here from its documents (``tally``). The index fields
 are those of ``index.index_body``.
 """
@@ -16,11 +17,11 @@ TERM_FACETS = {"category": "category_path", "gender": "attributes.gender", "colo
 MAX_VALUES = {"category": 200, "gender": 10, "colour": 50}
 
 
-def body(should: list[dict], filters: list[dict]) -> dict:
-    """The aggregation request for the match set of ``should`` under ``filters``."""
+def aggregations() -> dict:
+    """The ``aggs`` to add to a query: they count its whole match set, whatever page it returns."""
     aggs: dict = {name: {"terms": {"field": field, "size": MAX_VALUES[name]}} for name, field in TERM_FACETS.items()}
     aggs["price"] = {"range": {"field": "price", "ranges": [_range(low, high) for low, high in PRICE_RANGES]}}
-    return {"size": 0, "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filters}}, "aggs": aggs}
+    return aggs
 
 
 def _range(low: float | None, high: float | None) -> dict:

@@ -196,16 +196,6 @@ def _response(hits: list[dict], total: int, query: dict) -> dict:
     return {"hits": {"total": {"value": total, "relation": "eq"}, "hits": hits}, "query": query}
 
 
-def _facets(client: Any, index: str, request: SearchRequest, vector: list[float] | None) -> dict:
-    """Counted by OpenSearch over the whole match set of one query (keyword, knn, hybrid)."""
-    should = []
-    if request.mode != "knn":
-        should.append(_keyword_clause(request))
-    if request.mode != "keyword":
-        should.append(_knn_clause(request, vector, request.knn_k))
-    return facets.read(client.search(index=index, body=facets.body(should, filter_clauses(request.filters)))["aggregations"])
-
-
 def resolve_index(client: Any, target: str) -> str | None:
     """The index behind an alias, or the index itself (a new index checked before its swap)."""
     live = live_index(client, target)
@@ -242,10 +232,13 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
         info["fallback"] = "keyword"
         request = replace(request, mode="keyword", keyword_boost=1.0)
     if request.mode not in FUSED_MODES:
-        response = client.search(index=index, body=build_query(request, vector))
+        body = build_query(request, vector)
+        if request.with_facets:
+            body["aggs"] = facets.aggregations()
+        response = client.search(index=index, body=body)
         result = _response(response["hits"]["hits"], response["hits"]["total"]["value"], info)
         if request.with_facets:
-            result["facets"] = _facets(client, index, request, vector)
+            result["facets"] = facets.read(response["aggregations"])
         return result
     fused = _fused(client, index, request, vector)
     start = (request.page - 1) * request.size
@@ -271,19 +264,23 @@ def ranked_ids(client: Any, target: str, query_vectors: Callable[[str, str], tup
     return [hit["_id"] for hit in search(client, target, query_vectors, request)["hits"]["hits"]]
 
 
-def recommend(client: Any, alias: str, product_id: str, size: int = 10, filters: dict | None = None) -> dict:
-    """Products nearest to this product's own embedding, itself excluded."""
+def product(client: Any, alias: str, product_id: str, **source_filter: Any) -> dict:
+    """One product's document (by default without its embedding)."""
     from opensearchpy import NotFoundError
 
+    try:
+        return client.get(index=alias, id=product_id, **(source_filter or {"_source_excludes": ["embedding"]}))["_source"]
+    except NotFoundError:
+        raise NotFound(f"product {product_id!r} not found in the live index {alias!r}") from None
+
+
+def recommend(client: Any, alias: str, product_id: str, size: int = 10, filters: dict | None = None) -> dict:
+    """Products nearest to this product's own embedding, itself excluded."""
     product_id = product_id.strip()
     if not product_id:
         raise BadInput("product id is empty: give the id of a product in the catalog, e.g. 15970")
     check_page(size, 1)
-    try:
-        doc = client.get(index=alias, id=product_id, _source_includes=["embedding"])
-    except NotFoundError:
-        raise NotFound(f"product {product_id!r} not found in the live index {alias!r}") from None
-    knn: dict = {"vector": doc["_source"]["embedding"], "k": size + 1}
+    knn: dict = {"vector": product(client, alias, product_id, _source_includes=["embedding"])["embedding"], "k": size + 1}
     clauses = filter_clauses(filters or {})
     if clauses:
         knn["filter"] = {"bool": {"filter": clauses}}

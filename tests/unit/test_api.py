@@ -113,4 +113,4 @@ def test_facets_counted_from_documents_equal_the_aggregation_shape():
     assert counted["colour"] == [{"value": "Blue", "count": 2}]
     assert counted["price"] == [{"value": "25..50", "from": 25.0, "to": 50.0, "count": 1},
                                 {"value": "250..", "from": 250.0, "to": None, "count": 1}]
-    assert facets.body([], [])["aggs"]["price"]["range"]["ranges"][0] == {"key": "..25", "to": 25.0}
+    assert facets.aggregations()["price"]["range"]["ranges"][0] == {"key": "..25", "to": 25.0}

@@ -21,7 +21,9 @@ converge). The index `products-{snapshot}-{hash}` is rebuilt from scratch by eac
 queries (`CATALOG_SEARCH_GOLDEN_QUERIES`, the dev set by default) in the default search mode no
 worse than the live index (within a tolerance) and above a floor; only then does the alias move,
 in one atomic `_aliases` call, and never to an older snapshot than the live one (backfills are
-safe). Old indices beyond the retention count are deleted; the live one never is.
+safe). With `CATALOG_SEARCH_QUERY_ENCODER=endpoint` the query encoder's SageMaker endpoint is
+first made to serve the new index's model, in the same task, so index and encoder switch together.
+Old indices beyond the retention count are deleted; the live one never is.
 Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enrichment/latest.json`).
 """,
     schedule=[ENRICHED_CATALOG],

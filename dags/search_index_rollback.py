@@ -13,7 +13,8 @@ with DAG(
     doc_md="""
 ### search_index_rollback
 Moves the search alias to `target_index` (default: the newest index older than the live one) in
-one atomic call. Use it when a published index turns out bad; the next publish moves forward again.
+one atomic call, and the query encoder's endpoint (`CATALOG_SEARCH_QUERY_ENCODER=endpoint`) back
+to that index's model. Use it when a published index turns out bad; the next publish moves forward again.
 """,
     schedule=None,
     start_date=datetime(2026, 1, 1),

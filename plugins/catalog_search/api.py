@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from catalog_search import search as search_lib
 from catalog_search.clients import Clients
-from catalog_search.errors import BadInput, ErrorKind, NotFound, classify
+from catalog_search.errors import BadInput, EncoderUnavailable, ErrorKind, NotFound, classify
 from catalog_search.index import index_meta, live_index
 from catalog_search.query_terms import QueryVectors
 from catalog_search.settings import SEARCH_MODES, Settings
@@ -45,8 +45,7 @@ class Service:
 
     @classmethod
     def from_clients(cls, clients: Clients) -> "Service":
-        return cls(clients.settings, clients.opensearch,
-                   QueryVectors.from_store(clients.store, clients.settings.work_dir / "query-encoder"))
+        return cls(clients.settings, clients.opensearch, QueryVectors.for_clients(clients))
 
     def search(self, request: search_lib.SearchRequest) -> dict:
         return search_lib.search(self.opensearch, self.settings.index_alias, self.query_vectors, request)
@@ -205,6 +204,8 @@ def _link_maker(request: Request):
 
 
 def _unavailable(err: BaseException) -> str:
+    if isinstance(err, EncoderUnavailable):
+        return str(err)
     if type(err).__module__.startswith("opensearchpy"):
         return "OpenSearch is unavailable: the search index cannot be reached; try again shortly"
     return "the model store (S3) is unavailable: the query encoder cannot be loaded; try again shortly"

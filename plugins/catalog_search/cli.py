@@ -55,7 +55,7 @@ def _print_hits(title: str, response: dict) -> None:
 def _query_vectors(clients):
     from catalog_search.query_terms import QueryVectors
 
-    return QueryVectors.from_store(clients.store, clients.settings.work_dir / "query-encoder")
+    return QueryVectors.for_clients(clients)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

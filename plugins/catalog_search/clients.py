@@ -77,6 +77,13 @@ class Clients:
         return self.make_aws("sagemaker")
 
     @cached_property
+    def sagemaker_hook(self) -> Any:
+        """The Amazon provider's SageMakerHook on ``aws_default``: jobs and endpoints on AWS."""
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        return SageMakerHook(aws_conn_id=AWS_CONN_ID)
+
+    @cached_property
     def opensearch(self) -> Any:
         return self.make_opensearch()
 

@@ -177,6 +177,15 @@ class BiLSTM(Encoder):
 NETWORKS: dict[str, type[Encoder]] = {c.network: c for c in (PooledEmbedding, HierarchicalCNN, BiLSTM)}
 
 
+def model_vocabulary(store: ObjectStore, model_version: str) -> tuple[dict[str, int], int]:
+    """The vocabulary and ``max_seq_len`` a model was trained with, from its training data (the
+    auxiliary channel's vocab.json, the request's ``enc0_max_seq_len``). It does not depend on
+    the model's own files, which differ between SageMaker's Object2Vec and the local trainer."""
+    lineage = store.get_json(Layout.model_lineage(model_version))
+    data, prefix = ObjectStore.at(store.s3, lineage["training_uri"])
+    return data.get_json(f"{prefix}auxiliary/{VOCAB}"), int(lineage["hyperparameters"]["enc0_max_seq_len"])
+
+
 def _padded(sequences: list[list[int]], max_seq_len: int) -> np.ndarray:
     """Right-padded id matrix [n, longest] (at least one column), each sequence cut to max_seq_len."""
     lengths = np.fromiter((min(len(s), max_seq_len) for s in sequences), dtype=np.int64, count=len(sequences))

@@ -30,6 +30,11 @@ class TransientError(Exception):
     """A service was busy or unreachable; the same call may succeed later."""
 
 
+class EncoderUnavailable(TransientError):
+    """The query encoder cannot embed for the live index now (its endpoint did not answer, or
+    answered with another model than the one that built the index)."""
+
+
 class ErrorKind(Enum):
     PERMANENT = "permanent"
     TRANSIENT = "transient"

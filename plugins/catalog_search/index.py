@@ -190,29 +190,43 @@ def swap_alias(client: Any, alias: str, new_index: str) -> SwapResult:
     previous = live_index(client, alias)
     if previous == new_index:
         return SwapResult(alias, new_index, previous, False, "already live")
-    if previous is not None:
-        live_snapshot = index_meta(client, previous).get("snapshot_id", "")
-        new_snapshot = index_meta(client, new_index).get("snapshot_id", "")
-        if new_snapshot < live_snapshot:
-            return SwapResult(alias, previous, previous, False,
-                              f"live index holds newer snapshot {live_snapshot} than {new_snapshot} (backfill)")
+    newer = newer_live_snapshot(client, alias, new_index)
+    if newer is not None:
+        return SwapResult(alias, previous, previous, False, f"live index holds newer snapshot {newer} than "
+                                                            f"{index_meta(client, new_index).get('snapshot_id', '')} (backfill)")
     _move_alias(client, alias, previous, new_index)
     return SwapResult(alias, new_index, previous, True, "swapped")
 
 
+def newer_live_snapshot(client: Any, alias: str, new_index: str) -> str | None:
+    """The live index's snapshot if it is newer than ``new_index``'s: the alias must stay (a backfill)."""
+    previous = live_index(client, alias)
+    if previous is None or previous == new_index:
+        return None
+    live_snapshot = index_meta(client, previous).get("snapshot_id", "")
+    return live_snapshot if index_meta(client, new_index).get("snapshot_id", "") < live_snapshot else None
+
+
 def rollback(client: Any, alias: str, target: str | None = None) -> SwapResult:
     """Move the alias back to ``target`` (default: the index built just before the live one)."""
+    previous = live_index(client, alias)
+    target = rollback_target(client, alias, target)
+    _move_alias(client, alias, previous, target)
+    return SwapResult(alias, target, previous, True, "rolled back")
+
+
+def rollback_target(client: Any, alias: str, target: str | None = None) -> str:
+    """``target`` if it is one of the alias's indices, else (None) the one built just before the live one."""
     previous = live_index(client, alias)
     names = _indices_by_build_time(client, alias)
     if target is None:
         older = names[: names.index(previous)] if previous in names else []
         if not older:
             raise NotFound(f"alias {alias!r}: no index older than the live {previous!r} to roll back to")
-        target = older[-1]
-    elif target not in names:
+        return older[-1]
+    if target not in names:
         raise NotFound(f"index {target!r} does not exist; candidates: {names}")
-    _move_alias(client, alias, previous, target)
-    return SwapResult(alias, target, previous, True, "rolled back")
+    return target
 
 
 def apply_retention(client: Any, alias: str, keep: int) -> list[str]:

@@ -66,6 +66,11 @@ class Layout:
     def model_lineage(model_version: str) -> str:
         return Layout.model(model_version) + "lineage.json"
 
+    @staticmethod
+    def query_vectors(model_version: str, key: str) -> str:
+        """A model's embeddings of a fixed query set (the golden queries), by Batch Transform."""
+        return Layout.model(model_version) + f"query-vectors/{key}/"
+
     # enrichment/{snapshot_id}/{model_version}/
     @staticmethod
     def enrichment(snapshot_id: str, model_version: str) -> str:

@@ -119,6 +119,16 @@ class QueryVectors:
 
         return cls(ModelEncoders(store, cache_dir))
 
+    @classmethod
+    def for_clients(cls, clients) -> "QueryVectors":
+        """The encoder the settings choose: in this process, or the SageMaker endpoint (query_endpoint)."""
+        settings = clients.settings
+        if settings.query_encoder == "endpoint":
+            from catalog_search.query_endpoint import EndpointEncoders
+
+            return cls(EndpointEncoders(clients.store, clients.make_aws("sagemaker-runtime"), settings.query_endpoint))
+        return cls.from_store(clients.store, settings.work_dir / "query-encoder")
+
     def __call__(self, model_version: str, text: str) -> tuple[list[float] | None, QueryTerms]:
         encoder = self.encoders(model_version)
         if model_version not in self._spellers:

@@ -118,9 +118,7 @@ def runner_for(clients) -> Runner:
     settings = clients.settings
     if settings.runner == "local":
         return LocalRunner(clients.s3, clients.sagemaker, settings.work_dir, settings.include_dir / "jobs")
-    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
-    return SageMakerRunner(SageMakerHook())
+    return SageMakerRunner(clients.sagemaker_hook)
 
 
 class SageMakerRunner:

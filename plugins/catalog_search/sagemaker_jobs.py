@@ -76,9 +76,12 @@ def training_job_config(
 
 
 def model_config(settings: Settings, name: str, model_data_url: str) -> dict:
+    """The champion as a SageMaker model; it answers with embeddings (not pair scores) in batch
+    transform and on the query endpoint alike."""
     return {
         "ModelName": name,
-        "PrimaryContainer": {"Image": object2vec_image(settings.region), "ModelDataUrl": model_data_url},
+        "PrimaryContainer": {"Image": object2vec_image(settings.region), "ModelDataUrl": model_data_url,
+                             "Environment": {"INFERENCE_PREFERRED_MODE": "embedding"}},
         "ExecutionRoleArn": settings.sagemaker_role_arn or "arn:aws:iam::000000000000:role/catalog-search-local",
     }
 
@@ -96,4 +99,16 @@ def transform_job_config(name: str, model_name: str, input_uri: str, output_uri:
         },
         "TransformOutput": {"S3OutputPath": output_uri, "Accept": JSONLINES, "AssembleWith": "Line"},
         "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+    }
+
+
+def endpoint_config_config(settings: Settings, name: str, model_name: str) -> dict:
+    """One production variant named after its model, so each answer of the endpoint says which
+    model encoded it (InvokeEndpoint's ``InvokedProductionVariant``)."""
+    return {
+        "EndpointConfigName": name,
+        "ProductionVariants": [{
+            "VariantName": model_name, "ModelName": model_name, "InitialInstanceCount": 1,
+            "InstanceType": settings.endpoint_instance_type, "InitialVariantWeight": 1.0,
+        }],
     }

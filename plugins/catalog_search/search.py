@@ -10,7 +10,8 @@ without the neural-search plugin; pages are cut from the fused list. Filters app
 The query vector comes from the model that built the index (its ``_meta.model_version``), so query
 and catalog vectors always match; the caller passes ``query_vectors(model_version, text)``
 (``query_terms.QueryVectors``). A query with no word the model knows gets no vector: k-NN
-returns nothing and the combined modes fall back to keywords, and the response says so.
+returns nothing and the combined modes fall back to keywords, and the response says so. So do
+the combined modes when the encoder is unavailable (``EncoderUnavailable``); k-NN then raises it.
 
 Requests are checked when they are made, before any service is called: a bad one raises
 ``BadInput`` saying which argument, what it was and what is allowed.
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 from catalog_search import facets
-from catalog_search.errors import BadInput, NotFound
+from catalog_search.errors import BadInput, EncoderUnavailable, NotFound
 from catalog_search.index import index_meta, live_index
 from catalog_search.settings import SEARCH_MODES, Settings
 from catalog_search.tokenizer import tokenize
@@ -223,9 +224,15 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
     info: dict = {"mode": request.mode}
     vector = None
     if request.mode != "keyword":
-        vector, terms = query_vectors(_model_version(client, index), request.text)
-        info["terms"] = terms.describe()
-        info["knn"] = "used" if vector is not None else "skipped: no word of the query is known to the model"
+        try:
+            vector, terms = query_vectors(_model_version(client, index), request.text)
+        except EncoderUnavailable as err:
+            if request.mode == "knn":
+                raise
+            info["knn"] = f"skipped: {err}"
+        else:
+            info["terms"] = terms.describe()
+            info["knn"] = "used" if vector is not None else "skipped: no word of the query is known to the model"
     if vector is None and request.mode == "knn":
         return {**_response([], 0, info), **({"facets": facets.empty()} if request.with_facets else {})}
     if vector is None and request.mode != "keyword":

@@ -32,6 +32,7 @@ ALLOCATIONS = ("proportional", "sqrt", "uniform")
 MINILM = "minilm"  # word vectors built from the packaged all-MiniLM-L6-v2 (catalog_search.word_vectors)
 SEARCH_MODES = ("keyword", "knn", "hybrid", "normalized", "rrf")
 ENCODER_NETWORKS = ("pooled_embedding", "hcnn", "bilstm")  # Object2Vec's enc0_network values
+QUERY_ENCODERS = ("in_process", "endpoint")
 
 
 def _setting(default: Any, env: str | None = None, choices: tuple = (), help: str = "") -> Any:
@@ -65,6 +66,11 @@ class Settings:
     knn_weight: float = _setting(1.0, help="k-NN boost (hybrid) or weight (normalized, rrf)")
     fusion_window: int = _setting(100, help="candidates each list brings to fusion, and k-NN's k")
     rrf_k: int = _setting(60, help="reciprocal rank fusion's rank constant")
+    # where queries are embedded: in the search process (the local trainer's model.npz) or, on AWS,
+    # on a SageMaker real-time endpoint that search_index_publish points at the live index's model
+    query_encoder: str = _setting("in_process", choices=QUERY_ENCODERS, help="in_process or endpoint (SageMaker)")
+    query_endpoint: str = _setting("catalog-search-query-encoder", help="the query encoder's SageMaker endpoint")
+    endpoint_instance_type: str = _setting("ml.m5.large", help="instance type of the query encoder's endpoint")
     # the golden queries a new index must answer before it goes live
     golden_queries: str = _setting("data/fashion/queries_dev.tsv", help="TSV (local or s3://); empty: no gate")
     golden_qrels: str = _setting("data/fashion/qrels_dev.tsv")

@@ -11,7 +11,7 @@ import pandas as pd
 
 from catalog_search import pointers, sagemaker_jobs, tokenizer, validation
 from catalog_search.clients import Clients
-from catalog_search.encoder import Encoder
+from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
 from catalog_search.runners import runner_for
 from catalog_search.settings import job_name
@@ -33,9 +33,9 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
     settings, store = clients.settings, clients.store
     products = store.get_parquet(Layout.snapshot_products(snapshot_id))
     local = settings.work_dir / "enrichment" / snapshot_id / model_version
-    encoder = Encoder.from_tarball(store.get_bytes(Layout.model_artifact(model_version)), local / "model")
+    vocab, max_seq_len = model_vocabulary(store, model_version)  # any model format: SageMaker's or the local trainer's
     path = local / "input" / "products.jsonl"
-    tokenizer.write_inference_jsonl((tokenizer.encode(t, encoder.vocab, encoder.max_seq_len) for t in products["title"]), path)
+    tokenizer.write_inference_jsonl((tokenizer.encode(t, vocab, max_seq_len) for t in products["title"]), path)
     store.upload_file(path, Layout.transform_input_file(snapshot_id, model_version))
     store.put_parquet(Layout.transform_order(snapshot_id, model_version), products[["product_id"]])
     return sagemaker_jobs.transform_job_config(

@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from catalog_search import dynamo, evaluation, index, pointers, search
+from catalog_search import dynamo, evaluation, index, pointers, query_endpoint, search
+from catalog_search.batch_query_encoder import BatchQueryEncoders
 from catalog_search.clients import Clients
 from catalog_search.errors import PermanentError
 from catalog_search.query_terms import QueryVectors
@@ -55,17 +56,36 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
 
 
 def swap_alias(clients: Clients, run: Run, index_name: str) -> dict:
-    """Point the alias at the new index (never at an older snapshot), then apply retention."""
+    """Point the alias at the new index (never at an older snapshot), then apply retention. With
+    the endpoint query encoder, the endpoint first comes to serve the new index's model, so that
+    index and encoder switch together."""
     settings = clients.settings
+    encoder = None
+    if index.newer_live_snapshot(clients.opensearch, settings.index_alias, index_name) is None:
+        encoder = _point_query_encoder(clients, index_name)
     result = index.swap_alias(clients.opensearch, settings.index_alias, index_name)
     log.info("alias %s → %s (%s)", result.alias, result.live, result.reason)
     removed = index.apply_retention(clients.opensearch, settings.index_alias, settings.index_retention)
-    return {**result.__dict__, "removed": removed}
+    return {**result.__dict__, "removed": removed, "query_encoder": encoder}
 
 
 def rollback(clients: Clients, run: Run, target_index: str | None = None) -> dict:
-    """Move the alias back to ``target_index`` (default: the index built before the live one)."""
-    return index.rollback(clients.opensearch, clients.settings.index_alias, target_index).__dict__
+    """Move the alias back to ``target_index`` (default: the index built before the live one),
+    and the endpoint query encoder to that index's model."""
+    alias = clients.settings.index_alias
+    target = index.rollback_target(clients.opensearch, alias, target_index)
+    encoder = _point_query_encoder(clients, target)
+    return {**index.rollback(clients.opensearch, alias, target).__dict__, "query_encoder": encoder}
+
+
+def _point_query_encoder(clients: Clients, index_name: str) -> dict | None:
+    """The SageMaker endpoint serves the model of ``index_name`` (query_encoder=endpoint only)."""
+    if clients.settings.query_encoder != "endpoint":
+        return None
+    model_version = index.index_meta(clients.opensearch, index_name)["model_version"]
+    deployed = query_endpoint.deploy(clients.sagemaker_hook, clients.settings, model_version)
+    log.info("query encoder endpoint %s %s: serves %s", deployed["endpoint"], deployed["action"], model_version)
+    return deployed
 
 
 class SearchQualityFailed(PermanentError):
@@ -82,7 +102,7 @@ def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
     local = settings.work_dir / "golden" / run.key
     judgments = evaluation.read_judgments(_local_copy(clients, settings.golden_queries, local),
                                           _local_copy(clients, settings.golden_qrels, local))
-    vectors = QueryVectors.from_store(clients.store, settings.work_dir / "query-encoder")
+    vectors = _gate_query_vectors(clients, list(judgments.queries.values()))
     mode = settings.search_mode
 
     def score(target: str) -> float:
@@ -114,6 +134,14 @@ def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
         raise SearchQualityFailed(f"index {index_name} refused on the golden queries ({mode} mode): "
                                   + "; ".join(problems) + ". The alias was not moved.")
     return result
+
+
+def _gate_query_vectors(clients: Clients, texts: list[str]) -> QueryVectors:
+    """In process, each model's own encoder; with the endpoint encoder, which serves only the live
+    model, each model's Batch Transform of the golden queries (``batch_query_encoder``)."""
+    if clients.settings.query_encoder == "endpoint":
+        return QueryVectors(BatchQueryEncoders(clients, texts))
+    return QueryVectors.for_clients(clients)
 
 
 def _local_copy(clients: Clients, source: str, local_dir) -> str:

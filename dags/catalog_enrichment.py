@@ -8,7 +8,7 @@ from datetime import datetime
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
 from catalog_search.dag_support import (
-    CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, ENRICHED_CATALOG, TAGS, emit, given, run_stage,
+    CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, ENRICHED_CATALOG, TAGS, emit, given, run_stage, sagemaker_job,
 )
 
 with DAG(
@@ -46,10 +46,6 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
     def prepare_transform_input(inputs: dict) -> dict:
         return run_stage("enrichment.prepare_transform_input", **inputs)
 
-    @task
-    def batch_transform(config: dict) -> dict:
-        return run_stage("enrichment.batch_transform", config=config)
-
     @task(outlets=[ENRICHED_CATALOG])
     def validate_and_assemble(inputs: dict) -> dict:
         result = run_stage("enrichment.assemble_enriched", **inputs)
@@ -57,4 +53,5 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
         return result
 
     inputs = resolve_inputs()
-    batch_transform(prepare_transform_input(inputs)) >> validate_and_assemble(inputs)
+    batch_transform = sagemaker_job("batch_transform", "transform", prepare_transform_input(inputs))
+    batch_transform >> validate_and_assemble(inputs)

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, TAGS, emit, given, run_stage
+from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, TAGS, emit, given, run_stage, sagemaker_job
 
 with DAG(
     dag_id="embedding_training",
@@ -20,11 +20,17 @@ pairs → vocabulary → Object2Vec training → metric gate → champion.
   pairs suite (Data Docs under `reports/`), as Object2Vec JSON Lines under
   `training/{snapshot_id}/{run}/` with `auxiliary/vocab.json` (and the trimmed pretrained
   embeddings when `CATALOG_SEARCH_PRETRAINED_EMBEDDINGS` is set) and a sampling report.
-* **train**: a SageMaker training job (or the local runner: `CATALOG_SEARCH_RUNNER=local`) with a
-  deterministic name per snapshot and run; model at `models/{model_version}/output/model.tar.gz`.
-* **gate**: `validation:accuracy` must reach the minimum and not fall behind the champion; a failed
-  gate raises and nothing is published. Passing registers the SageMaker model and writes
-  `models/champion.json`, emitting the **embedding model** asset.
+* **train**: a SageMaker training job through the provider's deferrable operator (waiting on the
+  triggerer; a retry re-attaches to the running job, and a job that failed or stopped is followed
+  by `{name}-a2` …), or the local runner (`CATALOG_SEARCH_RUNNER=local`); the job's name is the
+  model version; model at `models/{model_version}/output/model.tar.gz`.
+* **gate**: every model of a taxonomy is tested on the same frozen evaluation set
+  (`evaluation/{taxonomy}/pairs.parquet`, frozen by the taxonomy's first run, its products kept
+  out of training): `test:accuracy` and `test:cross_entropy` must meet their thresholds and not
+  fall behind the champion's on the same set, and the leaf-category purity@10 of a product
+  sample's neighbours (embedded by the model through Batch Transform) must reach its minimum. A
+  failed gate raises with the numbers and nothing is published. Passing registers the SageMaker
+  model and writes `models/champion.json`, emitting the **embedding model** asset.
 
 Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest snapshot).
 """,
@@ -49,8 +55,8 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
         return run_stage("training.training_config", snapshot_id=snapshot_id, training=training)
 
     @task
-    def train(config: dict, snapshot_id: str) -> dict:
-        return run_stage("training.train", snapshot_id=snapshot_id, config=config)
+    def record_training(snapshot_id: str, training: dict, config: dict, job: dict) -> dict:
+        return run_stage("training.record_training", snapshot_id=snapshot_id, training=training, config=config, job=job)
 
     @task(outlets=[EMBEDDING_MODEL])
     def gate_and_promote(trained: dict) -> dict:
@@ -59,5 +65,7 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
         return record
 
     snapshot = resolve_snapshot()
-    config = training_config(snapshot, prepare_training_data(snapshot))
-    gate_and_promote(train(config, snapshot))
+    training = prepare_training_data(snapshot)
+    config = training_config(snapshot, training)
+    train = sagemaker_job("train", "training", config)
+    gate_and_promote(record_training(snapshot, training, config, train.output))

@@ -2,7 +2,8 @@
 
     prepare_training_data.py --input /opt/ml/processing/input/catalog \
         --output /opt/ml/processing/output --spec '{"pairs": {"pairs": 1000000}}' \
-        [--pretrained /opt/ml/processing/input/pretrained/glove.txt]
+        [--pretrained /opt/ml/processing/input/pretrained/glove.txt] \
+        [--evaluation /opt/ml/processing/input/evaluation/pairs.parquet]
 
 The Airflow task runs the same ``training_data.prepare``; the outputs are identical."""
 
@@ -12,6 +13,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 from catalog_search.catalog import CatalogError, read_catalog
 from catalog_search.training_data import TrainingDataSpec, prepare
@@ -23,10 +26,12 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=Path("/opt/ml/processing/output"))
     parser.add_argument("--spec", default="{}", help="TrainingDataSpec as JSON")
     parser.add_argument("--pretrained", type=Path, help="GloVe-format text file to trim to the vocabulary")
+    parser.add_argument("--evaluation", type=Path, help="the frozen evaluation set (parquet) to use as the test channel")
     args = parser.parse_args()
     try:
         catalog = read_catalog(args.input)
-        report = prepare(catalog, TrainingDataSpec.from_dict(json.loads(args.spec)), args.output, args.pretrained)
+        evaluation = pd.read_parquet(args.evaluation) if args.evaluation else None
+        report = prepare(catalog, TrainingDataSpec.from_dict(json.loads(args.spec)), args.output, args.pretrained, evaluation)
     except (CatalogError, ValueError) as err:
         print(f"prepare_training_data: {err}", file=sys.stderr)
         return 1

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from catalog_search.errors import BadInput
+from catalog_search.settings import short_hash
 
 REQUIRED_COLUMNS = ("product_id", "title", "category")
 OPTIONAL_COLUMNS = ("description", "brand", "price", "currency", "vendor", "attributes")
@@ -124,6 +125,11 @@ def category_levels(category: pd.Series, level: int | None = None) -> pd.Series:
     if level is None:
         return category
     return category.str.split(CATEGORY_SEPARATOR, regex=False).str[:level].str.join(CATEGORY_SEPARATOR)
+
+
+def taxonomy_id(category: pd.Series) -> str:
+    """A short fingerprint of the set of category paths: the same taxonomy, the same id."""
+    return short_hash(*sorted(category.dropna().astype(str).unique()), length=10)
 
 
 def fashion_catalog(source_dir: str | Path) -> pd.DataFrame:

@@ -10,6 +10,10 @@ Every client comes from the connections ``aws_default`` and ``opensearch_default
   (Airflow's JSON form), read without importing Airflow; without them, boto3's default
   credential chain and ``CATALOG_SEARCH_OPENSEARCH_URL``.
 
+OpenSearch is reached with basic auth (the connection's login/password) or, when its extra says
+``"auth_type": "sigv4"``, with requests signed by the AWS connection's identity for the AWS
+connection's region (Amazon OpenSearch with IAM).
+
 Clients are made on first use and making one has no side effects (no bucket or table is created).
 """
 
@@ -27,6 +31,7 @@ from catalog_search.settings import AWS_CONN_ID, OPENSEARCH_CONN_ID, Settings
 from catalog_search.storage import ObjectStore
 
 LOCAL_OPENSEARCH_URL = "http://127.0.0.1:9200"
+SIGV4 = "sigv4"  # opensearch_default's extra "auth_type": sign requests with the AWS connection's identity
 
 
 @dataclass(frozen=True)
@@ -51,10 +56,20 @@ class Clients:
 
             return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type=service).get_conn()
 
+        def aws_identity() -> tuple[Any, str]:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            hook = AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sts")
+            return hook.get_session().get_credentials(), hook.conn_region_name
+
         def opensearch() -> Any:
             from airflow.providers.opensearch.hooks.opensearch import OpenSearchHook
 
-            return OpenSearchHook(open_search_conn_id=OPENSEARCH_CONN_ID, log_query=False).client
+            hook = OpenSearchHook(open_search_conn_id=OPENSEARCH_CONN_ID, log_query=False)
+            if hook.conn.extra_dejson.get("auth_type") == SIGV4:  # the provider's hook speaks basic auth only
+                conn = {"host": hook.conn.host, "port": hook.conn.port, "schema": hook.conn.schema, "extra": hook.conn.extra_dejson}
+                return _opensearch_client(conn, aws_identity)
+            return hook.client
 
         return cls(settings, aws, opensearch, environment_endpoints())
 
@@ -62,7 +77,7 @@ class Clients:
     def from_environment(cls, settings: Settings) -> "Clients":
         aws_conn, os_conn = _env_connection(AWS_CONN_ID), _env_connection(OPENSEARCH_CONN_ID)
         return cls(settings, lambda service: _boto3_client(service, aws_conn, settings.region),
-                   lambda: _opensearch_client(os_conn), environment_endpoints())
+                   lambda: _opensearch_client(os_conn, lambda: _aws_identity(aws_conn)), environment_endpoints())
 
     @cached_property
     def s3(self) -> Any:
@@ -135,12 +150,32 @@ def _boto3_client(service: str, conn: dict, region: str) -> Any:
     )
 
 
-def _opensearch_client(conn: dict) -> Any:
-    from opensearchpy import OpenSearch
+def _aws_identity(conn: dict) -> tuple[Any, str]:
+    """Credentials (the connection's keys, else boto3's default chain) and the connection's region."""
+    import boto3
+
+    region = (conn.get("extra") or {}).get("region_name")
+    if not region:
+        raise BadInput(f"the {AWS_CONN_ID} connection has no region_name in its extra: SigV4 signs for one region; "
+                       f"add it, e.g. {{\"region_name\": \"eu-west-1\"}}")
+    session = boto3.Session(aws_access_key_id=conn.get("login") or None, aws_secret_access_key=conn.get("password") or None,
+                            region_name=region)
+    return session.get_credentials(), region
+
+
+def _opensearch_client(conn: dict, aws_identity: Callable[[], tuple[Any, str]]) -> Any:
+    """Basic auth (login/password), or SigV4 with the AWS connection's identity and region when the
+    connection's extra says ``"auth_type": "sigv4"`` (Amazon OpenSearch with IAM; ``"service":
+    "aoss"`` for Serverless)."""
+    from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth
 
     url = urlsplit(_opensearch_url(conn))
-    auth = (conn["login"], conn.get("password") or "") if conn.get("login") else None
     extra = conn.get("extra") or {}
+    if extra.get("auth_type") == SIGV4:
+        credentials, region = aws_identity()
+        auth: Any = Urllib3AWSV4SignerAuth(credentials, region, extra.get("service", "es"))
+    else:
+        auth = (conn["login"], conn.get("password") or "") if conn.get("login") else None
     return OpenSearch(
         hosts=[{"host": url.hostname, "port": url.port, "scheme": url.scheme}], http_auth=auth,
         use_ssl=url.scheme == "https", verify_certs=bool(extra.get("verify_certs", url.scheme == "https")),

@@ -11,13 +11,15 @@ import importlib
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Asset, RetryDecision, RetryPolicy, get_current_context
+from airflow.sdk import Asset, BaseOperator, RetryDecision, RetryPolicy, get_current_context
 
 from catalog_search.settings import (
     ASSET_CATALOG_SNAPSHOT,
     ASSET_EMBEDDING_MODEL,
     ASSET_ENRICHED_CATALOG,
     ASSET_LIVE_INDEX,
+    AWS_CONN_ID,
+    Settings,
 )
 
 CATALOG_SNAPSHOT = Asset(ASSET_CATALOG_SNAPSHOT, group="catalog")
@@ -96,3 +98,35 @@ def given(*keys: str, assets: tuple[Asset, ...] = ()) -> dict:
 def emit(asset: Asset, **extra: Any) -> None:
     """Attach what downstream DAGs need (snapshot id, model version) to the asset event."""
     get_current_context()["outlet_events"][asset].extra = extra
+
+
+JOB_KINDS = ("training", "transform")
+
+
+def sagemaker_job(task_id: str, kind: str, config: Any) -> BaseOperator:
+    """The task that runs a SageMaker job from its request (``kind`` training or transform):
+    the provider's deferrable operator, re-attaching on retry (``CATALOG_SEARCH_RUNNER=sagemaker``),
+    or the local runner; both return the provider's result shape (``{"Training": …}``,
+    ``{"Transform": …}``), so the DAG reads the same either way."""
+    if kind not in JOB_KINDS:
+        raise ValueError(f"job kind {kind!r}: expected one of {JOB_KINDS}")
+    if Settings.from_env().runner == "sagemaker":
+        from catalog_search import sagemaker_operators
+
+        operator = {"training": sagemaker_operators.TrainingJobOperator,
+                    "transform": sagemaker_operators.TransformJobOperator}[kind]
+        return operator(task_id=task_id, config=config, aws_conn_id=AWS_CONN_ID)
+    return LocalJobOperator(task_id=task_id, kind=kind, config=config)
+
+
+class LocalJobOperator(BaseOperator):
+    """A SageMaker job run by the local runner (``runners.LocalRunner``) in the task."""
+
+    template_fields = ("config",)
+
+    def __init__(self, *, kind: str, config: Any, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.kind, self.config = kind, config
+
+    def execute(self, context: Any) -> dict:
+        return run_stage("jobs.run_locally", kind=self.kind, config=self.config)

@@ -1,7 +1,7 @@
 """Object-store keys (S3 on AWS, moto locally): the one place that spells them.
 
 Every prefix is keyed by catalog snapshot and run (or model version) and immutable once
-written; only the three pointers (``LATEST_SNAPSHOT``, ``CHAMPION``, ``LATEST_ENRICHMENT``)
+written (the frozen evaluation set of a taxonomy too, once); only the three pointers (``LATEST_SNAPSHOT``, ``CHAMPION``, ``LATEST_ENRICHMENT``)
 are rewritten, and they only move forward.
 """
 
@@ -67,9 +67,14 @@ class Layout:
         return Layout.model(model_version) + "lineage.json"
 
     @staticmethod
-    def query_vectors(model_version: str, key: str) -> str:
-        """A model's embeddings of a fixed query set (the golden queries), by Batch Transform."""
-        return Layout.model(model_version) + f"query-vectors/{key}/"
+    def batch_embeddings(model_version: str, key: str) -> str:
+        """A model's embeddings of fixed texts (the golden queries, the gate's product sample), by Batch Transform."""
+        return Layout.model(model_version) + f"batch-embeddings/{key}/"
+
+    # evaluation/{taxonomy}/: the frozen evaluation set every model of a taxonomy is scored on
+    @staticmethod
+    def evaluation_set(taxonomy: str) -> str:
+        return f"evaluation/{taxonomy}/pairs.parquet"
 
     # enrichment/{snapshot_id}/{model_version}/
     @staticmethod

@@ -1,9 +1,11 @@
-"""The runner switch: SageMaker jobs run on SageMaker, or locally with the same artifacts.
+"""SageMaker jobs run locally with the same artifacts, and the naming that makes them re-runnable.
 
-Both runners take the request dicts of ``sagemaker_jobs`` and return dicts shaped like
-DescribeTrainingJob / DescribeTransformJob, so everything downstream is one path. The local
-runner lays out SageMaker's ``/opt/ml`` folders, runs the entry point of ``include/jobs/`` in
-a subprocess, and writes model.tar.gz and ``.out`` files where SageMaker would.
+``LocalRunner`` takes the request dicts of ``sagemaker_jobs`` and returns dicts shaped like
+DescribeTrainingJob / DescribeTransformJob, so everything downstream is one path: it lays out
+SageMaker's ``/opt/ml`` folders, runs the entry point of ``include/jobs/`` in a subprocess, and
+writes model.tar.gz and ``.out`` files where SageMaker would. On AWS the DAGs' jobs go through
+the provider's operators (``sagemaker_operators``); ``SageMakerRunner`` runs the one short job
+a task waits for itself. ``attempt_name`` decides, for both, under which name a try runs.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from catalog_search.errors import PermanentError
 from catalog_search.storage import ObjectStore
@@ -28,8 +30,6 @@ class JobFailed(PermanentError):
 
 
 class Runner(Protocol):
-    def train(self, config: dict) -> dict: ...
-
     def transform(self, config: dict) -> dict: ...
 
 
@@ -47,6 +47,11 @@ class LocalRunner:
     def __init__(self, s3: Any, sagemaker: Any, work_dir: Path, jobs_dir: Path, python: str = sys.executable):
         self.s3, self.sagemaker, self.work_dir, self.python = s3, sagemaker, Path(work_dir), python
         self.jobs_dir = Path(jobs_dir)
+
+    @classmethod
+    def for_clients(cls, clients) -> "LocalRunner":
+        settings = clients.settings
+        return cls(clients.s3, clients.sagemaker, settings.work_dir, settings.include_dir / "jobs")
 
     def _store(self, uri: str) -> tuple[ObjectStore, str]:
         return ObjectStore.at(self.s3, uri)
@@ -117,43 +122,53 @@ def runner_for(clients) -> Runner:
     """The local runner or SageMaker, as ``CATALOG_SEARCH_RUNNER`` says; same requests, same artifacts."""
     settings = clients.settings
     if settings.runner == "local":
-        return LocalRunner(clients.s3, clients.sagemaker, settings.work_dir, settings.include_dir / "jobs")
+        return LocalRunner.for_clients(clients)
     return SageMakerRunner(clients.sagemaker_hook)
 
 
-class SageMakerRunner:
-    """Runs the jobs on SageMaker through the Amazon provider's hook."""
+JOB_NAME_MAX = 63
+MAX_ATTEMPTS = 9
+ENDED_BADLY = ("Failed", "Stopped")
 
-    def __init__(self, hook: Any, check_interval: int = 60):
+
+def attempt_name(describe: Callable[[str], dict], name: str, status_key: str) -> tuple[str, dict | None]:
+    """The name this try's job runs under, and the job found under it (None: start it there).
+
+    Deterministic names let a retried task find the job it started; but a job that Failed or
+    was Stopped keeps its name forever (SageMaker never reuses one), so the next try moves on to
+    ``{name}-a2``, ``-a3`` …: the first name that is free or holds a job that did not end badly."""
+    from botocore.exceptions import ClientError
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        suffix = "" if attempt == 1 else f"-a{attempt}"
+        candidate = name[: JOB_NAME_MAX - len(suffix)] + suffix
+        try:
+            found = describe(candidate)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") == "ValidationException":  # SageMaker's "not found"
+                return candidate, None
+            raise
+        if found[status_key] not in ENDED_BADLY:
+            return candidate, found
+    raise JobFailed(f"SageMaker job {name}: {MAX_ATTEMPTS} attempts failed or were stopped; read their FailureReason "
+                    f"in the SageMaker console, fix the cause, then run again for a new run id")
+
+
+
+class SageMakerRunner:
+    """Runs a short transform job on SageMaker and waits for it in the task (the pre-swap gate's
+    query vectors); the DAGs' long jobs go through ``sagemaker_operators`` and defer instead."""
+
+    def __init__(self, hook: Any, check_interval: int = 30):
         self.hook, self.check_interval = hook, check_interval
 
-    def _existing(self, describe, name: str) -> dict | None:
-        try:
-            return describe(name)
-        except self.hook.conn.exceptions.ClientError:
-            return None
-
-    def train(self, config: dict) -> dict:
-        # A retried task must not start a second job under the same deterministic name.
-        found = self._existing(self.hook.describe_training_job, config["TrainingJobName"])
-        if found is None:
-            self.hook.create_training_job(config, wait_for_completion=True, check_interval=self.check_interval)
-        elif found["TrainingJobStatus"] == "InProgress":
-            self.hook.check_training_status_with_log(config["TrainingJobName"], True, True, self.check_interval)
-        description = self.hook.describe_training_job(config["TrainingJobName"])
-        if description["TrainingJobStatus"] != "Completed":
-            raise JobFailed(f"training job {config['TrainingJobName']}: {description.get('FailureReason', description['TrainingJobStatus'])}")
-        return description
-
     def transform(self, config: dict) -> dict:
-        found = self._existing(self.hook.describe_transform_job, config["TransformJobName"])
-        if found is None or found["TransformJobStatus"] == "InProgress":
-            if found is None:
-                self.hook.create_transform_job(config, wait_for_completion=False)
-            self.hook.check_status(
-                config["TransformJobName"], "TransformJobStatus", self.hook.describe_transform_job, self.check_interval
-            )
-        description = self.hook.describe_transform_job(config["TransformJobName"])
+        name, found = attempt_name(self.hook.describe_transform_job, config["TransformJobName"], "TransformJobStatus")
+        if found is None:
+            self.hook.create_transform_job({**config, "TransformJobName": name}, wait_for_completion=False)
+        if found is None or found["TransformJobStatus"] in self.hook.non_terminal_states:
+            self.hook.check_status(name, "TransformJobStatus", self.hook.describe_transform_job, self.check_interval)
+        description = self.hook.describe_transform_job(name)
         if description["TransformJobStatus"] != "Completed":
-            raise JobFailed(f"transform job {config['TransformJobName']}: {description.get('FailureReason', description['TransformJobStatus'])}")
+            raise JobFailed(f"transform job {name}: {description.get('FailureReason', description['TransformJobStatus'])}")
         return description

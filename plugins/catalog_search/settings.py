@@ -104,8 +104,12 @@ class Settings:
     freeze_pretrained_embedding: bool = _setting(True, help="enc0_freeze_pretrained_embedding")
     # checks and gates
     row_tolerance: float = _setting(0.1)
-    min_validation_accuracy: float = _setting(0.75)
-    champion_tolerance: float = _setting(0.02)
+    min_test_accuracy: float = _setting(0.75, help="test:accuracy on the frozen evaluation set a model must reach")
+    max_test_cross_entropy: float = _setting(0.5, help="test:cross_entropy it may not exceed (a coin flip scores 0.69)")
+    champion_tolerance: float = _setting(0.02, help="how far below the champion's test:accuracy a model may be")
+    champion_cross_entropy_tolerance: float = _setting(0.05, help="how far above the champion's test:cross_entropy")
+    min_embedding_purity: float = _setting(0.5, help="leaf-category purity@10 of neighbours over a product sample")
+    purity_sample: int = _setting(2000, help="products embedded for the purity check")
     # AWS
     sagemaker_role_arn: str = _setting("")
     region: str = _setting("us-east-1", env="AWS_DEFAULT_REGION")

@@ -15,6 +15,8 @@ from catalog_search import tokenizer
 from catalog_search.settings import Settings
 
 PAIRS_FILE = "pairs.parquet"
+EVALUATION_FILE = "evaluation_pairs.parquet"  # the test channel's pairs, as text: the frozen evaluation set's form
+EVALUATION_COLUMNS = ["product_id_0", "product_id_1", "title_0", "title_1", "label"]
 REPORT_FILE = "report.json"
 VOCAB_FILE = "vocab.json"
 PRETRAINED_FILE = "embeddings.txt"
@@ -32,12 +34,29 @@ class TrainingDataSpec:
         return cls(pair_sampling.PairSpec(**raw.get("pairs", {})), **{k: v for k, v in raw.items() if k != "pairs"})
 
 
-def prepare(catalog: pd.DataFrame, spec: TrainingDataSpec, out_dir: Path, pretrained: Path | None = None) -> dict:
+def prepare(catalog: pd.DataFrame, spec: TrainingDataSpec, out_dir: Path, pretrained: Path | None = None,
+            evaluation: pd.DataFrame | None = None) -> dict:
     """Write ``{train,validation,test}/pairs.jsonl``, ``auxiliary/vocab.json`` (and
-    ``auxiliary/embeddings.txt``), ``pairs.parquet`` and ``report.json`` under out_dir."""
+    ``auxiliary/embeddings.txt``), ``pairs.parquet``, ``evaluation_pairs.parquet`` and
+    ``report.json`` under out_dir.
+
+    ``evaluation`` (``EVALUATION_COLUMNS``), the frozen evaluation set, becomes the test channel,
+    so that every model of a taxonomy reports ``test:*`` metrics on the same pairs; its products
+    never appear in training or validation pairs. Without it the sampled test split is the test
+    channel (and ``evaluation_pairs.parquet`` is that split, ready to be frozen)."""
     out_dir = Path(out_dir)
     sample = pair_sampling.sample_pairs(catalog, spec.pairs)
     titles = catalog.set_index(catalog["product_id"].astype(str))["title"]
+    if evaluation is None:
+        test = sample.pairs[sample.pairs["split"] == "test"]
+        evaluation = test.assign(title_0=titles.loc[test["product_id_0"]].to_numpy(),
+                                 title_1=titles.loc[test["product_id_1"]].to_numpy())[EVALUATION_COLUMNS]
+    held_out = pd.unique(pd.concat([evaluation["product_id_0"], evaluation["product_id_1"]]).astype(str))
+    # Products split by a stable hash of their id stay in the test split, so this drops nothing
+    # unless the split shares changed since the set was frozen.
+    touches = sample.pairs["product_id_0"].isin(held_out) | sample.pairs["product_id_1"].isin(held_out)
+    dropped = int((touches & (sample.pairs["split"] != "test")).sum())
+    sample.pairs = sample.pairs[(sample.pairs["split"] == "test") | ~touches].reset_index(drop=True)
     train = sample.pairs[sample.pairs["split"] == "train"]
     train_ids = pd.unique(pd.concat([train["product_id_0"], train["product_id_1"]]))
     # The vocabulary comes from training products only: validation measures unseen words honestly.
@@ -48,14 +67,21 @@ def prepare(catalog: pd.DataFrame, spec: TrainingDataSpec, out_dir: Path, pretra
         vocab = tokenizer.extend_vocab(vocab, tokenizer.pretrained_words(pretrained), spec.vocab_max_size)
     used = pd.unique(pd.concat([sample.pairs["product_id_0"], sample.pairs["product_id_1"]]))
     encoded = {pid: tokenizer.encode(title, vocab, spec.max_seq_len) for pid, title in titles.loc[used].items()}
-    for split in pair_sampling.SPLITS:
+    for split in ("train", "validation"):
         part = sample.pairs[sample.pairs["split"] == split]
         tokenizer.write_pairs_jsonl(
             map(encoded.__getitem__, part["product_id_0"]), map(encoded.__getitem__, part["product_id_1"]),
             part["label"], out_dir / split / "pairs.jsonl",
         )
+    tokenizer.write_pairs_jsonl(
+        (tokenizer.encode(t, vocab, spec.max_seq_len) for t in evaluation["title_0"]),
+        (tokenizer.encode(t, vocab, spec.max_seq_len) for t in evaluation["title_1"]),
+        evaluation["label"], out_dir / "test" / "pairs.jsonl",
+    )
+    evaluation.to_parquet(out_dir / EVALUATION_FILE, index=False)
     tokenizer.write_vocab(vocab, out_dir / "auxiliary" / VOCAB_FILE)
-    report = {**sample.report, "vocab_size": len(vocab), "max_seq_len": spec.max_seq_len}
+    report = {**sample.report, "vocab_size": len(vocab), "max_seq_len": spec.max_seq_len,
+              "evaluation_pairs": len(evaluation), "pairs_dropped_for_evaluation": dropped}
     if pretrained is not None:
         report["pretrained"] = tokenizer.trim_pretrained(pretrained, vocab, out_dir / "auxiliary" / PRETRAINED_FILE)
     sample.pairs.to_parquet(out_dir / PAIRS_FILE, index=False)

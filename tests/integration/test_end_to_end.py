@@ -36,7 +36,7 @@ def test_snapshot_landed_validated_and_published(store):
 
 def test_champion_passed_the_gate(store):
     champion = store.get_json(Layout.CHAMPION)
-    assert champion["metrics"]["validation:accuracy"] >= 0.75
+    assert champion["metrics"]["test:accuracy"] >= 0.75 and champion["purity@10"] >= 0.5
     assert store.exists(Layout.model_artifact(champion["model_version"]))
     assert store.get_json(Layout.model_lineage(champion["model_version"]))["snapshot_id"] == champion["snapshot_id"]
 

@@ -1,5 +1,6 @@
 """DAG integrity: every DAG file parses without import errors, without touching the metadata
-DB or any connection, and declares an owner, tags, retries, docs and an explicit schedule."""
+DB or any connection, and declares an owner, tags, retries, docs and an explicit schedule; in
+both runner modes (the local runner, and SageMaker through the provider's operators)."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ def _refuse(what):
     return refuse
 
 
-@pytest.fixture(scope="module")
-def parsed():
-    """DagBag of the dags folder, with every SQL statement and connection lookup recorded."""
+@pytest.fixture(scope="module", params=["local", "sagemaker"])
+def parsed(request):
+    """DagBag of the dags folder in one runner mode, with every SQL statement and connection lookup recorded."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
 
@@ -39,7 +40,8 @@ def parsed():
 
     event.listen(Engine, "before_cursor_execute", record)
     try:
-        with mock.patch("airflow.sdk.definitions.connection.Connection.get", _refuse("connection lookup")), \
+        with mock.patch.dict("os.environ", {"CATALOG_SEARCH_RUNNER": request.param}), \
+             mock.patch("airflow.sdk.definitions.connection.Connection.get", _refuse("connection lookup")), \
              mock.patch("airflow.models.connection.Connection.get_connection_from_secrets", _refuse("connection lookup")), \
              mock.patch("airflow.sdk.bases.hook.BaseHook.get_connection", _refuse("connection lookup")):
             bag = DagBag(dag_folder=str(DAGS_FOLDER))
@@ -99,3 +101,15 @@ def test_assets_chain_the_dags(parsed):
     enrichment_trigger = bag.dags["catalog_enrichment"].timetable.asset_condition
     assert {a.uri for a in enrichment_trigger.objects} == {ASSET_CATALOG_SNAPSHOT, ASSET_EMBEDDING_MODEL}
     assert {a.uri for a in bag.dags["search_index_publish"].timetable.asset_condition.objects} == {ASSET_ENRICHED_CATALOG}
+
+
+def test_sagemaker_jobs_are_deferrable_provider_operators_on_aws_and_the_local_runner_otherwise(parsed, request):
+    bag, _ = parsed
+    jobs = [bag.dags["embedding_training"].get_task("train"), bag.dags["catalog_enrichment"].get_task("batch_transform")]
+    if request.node.callspec.params["parsed"] == "sagemaker":
+        from catalog_search.sagemaker_operators import TrainingJobOperator, TransformJobOperator
+
+        assert [type(t) for t in jobs] == [TrainingJobOperator, TransformJobOperator]
+        assert all(t.deferrable and t.aws_conn_id == "aws_default" for t in jobs)
+    else:
+        assert {type(t).__name__ for t in jobs} == {"LocalJobOperator"}

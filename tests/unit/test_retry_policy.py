@@ -26,7 +26,7 @@ PERMANENT = {
     "contract": CatalogError("catalog.csv: missing required column(s) ['title']"),
     "validation": ValidationFailed(ValidationReport("pairs", "s3://b/k", 3, [RuleResult("labels in {0, 1}", False)])),
     "missing input": MissingObject("s3://b/catalog/latest.json does not exist"),
-    "failed gate": GateFailed("validation:accuracy 0.5 is below the minimum 0.75"),
+    "failed gate": GateFailed("test:accuracy 0.5 is below the minimum 0.75"),
     "bad params": BadInput("size must be within 1..100"),
     "index check": IndexValidationFailed("index products-x: 10 documents, expected 12"),
     "access denied": _client_error("AccessDenied", 403),

@@ -13,7 +13,6 @@ from catalog_search import pointers, sagemaker_jobs, tokenizer, validation
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
-from catalog_search.runners import runner_for
 from catalog_search.settings import job_name
 from catalog_search.stages import Run
 
@@ -42,11 +41,6 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
         job_name("embed", snapshot_id, model_version), model_version,
         store.uri(Layout.transform_input(snapshot_id, model_version)), store.uri(Layout.transform_output(snapshot_id, model_version)),
     )
-
-
-def batch_transform(clients: Clients, run: Run, config: dict) -> dict:
-    """Run the transform job (SageMaker or the local runner): ``.out`` JSON Lines in output/."""
-    return runner_for(clients).transform(config)
 
 
 def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:

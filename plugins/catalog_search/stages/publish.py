@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pandas as pd
 
 from catalog_search import dynamo, evaluation, index, pointers, query_endpoint, search
-from catalog_search.batch_query_encoder import BatchQueryEncoders
+from catalog_search.batch_embeddings import BatchQueryEncoders
 from catalog_search.clients import Clients
 from catalog_search.errors import PermanentError
 from catalog_search.query_terms import QueryVectors
@@ -138,7 +138,7 @@ def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
 
 def _gate_query_vectors(clients: Clients, texts: list[str]) -> QueryVectors:
     """In process, each model's own encoder; with the endpoint encoder, which serves only the live
-    model, each model's Batch Transform of the golden queries (``batch_query_encoder``)."""
+    model, each model's Batch Transform of the golden queries (``batch_embeddings``)."""
     if clients.settings.query_encoder == "endpoint":
         return QueryVectors(BatchQueryEncoders(clients, texts))
     return QueryVectors.for_clients(clients)

@@ -17,7 +17,7 @@ from moto import mock_aws
 
 from catalog_search.clients import Clients, Endpoints
 from catalog_search.settings import Settings
-from catalog_search.stages import Run, enrichment, refresh, training
+from catalog_search.stages import Run, enrichment, jobs, refresh, training
 from catalog_search.tokenizer import tokenize
 
 COLOURS = ["navy blue", "black", "white", "red", "green"]
@@ -114,8 +114,9 @@ def chain(tmp_path_factory, include_dir):
         run = run_of("embedding_training")
         prepared = training.prepare_training_data(clients, run, snapshot_id)
         config = training.training_config(clients, run, snapshot_id, prepared)
-        champion = training.gate_and_promote(clients, run, training.train(clients, run, snapshot_id, config))
+        job = jobs.run_locally(clients, run, "training", config)
+        champion = training.gate_and_promote(clients, run, training.record_training(clients, run, snapshot_id, prepared, config, job))
         run = run_of("catalog_enrichment")
         inputs = enrichment.resolve_inputs(clients, run)
-        enrichment.batch_transform(clients, run, enrichment.prepare_transform_input(clients, run, **inputs))
+        jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, **inputs))
         yield Chain(clients, snapshot_id, champion, enrichment.assemble_enriched(clients, run, **inputs))

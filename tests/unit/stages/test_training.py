@@ -1,10 +1,14 @@
+import json
+
+import numpy as np
 import pytest
 
+from catalog_search import catalog
 from catalog_search.gating import GateFailed
 from catalog_search.layout import Layout
-from catalog_search.stages import training
+from catalog_search.stages import jobs, training
 
-from .conftest import run_of
+from .conftest import run_of, small_catalog
 
 
 def test_resolve_snapshot_takes_the_given_one_else_the_newest(chain):
@@ -36,19 +40,56 @@ def test_training_config_is_a_deterministic_request_for_this_run(chain):
     assert config["OutputDataConfig"]["S3OutputPath"] == clients.store.uri(Layout.MODELS)
 
 
+def train_another(chain, when: str, shuffled_labels: bool = False) -> dict:
+    """One more training run on the chain's snapshot (its train and validation labels shuffled if asked)."""
+    clients, snapshot_id, run = chain.clients, chain.snapshot_id, run_of("embedding_training", when)
+    prepared = training.prepare_training_data(clients, run, snapshot_id)
+    if shuffled_labels:
+        prefix = Layout.training(snapshot_id, run.key)
+        for split in ("train", "validation"):
+            rows = [json.loads(line) for line in clients.store.get_bytes(f"{prefix}{split}/pairs.jsonl").decode().splitlines()]
+            labels = np.random.default_rng(1).permutation([row["label"] for row in rows])
+            clients.store.put_bytes(f"{prefix}{split}/pairs.jsonl", "".join(
+                json.dumps({**row, "label": int(label)}) + "\n" for row, label in zip(rows, labels)).encode())
+    config = training.training_config(clients, run, snapshot_id, prepared)
+    return training.record_training(clients, run, snapshot_id, prepared, config, jobs.run_locally(clients, run, "training", config))
+
+
 def test_train_and_gate_make_a_registered_champion_with_lineage(chain):
     clients, snapshot_id, champion = chain.clients, chain.snapshot_id, chain.champion
-    store = clients.store
-    assert champion["metrics"]["validation:accuracy"] >= clients.settings.min_validation_accuracy
+    store, settings = clients.store, clients.settings
+    assert champion["metrics"]["test:accuracy"] >= settings.min_test_accuracy
+    assert champion["metrics"]["test:cross_entropy"] <= settings.max_test_cross_entropy
+    assert champion["purity@10"] >= settings.min_embedding_purity
     assert store.get_json(Layout.CHAMPION)["model_version"] == champion["model_version"]
     assert store.exists(Layout.model_artifact(champion["model_version"]))
-    assert store.get_json(Layout.model_lineage(champion["model_version"]))["snapshot_id"] == snapshot_id
+    lineage = store.get_json(Layout.model_lineage(champion["model_version"]))
+    assert lineage["snapshot_id"] == snapshot_id and lineage["evaluation_set"] == champion["evaluation_set"]
     assert clients.sagemaker.describe_model(ModelName=champion["model_version"])["ModelName"] == champion["model_version"]
 
 
-def test_a_failed_gate_publishes_nothing(chain):
+def test_every_run_of_a_taxonomy_is_tested_on_the_frozen_evaluation_set(chain):
+    clients, snapshot_id, champion = chain.clients, chain.snapshot_id, chain.champion
+    first = Layout.training(snapshot_id, run_of("embedding_training").key)
+    later = run_of("embedding_training", "2026-12-01T01:00:00")
+    prepared = training.prepare_training_data(clients, later, snapshot_id)
+    assert prepared["evaluation_set"] == champion["evaluation_set"]
+    assert champion["evaluation_set"].startswith(Layout.evaluation_set(catalog.taxonomy_id(small_catalog()["category"])))
+    later_test = clients.store.get_bytes(Layout.training(snapshot_id, later.key) + "test/pairs.jsonl")
+    assert later_test == clients.store.get_bytes(first + "test/pairs.jsonl")  # same pairs, same vocabulary here
+
+
+def test_a_model_trained_on_shuffled_labels_fails_the_gate_against_the_champion(chain):
     clients, champion = chain.clients, chain.champion
-    trained = {**champion, "model_version": "cs-o2v-worse", "metrics": {"validation:accuracy": 0.5}}
-    with pytest.raises(GateFailed, match="below the minimum"):
-        training.gate_and_promote(clients, run_of("embedding_training"), trained)
+    shuffled = train_another(chain, "2026-12-02T01:00:00", shuffled_labels=True)
+    with pytest.raises(GateFailed, match="test:accuracy .* below the minimum") as refused:
+        training.gate_and_promote(clients, run_of("embedding_training"), shuffled)
+    assert "compared with the champion on evaluation set" in str(refused.value)
     assert clients.store.get_json(Layout.CHAMPION)["model_version"] == champion["model_version"]
+
+
+def test_a_good_model_passes_the_comparison_with_the_champion(chain):
+    clients = chain.clients
+    good = train_another(chain, "2026-12-03T01:00:00")
+    promoted = training.gate_and_promote(clients, run_of("embedding_training"), good)
+    assert clients.store.get_json(Layout.CHAMPION)["model_version"] == promoted["model_version"] == good["model_version"]

@@ -1,5 +1,6 @@
-"""The golden queries embedded by a Batch Transform job of a model: how the pre-swap gate
-encodes queries for a model the query endpoint does not serve yet.
+"""Texts embedded by a Batch Transform job of a model: how the pre-swap gate encodes its queries
+for a model the query endpoint does not serve yet, and how the training gate embeds a product
+sample for its embedding-space check, whichever runner trained the model.
 
 With the endpoint query encoder (``query_endpoint``), a new model reaches the endpoint only in
 the step that swaps the alias, after the gate; and a model trained by SageMaker has no weights
@@ -23,7 +24,7 @@ from catalog_search.query_terms import Speller, analyze
 from catalog_search.runners import runner_for
 from catalog_search.settings import job_name, short_hash
 
-QUERIES_FILE = "queries.jsonl"
+SEQUENCES_FILE = "sequences.jsonl"
 
 
 @dataclass
@@ -52,22 +53,30 @@ class BatchQueryEncoders:
         return self._encoders[model_version]
 
     def _embed(self, model_version: str) -> PrecomputedEncoder:
-        store = self.clients.store
-        vocab, max_seq_len = model_vocabulary(store, model_version)
+        vocab, max_seq_len = model_vocabulary(self.clients.store, model_version)
         speller = Speller(vocab)
         sequences = sorted({tuple(analyze(t, vocab, speller, max_seq_len).ids) for t in self.texts} - {()})
-        key = short_hash(model_version, *sequences)
-        prefix = Layout.query_vectors(model_version, key)
-        output = f"{prefix}output/{QUERIES_FILE}.out"  # SageMaker names a batch output after its input
-        if not store.exists(output):
-            path = self.clients.settings.work_dir / "query-vectors" / model_version / key / QUERIES_FILE
-            tokenizer.write_inference_jsonl(map(list, sequences), path)
-            store.upload_file(path, f"{prefix}input/{QUERIES_FILE}")
-            runner_for(self.clients).transform(sagemaker_jobs.transform_job_config(
-                job_name("qvec", model_version, key), model_version, store.uri(f"{prefix}input/"), store.uri(f"{prefix}output/")))
-        lines = store.get_bytes(output).decode().splitlines()
-        if len(lines) != len(sequences):
-            raise ValueError(f"{store.uri(output)}: {len(lines)} embeddings for {len(sequences)} queries; delete the "
-                             f"prefix {store.uri(prefix)} so that the next try embeds them again")
-        vectors = {ids: json.loads(line)["embeddings"] for ids, line in zip(sequences, lines)}
-        return PrecomputedEncoder(vocab, max_seq_len, vectors)
+        vectors = embed_sequences(self.clients, model_version, [list(ids) for ids in sequences], "qvec")
+        return PrecomputedEncoder(vocab, max_seq_len, {ids: v.tolist() for ids, v in zip(sequences, vectors)})
+
+
+def embed_sequences(clients, model_version: str, sequences: list[list[int]], purpose: str) -> np.ndarray:
+    """Token id sequences embedded by one Batch Transform job of the model (the configured
+    runner), named after the model and the sequences; its output is reused when it exists."""
+    if not sequences:
+        return np.empty((0, 0), dtype=np.float32)
+    store = clients.store
+    key = short_hash(purpose, model_version, *map(tuple, sequences))
+    prefix = Layout.batch_embeddings(model_version, key)
+    output = f"{prefix}output/{SEQUENCES_FILE}.out"  # SageMaker names a batch output after its input
+    if not store.exists(output):
+        path = clients.settings.work_dir / "batch-embeddings" / model_version / key / SEQUENCES_FILE
+        tokenizer.write_inference_jsonl(sequences, path)
+        store.upload_file(path, f"{prefix}input/{SEQUENCES_FILE}")
+        runner_for(clients).transform(sagemaker_jobs.transform_job_config(
+            job_name(purpose, model_version, key), model_version, store.uri(f"{prefix}input/"), store.uri(f"{prefix}output/")))
+    lines = store.get_bytes(output).decode().splitlines()
+    if len(lines) != len(sequences):
+        raise ValueError(f"{store.uri(output)}: {len(lines)} embeddings for {len(sequences)} sequences; delete the "
+                         f"prefix {store.uri(prefix)} so that the next try embeds them again")
+    return np.array([json.loads(line)["embeddings"] for line in lines], dtype=np.float32).reshape(len(sequences), -1)

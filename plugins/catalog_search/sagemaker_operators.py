@@ -1,0 +1,78 @@
+"""The Amazon provider's SageMaker operators, deferrable, taught to re-attach to their own job.
+
+The provider's operators fail or add a timestamp when a job of the same name exists
+(``action_if_job_exists``). Our job names are deterministic per snapshot and run so that a
+retried task finds the job it started; ``runners.attempt_name`` looks the name up first:
+
+- a job in progress is deferred on (the triggerer waits, not a worker slot), never started twice;
+- a completed job is the result, as the provider's operator would have returned it;
+- a job that Failed or was Stopped keeps its name forever (SageMaker never reuses one), so the
+  next try runs under the next attempt name (``{name}-a2``, ``-a3`` …).
+
+Imported only when ``CATALOG_SEARCH_RUNNER=sagemaker`` (``dag_support.sagemaker_job``); the local
+runner's ``dag_support.LocalJobOperator`` returns the same shapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator, SageMakerTransformOperator
+from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+from catalog_search.runners import attempt_name
+
+
+class _Reattaching:
+    """``execute`` of a provider SageMaker operator, after a look-up of the deterministic name."""
+
+    job_type: str  # SageMakerTrigger's job_type
+    name_key: str  # the request's name field
+    status_key: str  # the description's status field
+
+    def _describe(self, name: str) -> dict:
+        raise NotImplementedError
+
+    def execute(self, context: Any) -> dict:
+        request = self.config
+        name, found = attempt_name(self._describe, request[self.name_key], self.status_key)
+        request[self.name_key] = name
+        if found is None:
+            self.log.info("starting SageMaker %s job %s", self.job_type.lower(), name)
+            return super().execute(context)
+        status = found[self.status_key]
+        if status == "Completed":
+            self.log.info("SageMaker %s job %s already completed: its result is reused", self.job_type.lower(), name)
+            return self.serialize_result(name)  # what the provider's operator returns
+        self.log.info("re-attaching to SageMaker %s job %s (%s)", self.job_type.lower(), name, status)
+        self.defer(
+            trigger=SageMakerTrigger(job_name=name, job_type=self.job_type, waiter_delay=self.check_interval,
+                                     waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id,
+                                     region_name=self.region_name, verify=self.verify, botocore_config=self.botocore_config),
+            method_name="execute_complete",
+        )
+
+
+class TrainingJobOperator(_Reattaching, SageMakerTrainingOperator):
+    """CreateTrainingJob, deferrable, re-attaching (returns ``{"Training": description}``)."""
+
+    job_type, name_key, status_key = "Training", "TrainingJobName", "TrainingJobStatus"
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(deferrable=True, check_if_job_exists=False, print_log=False, **kwargs)
+
+    def _describe(self, name: str) -> dict:
+        return self.hook.describe_training_job(name)
+
+
+class TransformJobOperator(_Reattaching, SageMakerTransformOperator):
+    """CreateTransformJob of an existing model, deferrable, re-attaching
+    (returns ``{"Model": …, "Transform": description}``)."""
+
+    job_type, name_key, status_key = "Transform", "TransformJobName", "TransformJobStatus"
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(deferrable=True, check_if_job_exists=False, check_if_model_exists=False, **kwargs)
+
+    def _describe(self, name: str) -> dict:
+        return self.hook.describe_transform_job(name)

@@ -1,0 +1,62 @@
+"""``CATALOG_SEARCH_RUNNER=sagemaker`` against moto server: the DAGs' requests, sent by the
+provider's operators through the real SageMakerHook on ``aws_default``, are accepted.
+
+moto completes every job the moment it is created and writes no artifact: these tests check
+what SageMaker would be asked and that a re-run does not ask twice, not what a job produces.
+Deferral, re-attachment to a running job and renaming after a failure need job states moto
+never shows; tests/unit/test_sagemaker_operators.py covers them with an autospecced hook."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+
+from catalog_search import sagemaker_jobs
+from catalog_search.clients import Clients
+from catalog_search.layout import Layout
+from catalog_search.runners import SageMakerRunner, register_model
+from catalog_search.sagemaker_operators import TrainingJobOperator, TransformJobOperator
+from catalog_search.settings import job_name
+
+
+@pytest.fixture(scope="module")
+def aws(clients) -> Clients:
+    settings = dataclasses.replace(clients.settings, runner="sagemaker", bucket=f"sm-{uuid.uuid4().hex[:8]}",
+                                   sagemaker_role_arn="arn:aws:iam::123456789012:role/catalog-search-sagemaker")
+    aws = Clients.from_environment(settings)
+    aws.store.ensure_bucket()
+    return aws
+
+
+def test_the_training_request_is_accepted_and_a_rerun_finds_the_job(aws):
+    name = job_name("o2v", "20261129T010000Z-fashion", uuid.uuid4().hex)
+    for channel in sagemaker_jobs.TRAINING_CHANNELS:  # the provider's hook checks that every channel exists
+        aws.store.put_bytes(f"training/s/r/{channel}/part.jsonl", b"{}\n")
+    hyper = sagemaker_jobs.object2vec_hyperparameters(aws.settings, vocab_size=1000, pretrained_dim=384)
+    config = sagemaker_jobs.training_job_config(aws.settings, name, aws.store.uri("training/s/r/"), aws.store.uri(Layout.MODELS), hyper)
+    result = TrainingJobOperator(task_id="train", config=config, aws_conn_id="aws_default").execute({})
+    job = result["Training"]
+    assert job["TrainingJobName"] == name and job["TrainingJobStatus"] == "Completed"
+    assert job["HyperParameters"]["enc0_network"] == aws.settings.encoder_network
+    assert {c["ChannelName"] for c in job["InputDataConfig"]} == set(sagemaker_jobs.TRAINING_CHANNELS)
+    assert job["ModelArtifacts"]["S3ModelArtifacts"] == aws.store.uri(Layout.model_artifact(name))
+    assert not aws.store.exists(Layout.model_artifact(name))  # moto writes no model.tar.gz
+    again = TrainingJobOperator(task_id="train", config=dict(config), aws_conn_id="aws_default").execute({})
+    assert again["Training"]["TrainingJobName"] == name
+    found = aws.sagemaker.list_training_jobs(NameContains=name[-8:])["TrainingJobSummaries"]
+    assert [j["TrainingJobName"] for j in found] == [name]
+
+
+def test_the_model_and_transform_requests_are_accepted(aws):
+    model = job_name("o2v", "20261129T010000Z-fashion", uuid.uuid4().hex)
+    register_model(aws.sagemaker, sagemaker_jobs.model_config(aws.settings, model, aws.store.uri(Layout.model_artifact(model))))
+    name = job_name("embed", "20261129T010000Z-fashion", model)
+    aws.store.put_bytes("enrichment/in/products.jsonl", b'{"in0": [1, 2]}\n')
+    config = sagemaker_jobs.transform_job_config(name, model, aws.store.uri("enrichment/in/"), aws.store.uri("enrichment/out/"))
+    result = TransformJobOperator(task_id="batch_transform", config=config, aws_conn_id="aws_default").execute({})
+    assert result["Transform"]["TransformJobName"] == name and result["Transform"]["TransformJobStatus"] == "Completed"
+    assert result["Model"]["PrimaryContainer"]["Environment"] == {"INFERENCE_PREFERRED_MODE": "embedding"}
+    short = {**config, "TransformJobName": job_name("qvec", model, "k")}
+    assert SageMakerRunner(aws.sagemaker_hook, check_interval=1).transform(short)["TransformJobStatus"] == "Completed"

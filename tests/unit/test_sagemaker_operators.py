@@ -1,0 +1,120 @@
+"""SageMaker jobs on AWS: the provider's deferrable operators taught to re-attach, and the one job a
+task waits for itself, each with ``create_autospec(SageMakerHook)`` (a call that does not match the
+pinned provider's signatures fails here). Against moto server: tests/integration/test_sagemaker_mode_moto.py."""
+
+from __future__ import annotations
+
+from unittest.mock import create_autospec
+
+import pytest
+from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+from airflow.sdk.exceptions import TaskDeferred
+from botocore.exceptions import ClientError
+
+from catalog_search import sagemaker_jobs
+from catalog_search.runners import JobFailed, SageMakerRunner, attempt_name
+from catalog_search.sagemaker_operators import TrainingJobOperator, TransformJobOperator
+from catalog_search.settings import Settings, job_name
+
+NAME = job_name("o2v", "20261129T010000Z-fashion", "scheduled-2026-11-29")
+SUCCESS = {"ResponseMetadata": {"HTTPStatusCode": 200}}
+
+
+def not_found(operation: str = "Describe") -> ClientError:
+    return ClientError({"Error": {"Code": "ValidationException", "Message": "Requested resource not found."}}, operation)
+
+
+def jobs_by_name(jobs: dict, status_key: str):
+    """A describe function over {name: status}: a missing name is SageMaker's ValidationException."""
+    def describe(name):
+        if name not in jobs:
+            raise not_found()
+        return {status_key: jobs[name], "TrainingJobName": name, "TransformJobName": name, "ModelName": "m",
+                "ResourceConfig": {"InstanceCount": 1}}
+    return describe
+
+
+def hook_for(jobs: dict, status_key: str) -> SageMakerHook:
+    hook = create_autospec(SageMakerHook, instance=True)
+    for constant in ("non_terminal_states", "failed_states"):  # class constants autospec leaves out
+        setattr(hook, constant, getattr(SageMakerHook, constant))
+    describe = jobs_by_name(jobs, status_key)
+    hook.describe_training_job.side_effect = describe
+    hook.describe_transform_job.side_effect = describe
+    hook.create_training_job.return_value = hook.create_transform_job.return_value = SUCCESS
+    return hook
+
+
+def training_operator(hook: SageMakerHook) -> TrainingJobOperator:
+    config = sagemaker_jobs.training_job_config(Settings(), NAME, "s3://b/training/", "s3://b/models/", {"epochs": "4"})
+    operator = TrainingJobOperator(task_id="train", config=config, aws_conn_id="aws_default")
+    operator.__dict__["hook"] = hook  # the operator's cached hook
+    return operator
+
+
+def test_attempt_names_skip_jobs_that_failed_or_stopped_and_stay_within_sagemaker_s_limit():
+    describe = jobs_by_name({NAME: "Failed", f"{NAME}-a2": "Stopped"}, "TrainingJobStatus")
+    name, found = attempt_name(describe, NAME, "TrainingJobStatus")
+    assert (name, found) == (f"{NAME}-a3", None) and len(name) <= 63
+    assert attempt_name(describe, "fresh", "TrainingJobStatus") == ("fresh", None)
+    running = jobs_by_name({NAME: "InProgress"}, "TrainingJobStatus")
+    assert attempt_name(running, NAME, "TrainingJobStatus")[0] == NAME
+
+
+def test_a_new_training_job_is_created_and_the_task_defers_while_it_runs():
+    jobs = {}
+    hook = hook_for(jobs, "TrainingJobStatus")
+    hook.create_training_job.side_effect = lambda config, **_: jobs.update({config["TrainingJobName"]: "InProgress"}) or SUCCESS
+    with pytest.raises(TaskDeferred) as deferred:
+        training_operator(hook).execute({})
+    assert hook.create_training_job.call_count == 1 and hook.create_training_job.call_args.args[0]["TrainingJobName"] == NAME
+    assert isinstance(deferred.value.trigger, SageMakerTrigger) and deferred.value.trigger.job_name == NAME
+
+
+def test_a_retried_task_re_attaches_to_its_running_job_instead_of_starting_another():
+    hook = hook_for({NAME: "InProgress"}, "TrainingJobStatus")
+    with pytest.raises(TaskDeferred) as deferred:
+        training_operator(hook).execute({})
+    hook.create_training_job.assert_not_called()
+    assert deferred.value.trigger.job_name == NAME and deferred.value.method_name == "execute_complete"
+
+
+def test_a_completed_job_is_the_result_without_a_second_job():
+    hook = hook_for({NAME: "Completed"}, "TrainingJobStatus")
+    assert training_operator(hook).execute({})["Training"]["TrainingJobName"] == NAME
+    hook.create_training_job.assert_not_called()
+
+
+def test_after_a_failed_job_the_next_try_runs_under_the_next_attempt_name():
+    jobs = {NAME: "Failed"}
+    hook = hook_for(jobs, "TrainingJobStatus")
+    hook.create_training_job.side_effect = lambda config, **_: jobs.update({config["TrainingJobName"]: "InProgress"}) or SUCCESS
+    with pytest.raises(TaskDeferred) as deferred:
+        training_operator(hook).execute({})
+    assert hook.create_training_job.call_args.args[0]["TrainingJobName"] == f"{NAME}-a2"
+    assert deferred.value.trigger.job_name == f"{NAME}-a2"
+
+
+def test_the_transform_operator_re_attaches_too():
+    hook = hook_for({"cs-embed-x": "InProgress"}, "TransformJobStatus")
+    config = sagemaker_jobs.transform_job_config("cs-embed-x", "m", "s3://b/in/", "s3://b/out/")
+    operator = TransformJobOperator(task_id="batch_transform", config=config, aws_conn_id="aws_default")
+    operator.__dict__["hook"] = hook
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({})
+    hook.create_transform_job.assert_not_called()
+    assert deferred.value.trigger.job_name == "cs-embed-x"
+
+
+def test_the_runner_waits_for_a_short_transform_and_names_a_failure():
+    jobs = {}
+    hook = hook_for(jobs, "TransformJobStatus")
+    hook.create_transform_job.side_effect = lambda config, **_: jobs.update({config["TransformJobName"]: "Completed"}) or SUCCESS
+    config = sagemaker_jobs.transform_job_config("cs-qvec-x", "m", "s3://b/in/", "s3://b/out/")
+    assert SageMakerRunner(hook, check_interval=1).transform(config)["TransformJobStatus"] == "Completed"
+    hook.check_status.assert_called_once()
+    failed = hook_for({"cs-qvec-y": "Completed"}, "TransformJobStatus")
+    failed.describe_transform_job.side_effect = lambda name: {"TransformJobStatus": "Stopping", "FailureReason": "stopped by a user"}
+    with pytest.raises(JobFailed, match="stopped by a user"):
+        SageMakerRunner(failed, check_interval=1).transform({**config, "TransformJobName": "cs-qvec-y"})

@@ -112,6 +112,7 @@ class Settings:
     purity_sample: int = _setting(2000, help="products embedded for the purity check")
     # AWS
     sagemaker_role_arn: str = _setting("")
+    model_package_group: str = _setting("catalog-search-products", help="the Model Registry group of this catalog's models")
     region: str = _setting("us-east-1", env="AWS_DEFAULT_REGION")
 
     @classmethod

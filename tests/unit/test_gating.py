@@ -2,7 +2,7 @@ from catalog_search.gating import Candidate, Thresholds, decide, metrics_by_name
 
 LIMITS = Thresholds(min_accuracy=0.75, max_cross_entropy=0.5, accuracy_tolerance=0.02, cross_entropy_tolerance=0.05,
                     min_purity=0.5)
-SET, OTHER_SET = "evaluation/t1/pairs.parquet#aaaa", "evaluation/t2/pairs.parquet#bbbb"
+SET, OTHER_SET = "evaluation/t1/pairs.parquet@aaaa", "evaluation/t2/pairs.parquet@bbbb"
 
 
 def model(accuracy, cross_entropy, evaluation_set=SET, purity=0.9) -> Candidate:

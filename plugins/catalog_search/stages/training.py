@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from catalog_search import catalog, evaluation, gating, pointers, sagemaker_jobs, tokenizer, training_data, validation
+from catalog_search import catalog, evaluation, gating, model_registry, pointers, sagemaker_jobs, tokenizer, training_data, validation
 from catalog_search.batch_embeddings import embed_sequences
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
@@ -60,7 +60,7 @@ def prepare_training_data(clients: Clients, run: Run, snapshot_id: str) -> dict:
 
 def evaluation_set_id(key: str, pairs: pd.DataFrame) -> str:
     """Where the frozen set lives and a hash of its pairs: models with the same id were scored alike."""
-    return f"{key}#{short_hash(*pd.util.hash_pandas_object(pairs, index=False).tolist())}"
+    return f"{key}@{short_hash(*pd.util.hash_pandas_object(pairs, index=False).tolist())}"
 
 
 def _pretrained_file(source: str, store: ObjectStore, local_dir: Path, titles: pd.Series) -> Path | None:
@@ -121,8 +121,9 @@ def record_training(clients: Clients, run: Run, snapshot_id: str, training: dict
 
 
 def gate_and_promote(clients: Clients, run: Run, trained: dict) -> dict:
-    """Champion only if the gate passes (``gating``); a failed gate raises and publishes nothing.
-    The model is registered first: the embedding-space check embeds through it (Batch Transform)."""
+    """Champion only if the gate passes (``gating``): then a version in the Model Registry and
+    ``champion.json``; a failed gate raises and publishes nothing. The SageMaker model is created
+    first: the embedding-space check embeds through it (Batch Transform)."""
     settings, store = clients.settings, clients.store
     model_version = trained["model_version"]
     register_model(clients.sagemaker, sagemaker_jobs.model_config(settings, model_version, trained["model_data_url"]))
@@ -136,7 +137,9 @@ def gate_and_promote(clients: Clients, run: Run, trained: dict) -> dict:
     if not decision.passed:
         raise gating.GateFailed(f"model {model_version} not promoted: " + "; ".join(decision.reasons)
                                 + f" ({'; '.join(decision.notes)}). The champion is unchanged.")
-    record = {**trained, "purity@10": purity, "snapshot_id": lineage["snapshot_id"],
+    package = model_registry.register_version(clients.sagemaker, settings, lineage, trained["metrics"],
+                                              store.uri(Layout.model_metrics(model_version)))
+    record = {**trained, "purity@10": purity, "snapshot_id": lineage["snapshot_id"], "model_package_arn": package,
               "promoted_at": utc_stamp(datetime.now(timezone.utc))}
     store.put_json(Layout.CHAMPION, record)
     return record

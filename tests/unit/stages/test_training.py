@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from catalog_search import catalog
+from catalog_search import catalog, model_registry
 from catalog_search.gating import GateFailed
 from catalog_search.layout import Layout
 from catalog_search.stages import jobs, training
@@ -66,6 +66,22 @@ def test_train_and_gate_make_a_registered_champion_with_lineage(chain):
     lineage = store.get_json(Layout.model_lineage(champion["model_version"]))
     assert lineage["snapshot_id"] == snapshot_id and lineage["evaluation_set"] == champion["evaluation_set"]
     assert clients.sagemaker.describe_model(ModelName=champion["model_version"])["ModelName"] == champion["model_version"]
+
+
+def test_a_promoted_model_is_a_registry_version_with_its_metrics_and_lineage_once(chain):
+    clients, champion = chain.clients, chain.champion
+    package = clients.sagemaker.describe_model_package(ModelPackageName=champion["model_package_arn"])
+    assert package["ModelPackageGroupName"] == clients.settings.model_package_group
+    assert package["ModelApprovalStatus"] == "Approved" and package["ModelPackageDescription"] == champion["model_version"]
+    metadata = package["CustomerMetadataProperties"]
+    assert metadata["snapshot_id"] == chain.snapshot_id and metadata["evaluation_set"] == champion["evaluation_set"]
+    assert float(metadata["test:accuracy"]) == pytest.approx(champion["metrics"]["test:accuracy"], rel=1e-5)
+    assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith(Layout.model_metrics(champion["model_version"]))
+    lineage = clients.store.get_json(Layout.model_lineage(champion["model_version"]))
+    again = model_registry.register_version(clients.sagemaker, clients.settings, lineage, champion["metrics"], "s3://b/m.json")
+    assert again == champion["model_package_arn"]  # a retried gate registers nothing twice
+    versions = clients.sagemaker.list_model_packages(ModelPackageGroupName=clients.settings.model_package_group)
+    assert [v["ModelPackageArn"] for v in versions["ModelPackageSummaryList"]].count(again) == 1
 
 
 def test_every_run_of_a_taxonomy_is_tested_on_the_frozen_evaluation_set(chain):

@@ -1,0 +1,48 @@
+"""The SageMaker Model Registry: each promoted model as a version of its catalog's model package
+group (``Settings.model_package_group``), with its metrics (``metrics.json``) and lineage.
+
+Registration is part of the promotion, so that the registry and ``champion.json`` say the same;
+it is idempotent (a version's description is its model version, looked up before creating), so
+a retried gate task registers nothing twice. Locally the same calls go to moto.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from catalog_search import sagemaker_jobs
+from catalog_search.settings import Settings
+
+APPROVED = "Approved"
+LINEAGE_KEYS = ("model_version", "snapshot_id", "training_run", "training_uri", "evaluation_set")
+
+
+def register_version(sagemaker: Any, settings: Settings, lineage: dict, metrics: dict, metrics_uri: str) -> str:
+    """The ARN of the model version registered for ``lineage["model_version"]`` (created once)."""
+    group = settings.model_package_group
+    model_version = lineage["model_version"]
+    try:
+        sagemaker.describe_model_package_group(ModelPackageGroupName=group)
+    except sagemaker.exceptions.ClientError:
+        sagemaker.create_model_package_group(ModelPackageGroupName=group,
+                                             ModelPackageGroupDescription="Object2Vec product-title embeddings")
+    for summary in _versions(sagemaker, group):
+        if summary.get("ModelPackageDescription") == model_version:
+            return summary["ModelPackageArn"]
+    container = sagemaker_jobs.model_config(settings, model_version, lineage["model_data_url"])["PrimaryContainer"]
+    return sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=model_version,
+        InferenceSpecification={"Containers": [container],
+                                "SupportedContentTypes": [sagemaker_jobs.JSONLINES, "application/json"],
+                                "SupportedResponseMIMETypes": [sagemaker_jobs.JSONLINES, "application/json"]},
+        ModelApprovalStatus=APPROVED,
+        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
+        CustomerMetadataProperties={**{k: str(lineage[k])[:256] for k in LINEAGE_KEYS if lineage.get(k)},
+                                    **{name: f"{value:.6g}" for name, value in metrics.items()}},
+    )["ModelPackageArn"]
+
+
+def _versions(sagemaker: Any, group: str) -> list[dict]:
+    pages = sagemaker.get_paginator("list_model_packages").paginate(ModelPackageGroupName=group)
+    return [summary for page in pages for summary in page["ModelPackageSummaryList"]]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from catalog_search import sagemaker_jobs
+from catalog_search.runners import described
 from catalog_search.settings import Settings
 
 APPROVED = "Approved"
@@ -21,9 +22,7 @@ def register_version(sagemaker: Any, settings: Settings, lineage: dict, metrics:
     """The ARN of the model version registered for ``lineage["model_version"]`` (created once)."""
     group = settings.model_package_group
     model_version = lineage["model_version"]
-    try:
-        sagemaker.describe_model_package_group(ModelPackageGroupName=group)
-    except sagemaker.exceptions.ClientError:
+    if described(lambda name: sagemaker.describe_model_package_group(ModelPackageGroupName=name), group) is None:
         sagemaker.create_model_package_group(ModelPackageGroupName=group,
                                              ModelPackageGroupDescription="Object2Vec product-title embeddings")
     for summary in _versions(sagemaker, group):

@@ -25,6 +25,7 @@ import numpy as np
 from catalog_search import sagemaker_jobs
 from catalog_search.encoder import model_vocabulary
 from catalog_search.errors import EncoderUnavailable, PermanentError
+from catalog_search.runners import described
 from catalog_search.settings import Settings, job_name
 from catalog_search.storage import ObjectStore
 
@@ -46,10 +47,10 @@ def deploy(hook: Any, settings: Settings, model_version: str, check_interval: in
     one is in service), waiting for it. A re-run converges: a change in flight is waited for, not
     started twice; an endpoint already serving the model is left alone."""
     name, config_name = settings.query_endpoint, endpoint_config_name(model_version)
-    if _described(hook, hook.describe_endpoint_config, config_name) is None:
+    if described(hook.describe_endpoint_config, config_name) is None:
         hook.create_endpoint_config(sagemaker_jobs.endpoint_config_config(settings, config_name, model_version))
     request = {"EndpointName": name, "EndpointConfigName": config_name}
-    current = _described(hook, hook.describe_endpoint, name)
+    current = described(hook.describe_endpoint, name)
     if current is not None and current["EndpointStatus"] in hook.endpoint_non_terminal_states:
         current = _wait(hook, name, check_interval)
     if current is None:
@@ -69,15 +70,6 @@ def deploy(hook: Any, settings: Settings, model_version: str, check_interval: in
             f"{model_version!r} ({serving.get('FailureReason', 'no reason given')}); see the SageMaker console's "
             f"endpoint events, fix the cause and clear the task")
     return {"endpoint": name, "endpoint_config": config_name, "model_version": model_version, "action": action}
-
-
-def _described(hook: Any, describe, name: str) -> dict | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        return describe(name)
-    except ClientError:
-        return None
 
 
 def _wait(hook: Any, name: str, check_interval: int) -> dict:

@@ -33,12 +33,23 @@ class Runner(Protocol):
     def transform(self, config: dict) -> dict: ...
 
 
+def described(describe: Callable[[str], dict], name: str) -> dict | None:
+    """A SageMaker resource's description, or None when it does not exist (SageMaker answers
+    ValidationException); any other error (throttling, access) is raised."""
+    from botocore.exceptions import ClientError
+
+    try:
+        return describe(name)
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ValidationException":
+            return None
+        raise
+
+
 def register_model(sagemaker: Any, config: dict) -> str:
     """CreateModel, once: a retried task finds the model it registered before."""
-    try:
-        return sagemaker.describe_model(ModelName=config["ModelName"])["ModelArn"]
-    except sagemaker.exceptions.ClientError:
-        return sagemaker.create_model(**config)["ModelArn"]
+    found = described(lambda name: sagemaker.describe_model(ModelName=name), config["ModelName"])
+    return found["ModelArn"] if found else sagemaker.create_model(**config)["ModelArn"]
 
 
 class LocalRunner:
@@ -137,18 +148,11 @@ def attempt_name(describe: Callable[[str], dict], name: str, status_key: str) ->
     Deterministic names let a retried task find the job it started; but a job that Failed or
     was Stopped keeps its name forever (SageMaker never reuses one), so the next try moves on to
     ``{name}-a2``, ``-a3`` …: the first name that is free or holds a job that did not end badly."""
-    from botocore.exceptions import ClientError
-
     for attempt in range(1, MAX_ATTEMPTS + 1):
         suffix = "" if attempt == 1 else f"-a{attempt}"
         candidate = name[: JOB_NAME_MAX - len(suffix)] + suffix
-        try:
-            found = describe(candidate)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") == "ValidationException":  # SageMaker's "not found"
-                return candidate, None
-            raise
-        if found[status_key] not in ENDED_BADLY:
+        found = described(describe, candidate)
+        if found is None or found[status_key] not in ENDED_BADLY:
             return candidate, found
     raise JobFailed(f"SageMaker job {name}: {MAX_ATTEMPTS} attempts failed or were stopped; read their FailureReason "
                     f"in the SageMaker console, fix the cause, then run again for a new run id")

@@ -3,19 +3,24 @@ publish the champion model asset."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
 from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, TAGS, emit, given, run_stage, sagemaker_job
 
+APPROVAL_POKE_INTERVAL = 300  # seconds
+APPROVAL_TIMEOUT = timedelta(days=7)  # a version nobody approved within a week fails the run
+
 with DAG(
     dag_id="embedding_training",
     doc_md="""
 ### embedding_training
-pairs → vocabulary → Object2Vec training → metric gate → champion.
+pairs → vocabulary → Object2Vec training → model → metric gate → registry → approval → champion.
 
-* **pairs**: stratified same-category (positive) / different-category (negative, a share of them
+* **prepare_training_data**: a SageMaker Processing job running `include/jobs/prepare_training_data.py`
+  (shipped with the library; the local runner runs the same entry point on the same inputs), then
+  checked by **check_training_data**: stratified same-category (positive) / different-category (negative, a share of them
   hard: sibling categories) pairs, split by product into train/validation/test, checked by the
   pairs suite (Data Docs under `reports/`), as Object2Vec JSON Lines under
   `training/{snapshot_id}/{run}/` with `auxiliary/vocab.json` (and the trimmed pretrained
@@ -29,8 +34,12 @@ pairs → vocabulary → Object2Vec training → metric gate → champion.
   out of training): `test:accuracy` and `test:cross_entropy` must meet their thresholds and not
   fall behind the champion's on the same set, and the leaf-category purity@10 of a product
   sample's neighbours (embedded by the model through Batch Transform) must reach its minimum. A
-  failed gate raises with the numbers and nothing is published. Passing registers the SageMaker
-  model and writes `models/champion.json`, emitting the **embedding model** asset.
+  failed gate raises with the numbers and nothing is published. Passing registers a version in
+  the Model Registry: approved at once (`CATALOG_SEARCH_MODEL_APPROVAL=auto`), or pending until a
+  person approves it (`manual`: **await_approval** reschedules itself, holding no worker, for up
+  to 7 days; a rejection fails the run with the reviewer's note).
+* **promote**: writes `models/champion.json` (never back to a model of an older snapshot),
+  emitting the **embedding model** asset.
 
 Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest snapshot).
 """,
@@ -47,8 +56,12 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
         return run_stage("training.resolve_snapshot", **given("snapshot_id", assets=(CATALOG_SNAPSHOT,)))
 
     @task
-    def prepare_training_data(snapshot_id: str) -> dict:
-        return run_stage("training.prepare_training_data", snapshot_id=snapshot_id)
+    def processing_config(snapshot_id: str) -> dict:
+        return run_stage("training.processing_config", snapshot_id=snapshot_id)
+
+    @task
+    def check_training_data(snapshot_id: str, job: dict) -> dict:
+        return run_stage("training.check_training_data", snapshot_id=snapshot_id, job=job)
 
     @task
     def training_config(snapshot_id: str, training: dict) -> dict:
@@ -58,14 +71,33 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
     def record_training(snapshot_id: str, training: dict, config: dict, job: dict) -> dict:
         return run_stage("training.record_training", snapshot_id=snapshot_id, training=training, config=config, job=job)
 
+    @task
+    def model_config(trained: dict) -> dict:
+        return run_stage("training.model_config", trained=trained)
+
+    @task
+    def gate_and_register(trained: dict) -> dict:
+        return run_stage("training.gate_and_register", trained=trained)
+
+    # Waits between pokes without a worker slot: minutes when a person approves (manual mode),
+    # one poke when the gate approved (auto).
+    @task.sensor(mode="reschedule", poke_interval=APPROVAL_POKE_INTERVAL, timeout=APPROVAL_TIMEOUT.total_seconds())
+    def await_approval(candidate: dict) -> bool:
+        return run_stage("training.approved", candidate=candidate)
+
     @task(outlets=[EMBEDDING_MODEL])
-    def gate_and_promote(trained: dict) -> dict:
-        record = run_stage("training.gate_and_promote", trained=trained)
+    def promote(candidate: dict) -> dict:
+        record = run_stage("training.promote", candidate=candidate)
         emit(EMBEDDING_MODEL, model_version=record["model_version"], snapshot_id=record["snapshot_id"])
         return record
 
     snapshot = resolve_snapshot()
-    training = prepare_training_data(snapshot)
+    prepare = sagemaker_job("prepare_training_data", "processing", processing_config(snapshot))
+    training = check_training_data(snapshot, prepare.output)
     config = training_config(snapshot, training)
     train = sagemaker_job("train", "training", config)
-    gate_and_promote(record_training(snapshot, training, config, train.output))
+    trained = record_training(snapshot, training, config, train.output)
+    model = sagemaker_job("create_model", "model", model_config(trained))
+    candidate = gate_and_register(trained)
+    model >> candidate  # the gate embeds its product sample through the model
+    await_approval(candidate) >> promote(candidate)

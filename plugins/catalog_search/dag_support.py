@@ -100,20 +100,22 @@ def emit(asset: Asset, **extra: Any) -> None:
     get_current_context()["outlet_events"][asset].extra = extra
 
 
-JOB_KINDS = ("training", "transform")
+JOB_KINDS = ("processing", "training", "model", "transform")
 
 
 def sagemaker_job(task_id: str, kind: str, config: Any) -> BaseOperator:
-    """The task that runs a SageMaker job from its request (``kind`` training or transform):
-    the provider's deferrable operator, re-attaching on retry (``CATALOG_SEARCH_RUNNER=sagemaker``),
-    or the local runner; both return the provider's result shape (``{"Training": …}``,
-    ``{"Transform": …}``), so the DAG reads the same either way."""
+    """The task that runs a SageMaker job from its request (``kind`` one of ``JOB_KINDS``): the
+    provider's operator, deferrable and re-attaching on retry (``CATALOG_SEARCH_RUNNER=sagemaker``),
+    or the local runner; both return the provider's result shape (``{"Processing": …}``,
+    ``{"Training": …}``, ``{"Model": …}``, ``{"Transform": …}``), so the DAG reads the same either way."""
     if kind not in JOB_KINDS:
         raise ValueError(f"job kind {kind!r}: expected one of {JOB_KINDS}")
     if Settings.from_env().runner == "sagemaker":
         from catalog_search import sagemaker_operators
 
-        operator = {"training": sagemaker_operators.TrainingJobOperator,
+        operator = {"processing": sagemaker_operators.ProcessingJobOperator,
+                    "training": sagemaker_operators.TrainingJobOperator,
+                    "model": sagemaker_operators.ModelOperator,
                     "transform": sagemaker_operators.TransformJobOperator}[kind]
         return operator(task_id=task_id, config=config, aws_conn_id=AWS_CONN_ID)
     return LocalJobOperator(task_id=task_id, kind=kind, config=config)

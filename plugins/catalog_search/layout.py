@@ -49,6 +49,11 @@ class Layout:
     def training(snapshot_id: str, run_key: str) -> str:
         return f"training/{snapshot_id}/{run_key}/"
 
+    # code/{hash}/: a Processing job's code input (entry point and library), one per version
+    @staticmethod
+    def processing_code(code_hash: str) -> str:
+        return f"code/{code_hash}/"
+
     # models/{model_version}/ (a training job writes {S3OutputPath}/{job}/output/model.tar.gz)
     @staticmethod
     def model(model_version: str) -> str:

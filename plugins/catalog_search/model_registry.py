@@ -1,9 +1,10 @@
 """The SageMaker Model Registry: each promoted model as a version of its catalog's model package
 group (``Settings.model_package_group``), with its metrics (``metrics.json``) and lineage.
 
-Registration is part of the promotion, so that the registry and ``champion.json`` say the same;
-it is idempotent (a version's description is its model version, looked up before creating), so
-a retried gate task registers nothing twice. Locally the same calls go to moto.
+A passed gate registers the version, approved at once (``model_approval=auto``) or pending
+manual approval (``manual``): promotion to ``champion.json`` waits for its status. Registration is
+idempotent (a version's description is its model version, looked up before creating), so a
+retried gate task registers nothing twice. Locally the same calls go to moto.
 """
 
 from __future__ import annotations
@@ -11,10 +12,16 @@ from __future__ import annotations
 from typing import Any
 
 from catalog_search import sagemaker_jobs
+from catalog_search.errors import PermanentError
 from catalog_search.runners import described
 from catalog_search.settings import Settings
 
-APPROVED = "Approved"
+APPROVED, PENDING, REJECTED = "Approved", "PendingManualApproval", "Rejected"
+INITIAL_STATUS = {"auto": APPROVED, "manual": PENDING}  # by Settings.model_approval
+
+
+class VersionRejected(PermanentError):
+    """A person rejected the model version in the Model Registry."""
 LINEAGE_KEYS = ("model_version", "snapshot_id", "training_run", "training_uri", "evaluation_set")
 
 
@@ -35,11 +42,22 @@ def register_version(sagemaker: Any, settings: Settings, lineage: dict, metrics:
         InferenceSpecification={"Containers": [container],
                                 "SupportedContentTypes": [sagemaker_jobs.JSONLINES, "application/json"],
                                 "SupportedResponseMIMETypes": [sagemaker_jobs.JSONLINES, "application/json"]},
-        ModelApprovalStatus=APPROVED,
+        ModelApprovalStatus=INITIAL_STATUS[settings.model_approval],
         ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
         CustomerMetadataProperties={**{k: str(lineage[k])[:256] for k in LINEAGE_KEYS if lineage.get(k)},
                                     **{name: f"{value:.6g}" for name, value in metrics.items()}},
     )["ModelPackageArn"]
+
+
+def approved(sagemaker: Any, package_arn: str) -> bool:
+    """True once the version is approved, False while it waits; a rejection raises with its note."""
+    version = sagemaker.describe_model_package(ModelPackageName=package_arn)
+    status = version["ModelApprovalStatus"]
+    if status == REJECTED:
+        raise VersionRejected(f"model version {version.get('ModelPackageDescription', package_arn)} was rejected in the "
+                              f"Model Registry ({version.get('ApprovalDescription') or 'no note given'}); it will not be "
+                              f"promoted. Train again, or approve it in the registry and clear this task.")
+    return status == APPROVED
 
 
 def _versions(sagemaker: Any, group: str) -> list[dict]:

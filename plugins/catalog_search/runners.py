@@ -1,9 +1,10 @@
 """SageMaker jobs run locally with the same artifacts, and the naming that makes them re-runnable.
 
 ``LocalRunner`` takes the request dicts of ``sagemaker_jobs`` and returns dicts shaped like
-DescribeTrainingJob / DescribeTransformJob, so everything downstream is one path: it lays out
-SageMaker's ``/opt/ml`` folders, runs the entry point of ``include/jobs/`` in a subprocess, and
-writes model.tar.gz and ``.out`` files where SageMaker would. On AWS the DAGs' jobs go through
+DescribeProcessingJob / DescribeTrainingJob / DescribeTransformJob, so everything downstream is
+one path: it lays out SageMaker's ``/opt/ml`` folders, runs the job's entry point in a
+subprocess (a Processing job's from its code input, the others from ``include/jobs/``), and
+writes outputs, model.tar.gz and ``.out`` files where SageMaker would. On AWS the DAGs' jobs go through
 the provider's operators (``sagemaker_operators``); ``SageMakerRunner`` runs the one short job
 a task waits for itself. ``attempt_name`` decides, for both, under which name a try runs.
 """
@@ -11,6 +12,7 @@ a task waits for itself. ``attempt_name`` decides, for both, under which name a 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from catalog_search.errors import PermanentError
+from catalog_search.sagemaker_jobs import PROCESSING_ROOT
 from catalog_search.storage import ObjectStore
 
 METRIC_LINE = re.compile(r"^#metric (?P<name>[\w:]+)=(?P<value>[-+0-9.eE]+|nan|inf)$", re.MULTILINE)
@@ -74,12 +77,41 @@ class LocalRunner:
         return path
 
     def _run(self, script: str, args: list[str], log_path: Path) -> str:
-        proc = subprocess.run([self.python, str(self.jobs_dir / script), *args], capture_output=True, text=True)
+        return self._run_command([self.python, str(self.jobs_dir / script), *args], log_path)
+
+    def _run_command(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> str:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=None if env is None else {**os.environ, **env})
         log_path.write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-15:])
-            raise JobFailed(f"{script} exited with {proc.returncode}; log {log_path}; last lines:\n{tail}")
+            raise JobFailed(f"{Path(argv[1]).name} exited with {proc.returncode}; log {log_path}; last lines:\n{tail}")
         return proc.stdout
+
+    def process(self, config: dict) -> dict:
+        """A Processing job: its inputs downloaded where the container would see them, its entry
+        point (from the code input, with the container's environment) run on them, its output
+        folder uploaded; container paths in the command become paths under the job's folder."""
+        name = config["ProcessingJobName"]
+        root = self._job_dir(name)
+
+        def local(path: str) -> str:
+            return str(root / Path(path).relative_to(PROCESSING_ROOT)) if path.startswith(PROCESSING_ROOT) else path
+
+        for item in config["ProcessingInputs"]:
+            store, prefix = self._store(item["S3Input"]["S3Uri"])
+            store.download_prefix(prefix, Path(local(item["S3Input"]["LocalPath"])))
+        outputs = config["ProcessingOutputConfig"]["Outputs"]
+        for output in outputs:
+            Path(local(output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
+        app = config["AppSpecification"]
+        interpreter, *command = app["ContainerEntrypoint"] + app.get("ContainerArguments", [])
+        environment = {k: ":".join(local(p) for p in v.split(":")) for k, v in config.get("Environment", {}).items()}
+        self._run_command([self.python, *map(local, command)], root / "processing.log", environment)
+        for output in outputs:
+            store, prefix = self._store(output["S3Output"]["S3Uri"].rstrip("/") + "/")
+            store.upload_dir(Path(local(output["S3Output"]["LocalPath"])), prefix)
+        return {"ProcessingJobName": name, "ProcessingJobStatus": "Completed", "ProcessingInputs": config["ProcessingInputs"],
+                "ProcessingOutputConfig": config["ProcessingOutputConfig"], "AppSpecification": app}
 
     def train(self, config: dict) -> dict:
         name = config["TrainingJobName"]

@@ -1,5 +1,5 @@
-"""SageMaker job configs as plain dicts (the CreateTrainingJob / CreateModel /
-CreateTransformJob request shapes), built in one place and run by either runner."""
+"""SageMaker job configs as plain dicts (the CreateProcessingJob / CreateTrainingJob /
+CreateModel / CreateTransformJob request shapes), built in one place and run by either runner."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ from catalog_search.settings import Settings
 
 JSONLINES = "application/jsonlines"
 TRAINING_CHANNELS = ("train", "validation", "test", "auxiliary")
+LOCAL_ROLE = "arn:aws:iam::000000000000:role/catalog-search-local"  # moto's stand-in when no role is set
+PROCESSING_ROOT = "/opt/ml/processing"
+PROCESSING_OUTPUT = f"{PROCESSING_ROOT}/output"
+PROCESSING_CODE = f"{PROCESSING_ROOT}/input/code"
+# SageMaker's scikit-learn image brings Python 3 with pandas, numpy and pyarrow: all the
+# training-data entry point and the library files it is shipped with import.
+PROCESSING_FRAMEWORK = ("sklearn", "1.2-1")
 
 
 def object2vec_image(region: str) -> str:
@@ -50,6 +57,45 @@ def object2vec_hyperparameters(settings: Settings, vocab_size: int, pretrained_d
     return {k: str(v) for k, v in hyperparameter_values(settings, vocab_size, pretrained_dim).items()}
 
 
+def processing_input(name: str) -> str:
+    """Where a Processing job finds an S3 input inside its container: ``{root}/input/{name}/``
+    holding the objects under the URI (a single object keeps its file name)."""
+    return f"{PROCESSING_ROOT}/input/{name}"
+
+
+def processing_job_config(settings: Settings, name: str, script: str, code_uri: str, inputs: dict[str, str],
+                          output_uri: str, arguments: list[str]) -> dict:
+    """Run ``script`` of the code prefix (the entry point beside the ``catalog_search`` package)
+    with ``inputs`` ({name: s3 uri}) under ``processing_input(name)`` and the container's
+    ``PROCESSING_OUTPUT`` uploaded to ``output_uri`` when the job ends."""
+    def s3_input(input_name: str, uri: str) -> dict:
+        return {"InputName": input_name, "S3Input": {
+            "S3Uri": uri, "LocalPath": processing_input(input_name), "S3DataType": "S3Prefix",
+            "S3InputMode": "File", "S3DataDistributionType": "FullyReplicated"}}
+
+    return {
+        "ProcessingJobName": name,
+        "ProcessingInputs": [s3_input("code", code_uri)] + [s3_input(n, uri) for n, uri in inputs.items()],
+        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "output", "S3Output": {
+            "S3Uri": output_uri, "LocalPath": PROCESSING_OUTPUT, "S3UploadMode": "EndOfJob"}}]},
+        "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": settings.processing_instance_type,
+                                                  "VolumeSizeInGB": 30}},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 2 * 3600},
+        "AppSpecification": {"ImageUri": settings.processing_image or processing_image(settings.region),
+                             "ContainerEntrypoint": ["python3", f"{PROCESSING_CODE}/{script}"],
+                             "ContainerArguments": arguments},
+        "Environment": {"PYTHONPATH": PROCESSING_CODE},
+        "RoleArn": settings.sagemaker_role_arn or LOCAL_ROLE,
+    }
+
+
+def processing_image(region: str) -> str:
+    from sagemaker.core import image_uris
+
+    framework, version = PROCESSING_FRAMEWORK
+    return image_uris.retrieve(framework, region, version=version)
+
+
 def training_job_config(
     settings: Settings, name: str, training_uri: str, output_uri: str, hyperparameters: dict[str, str]
 ) -> dict:
@@ -66,7 +112,7 @@ def training_job_config(
     return {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": object2vec_image(settings.region), "TrainingInputMode": "File"},
-        "RoleArn": settings.sagemaker_role_arn or "arn:aws:iam::000000000000:role/catalog-search-local",
+        "RoleArn": settings.sagemaker_role_arn or LOCAL_ROLE,
         "HyperParameters": hyperparameters,
         "InputDataConfig": [channel(c) for c in TRAINING_CHANNELS],
         "OutputDataConfig": {"S3OutputPath": output_uri},
@@ -82,7 +128,7 @@ def model_config(settings: Settings, name: str, model_data_url: str) -> dict:
         "ModelName": name,
         "PrimaryContainer": {"Image": object2vec_image(settings.region), "ModelDataUrl": model_data_url,
                              "Environment": {"INFERENCE_PREFERRED_MODE": "embedding"}},
-        "ExecutionRoleArn": settings.sagemaker_role_arn or "arn:aws:iam::000000000000:role/catalog-search-local",
+        "ExecutionRoleArn": settings.sagemaker_role_arn or LOCAL_ROLE,
     }
 
 

@@ -1,7 +1,7 @@
 """The Amazon provider's SageMaker operators, deferrable, taught to re-attach to their own job.
 
-The provider's operators fail or add a timestamp when a job of the same name exists
-(``action_if_job_exists``). Our job names are deterministic per snapshot and run so that a
+The provider's job operators fail or add a timestamp when a job of the same name exists
+(``action_if_job_exists``), and its model operator fails when the model exists. Our job names are deterministic per snapshot and run so that a
 retried task finds the job it started; ``runners.attempt_name`` looks the name up first:
 
 - a job in progress is deferred on (the triggerer waits, not a worker slot), never started twice;
@@ -17,10 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator, SageMakerTransformOperator
+from airflow.providers.amazon.aws.operators.sagemaker import (
+    SageMakerModelOperator,
+    SageMakerProcessingOperator,
+    SageMakerTrainingOperator,
+    SageMakerTransformOperator,
+    serialize,
+)
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
-from catalog_search.runners import attempt_name
+from catalog_search.runners import attempt_name, described
 
 
 class _Reattaching:
@@ -76,3 +82,30 @@ class TransformJobOperator(_Reattaching, SageMakerTransformOperator):
 
     def _describe(self, name: str) -> dict:
         return self.hook.describe_transform_job(name)
+
+
+class ProcessingJobOperator(_Reattaching, SageMakerProcessingOperator):
+    """CreateProcessingJob, deferrable, re-attaching (returns ``{"Processing": description}``)."""
+
+    job_type, name_key, status_key = "Processing", "ProcessingJobName", "ProcessingJobStatus"
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(deferrable=True, print_log=False, **kwargs)
+
+    def _describe(self, name: str) -> dict:
+        return self.hook.describe_processing_job(name)
+
+    def serialize_result(self, job_name: str) -> dict:
+        return {"Processing": serialize(self.hook.describe_processing_job(job_name))}
+
+
+class ModelOperator(SageMakerModelOperator):
+    """CreateModel, once: a retried task (or a model registered before) finds the model of its
+    name (returns ``{"Model": description}``)."""
+
+    def execute(self, context: Any) -> dict:
+        found = described(self.hook.describe_model, self.config["ModelName"])
+        if found is not None:
+            self.log.info("SageMaker model %s exists: reused", self.config["ModelName"])
+            return {"Model": serialize(found)}
+        return super().execute(context)

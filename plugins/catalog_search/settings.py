@@ -33,6 +33,7 @@ MINILM = "minilm"  # word vectors built from the packaged all-MiniLM-L6-v2 (cata
 SEARCH_MODES = ("keyword", "knn", "hybrid", "normalized", "rrf")
 ENCODER_NETWORKS = ("pooled_embedding", "hcnn", "bilstm")  # Object2Vec's enc0_network values
 QUERY_ENCODERS = ("in_process", "endpoint")
+APPROVAL_MODES = ("auto", "manual")
 
 
 def _setting(default: Any, env: str | None = None, choices: tuple = (), help: str = "") -> Any:
@@ -112,6 +113,10 @@ class Settings:
     purity_sample: int = _setting(2000, help="products embedded for the purity check")
     # AWS
     sagemaker_role_arn: str = _setting("")
+    processing_image: str = _setting("", help="the training-data Processing job's image (empty: SageMaker's scikit-learn image)")
+    processing_instance_type: str = _setting("ml.m5.xlarge", help="instance type of the training-data Processing job")
+    model_approval: str = _setting("auto", choices=APPROVAL_MODES,
+                                   help="auto: a passed gate promotes; manual: promotion waits for approval in the Model Registry")
     model_package_group: str = _setting("catalog-search-products", help="the Model Registry group of this catalog's models")
     region: str = _setting("us-east-1", env="AWS_DEFAULT_REGION")
 

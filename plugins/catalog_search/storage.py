@@ -100,11 +100,14 @@ class ObjectStore:
         return self.uri(prefix)
 
     def download_prefix(self, prefix: str, local_dir: Path) -> list[Path]:
+        """Every object under the prefix into local_dir, as SageMaker lays out an S3Prefix input:
+        paths relative to the prefix's last ``/`` (a prefix naming one object keeps its file name)."""
         paths = []
+        parent = prefix[: prefix.rfind("/") + 1]
         for key in self.list_keys(prefix):
             if key.endswith("/"):
                 continue
-            paths.append(self.download_file(key, Path(local_dir) / key[len(prefix):].lstrip("/")))
+            paths.append(self.download_file(key, Path(local_dir) / key[len(parent):]))
         if not paths:
             raise MissingObject(f"nothing under {self.uri(prefix)}")
         return paths

@@ -11,14 +11,16 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
+import pandas as pd
 import pytest
 
 from catalog_search import sagemaker_jobs
 from catalog_search.clients import Clients
 from catalog_search.layout import Layout
-from catalog_search.runners import SageMakerRunner, register_model
-from catalog_search.sagemaker_operators import TrainingJobOperator, TransformJobOperator
+from catalog_search.runners import SageMakerRunner
+from catalog_search.sagemaker_operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
 from catalog_search.settings import job_name
+from catalog_search.stages import Run, training
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,25 @@ def aws(clients) -> Clients:
     aws = Clients.from_environment(settings)
     aws.store.ensure_bucket()
     return aws
+
+
+def test_the_training_data_processing_request_is_accepted_and_a_rerun_finds_the_job(aws):
+    snapshot_id = "20261129T010000Z-fashion"
+    aws.store.put_parquet(Layout.snapshot_products(snapshot_id), pd.DataFrame(
+        {"product_id": ["1", "2"], "title": ["navy shirt", "black watch"], "category": ["A > Shirts", "B > Watches"]}))
+    run = Run("embedding_training", f"manual__{uuid.uuid4().hex}")
+    without_vectors = dataclasses.replace(aws, settings=dataclasses.replace(aws.settings, pretrained_embeddings=""))
+    config = training.processing_config(without_vectors, run, snapshot_id)
+    result = ProcessingJobOperator(task_id="prepare_training_data", config=config, aws_conn_id="aws_default").execute({})
+    job = result["Processing"]
+    assert job["ProcessingJobName"] == config["ProcessingJobName"] and job["ProcessingJobStatus"] == "Completed"
+    assert job["AppSpecification"]["ImageUri"].endswith("sagemaker-scikit-learn:1.2-1-cpu-py3")
+    assert {i["InputName"] for i in job["ProcessingInputs"]} == {"code", "catalog"}
+    assert not aws.store.list_keys(Layout.training(snapshot_id, run.key))  # moto runs nothing and writes no output
+    again = ProcessingJobOperator(task_id="prepare_training_data", config=dict(config), aws_conn_id="aws_default").execute({})
+    assert again["Processing"]["ProcessingJobName"] == config["ProcessingJobName"]
+    found = aws.sagemaker.list_processing_jobs(NameContains=config["ProcessingJobName"][-8:])["ProcessingJobSummaries"]
+    assert [j["ProcessingJobName"] for j in found] == [config["ProcessingJobName"]]
 
 
 def test_the_training_request_is_accepted_and_a_rerun_finds_the_job(aws):
@@ -51,7 +72,10 @@ def test_the_training_request_is_accepted_and_a_rerun_finds_the_job(aws):
 
 def test_the_model_and_transform_requests_are_accepted(aws):
     model = job_name("o2v", "20261129T010000Z-fashion", uuid.uuid4().hex)
-    register_model(aws.sagemaker, sagemaker_jobs.model_config(aws.settings, model, aws.store.uri(Layout.model_artifact(model))))
+    model_config = sagemaker_jobs.model_config(aws.settings, model, aws.store.uri(Layout.model_artifact(model)))
+    for _ in range(2):  # a retried task finds the model
+        created = ModelOperator(task_id="create_model", config=dict(model_config), aws_conn_id="aws_default").execute({})
+        assert created["Model"]["ModelName"] == model
     name = job_name("embed", "20261129T010000Z-fashion", model)
     aws.store.put_bytes("enrichment/in/products.jsonl", b'{"in0": [1, 2]}\n')
     config = sagemaker_jobs.transform_job_config(name, model, aws.store.uri("enrichment/in/"), aws.store.uri("enrichment/out/"))

@@ -105,11 +105,22 @@ def test_assets_chain_the_dags(parsed):
 
 def test_sagemaker_jobs_are_deferrable_provider_operators_on_aws_and_the_local_runner_otherwise(parsed, request):
     bag, _ = parsed
-    jobs = [bag.dags["embedding_training"].get_task("train"), bag.dags["catalog_enrichment"].get_task("batch_transform")]
+    training = bag.dags["embedding_training"]
+    jobs = [training.get_task("prepare_training_data"), training.get_task("train"),
+            bag.dags["catalog_enrichment"].get_task("batch_transform")]
+    model = training.get_task("create_model")
     if request.node.callspec.params["parsed"] == "sagemaker":
-        from catalog_search.sagemaker_operators import TrainingJobOperator, TransformJobOperator
+        from catalog_search.sagemaker_operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
 
-        assert [type(t) for t in jobs] == [TrainingJobOperator, TransformJobOperator]
+        assert [type(t) for t in jobs] == [ProcessingJobOperator, TrainingJobOperator, TransformJobOperator]
         assert all(t.deferrable and t.aws_conn_id == "aws_default" for t in jobs)
+        assert type(model) is ModelOperator and model.aws_conn_id == "aws_default"
     else:
-        assert {type(t).__name__ for t in jobs} == {"LocalJobOperator"}
+        assert {type(t).__name__ for t in jobs + [model]} == {"LocalJobOperator"}
+
+
+def test_waiting_for_model_approval_holds_no_worker_slot(parsed):
+    bag, _ = parsed
+    sensor = bag.dags["embedding_training"].get_task("await_approval")
+    assert sensor.mode == "reschedule" and sensor.timeout == 7 * 24 * 3600
+    assert {t.task_id for t in sensor.downstream_list} == {"promote"}

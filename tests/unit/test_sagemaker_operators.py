@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from catalog_search import sagemaker_jobs
 from catalog_search.runners import JobFailed, SageMakerRunner, attempt_name
-from catalog_search.sagemaker_operators import TrainingJobOperator, TransformJobOperator
+from catalog_search.sagemaker_operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
 from catalog_search.settings import Settings, job_name
 
 NAME = job_name("o2v", "20261129T010000Z-fashion", "scheduled-2026-11-29")
@@ -30,8 +30,8 @@ def jobs_by_name(jobs: dict, status_key: str):
     def describe(name):
         if name not in jobs:
             raise not_found()
-        return {status_key: jobs[name], "TrainingJobName": name, "TransformJobName": name, "ModelName": "m",
-                "ResourceConfig": {"InstanceCount": 1}}
+        return {status_key: jobs[name], "TrainingJobName": name, "TransformJobName": name, "ProcessingJobName": name,
+                "ModelName": "m", "ResourceConfig": {"InstanceCount": 1}}
     return describe
 
 
@@ -42,7 +42,14 @@ def hook_for(jobs: dict, status_key: str) -> SageMakerHook:
     describe = jobs_by_name(jobs, status_key)
     hook.describe_training_job.side_effect = describe
     hook.describe_transform_job.side_effect = describe
-    hook.create_training_job.return_value = hook.create_transform_job.return_value = SUCCESS
+    hook.describe_processing_job.side_effect = describe
+
+    def starts(name_key: str):  # a created job is in progress under its name
+        return lambda config, **_: jobs.update({config[name_key]: "InProgress"}) or SUCCESS
+
+    hook.create_training_job.side_effect = starts("TrainingJobName")
+    hook.create_transform_job.side_effect = starts("TransformJobName")
+    hook.create_processing_job.side_effect = starts("ProcessingJobName")
     return hook
 
 
@@ -63,9 +70,7 @@ def test_attempt_names_skip_jobs_that_failed_or_stopped_and_stay_within_sagemake
 
 
 def test_a_new_training_job_is_created_and_the_task_defers_while_it_runs():
-    jobs = {}
-    hook = hook_for(jobs, "TrainingJobStatus")
-    hook.create_training_job.side_effect = lambda config, **_: jobs.update({config["TrainingJobName"]: "InProgress"}) or SUCCESS
+    hook = hook_for({}, "TrainingJobStatus")
     with pytest.raises(TaskDeferred) as deferred:
         training_operator(hook).execute({})
     assert hook.create_training_job.call_count == 1 and hook.create_training_job.call_args.args[0]["TrainingJobName"] == NAME
@@ -87,9 +92,7 @@ def test_a_completed_job_is_the_result_without_a_second_job():
 
 
 def test_after_a_failed_job_the_next_try_runs_under_the_next_attempt_name():
-    jobs = {NAME: "Failed"}
-    hook = hook_for(jobs, "TrainingJobStatus")
-    hook.create_training_job.side_effect = lambda config, **_: jobs.update({config["TrainingJobName"]: "InProgress"}) or SUCCESS
+    hook = hook_for({NAME: "Failed"}, "TrainingJobStatus")
     with pytest.raises(TaskDeferred) as deferred:
         training_operator(hook).execute({})
     assert hook.create_training_job.call_args.args[0]["TrainingJobName"] == f"{NAME}-a2"
@@ -105,6 +108,50 @@ def test_the_transform_operator_re_attaches_too():
         operator.execute({})
     hook.create_transform_job.assert_not_called()
     assert deferred.value.trigger.job_name == "cs-embed-x"
+
+
+def processing_operator(hook: SageMakerHook) -> ProcessingJobOperator:
+    config = sagemaker_jobs.processing_job_config(Settings(), "cs-prep-x", "prepare_training_data.py", "s3://b/code/h/",
+                                                  {"catalog": "s3://b/catalog/products.parquet"}, "s3://b/training/x/", [])
+    operator = ProcessingJobOperator(task_id="prepare_training_data", config=config, aws_conn_id="aws_default")
+    operator.__dict__["hook"] = hook
+    return operator
+
+
+def test_the_processing_operator_starts_defers_re_attaches_and_renames_like_the_others():
+    jobs = {}
+    hook = hook_for(jobs, "ProcessingJobStatus")
+    with pytest.raises(TaskDeferred) as started:
+        processing_operator(hook).execute({})
+    assert hook.create_processing_job.call_count == 1 and started.value.trigger.job_type == "Processing"
+    with pytest.raises(TaskDeferred) as retried:  # the retry finds its running job
+        processing_operator(hook).execute({})
+    assert hook.create_processing_job.call_count == 1 and retried.value.trigger.job_name == "cs-prep-x"
+    jobs["cs-prep-x"] = "Completed"
+    assert processing_operator(hook).execute({})["Processing"]["ProcessingJobName"] == "cs-prep-x"
+    jobs["cs-prep-x"] = "Failed"
+    with pytest.raises(TaskDeferred) as renamed:
+        processing_operator(hook).execute({})
+    assert hook.create_processing_job.call_args.args[0]["ProcessingJobName"] == renamed.value.trigger.job_name == "cs-prep-x-a2"
+
+
+def test_the_model_operator_creates_a_model_once():
+    hook = create_autospec(SageMakerHook, instance=True)
+    models = {}
+
+    def describe_model(name):
+        if name not in models:
+            raise not_found()
+        return models[name]
+
+    hook.describe_model.side_effect = describe_model
+    hook.create_model.side_effect = lambda config: models.update({config["ModelName"]: {"ModelName": config["ModelName"]}}) or SUCCESS
+    config = sagemaker_jobs.model_config(Settings(), "cs-o2v-x", "s3://b/models/cs-o2v-x/output/model.tar.gz")
+    for _ in range(2):
+        operator = ModelOperator(task_id="create_model", config=dict(config), aws_conn_id="aws_default")
+        operator.__dict__["hook"] = hook
+        assert operator.execute({}) == {"Model": {"ModelName": "cs-o2v-x"}}
+    assert hook.create_model.call_count == 1
 
 
 def test_the_runner_waits_for_a_short_transform_and_names_a_failure():

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
-import shutil
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+import catalog_search
 from catalog_search import catalog, evaluation, gating, model_registry, pointers, sagemaker_jobs, tokenizer, training_data, validation
 from catalog_search.batch_embeddings import embed_sequences
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
-from catalog_search.runners import register_model
-from catalog_search.settings import MINILM, job_name, short_hash, utc_stamp
+from catalog_search.settings import MINILM, job_name, short_hash, slug, utc_stamp
 from catalog_search.stages import Run
 from catalog_search.storage import ObjectStore
 from catalog_search.tokenizer import tokenize
@@ -29,33 +31,57 @@ def resolve_snapshot(clients: Clients, run: Run, snapshot_id: str | None = None)
     return snapshot_id or pointers.latest_snapshot(clients.store)
 
 
-def prepare_training_data(clients: Clients, run: Run, snapshot_id: str) -> dict:
-    """Pairs (split by product), vocabulary and Object2Vec JSON Lines under training/{snapshot}/{run}/,
-    checked by the pairs suite before anything is uploaded."""
+PREPARE_ENTRY_POINT = "prepare_training_data.py"  # of include/jobs/
+
+
+def processing_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
+    """The CreateProcessingJob request that writes this run's training data under
+    ``training/{snapshot}/{run}/``: ``include/jobs/prepare_training_data.py`` (shipped with the
+    library) on the snapshot's products, the word vectors and, once the taxonomy has one, its
+    frozen evaluation set as the test channel."""
     settings, store = clients.settings, clients.store
+    products_key = Layout.snapshot_products(snapshot_id)
+    inputs = {"catalog": store.uri(products_key)}
+    spec = json.dumps(asdict(settings.training_data_spec()), sort_keys=True)
+    arguments = ["--input", sagemaker_jobs.processing_input("catalog"), "--output", sagemaker_jobs.PROCESSING_OUTPUT,
+                 "--spec", spec]
+    vectors = _word_vectors_uri(settings, store, products_key)
+    if vectors:
+        inputs["pretrained"] = vectors
+        arguments += ["--pretrained", f"{sagemaker_jobs.processing_input('pretrained')}/{vectors.rsplit('/', 1)[-1]}"]
+    frozen_key = Layout.evaluation_set(catalog.taxonomy_id(store.get_parquet(products_key)["category"]))
+    if store.exists(frozen_key):
+        inputs["evaluation"] = store.uri(frozen_key)
+        arguments += ["--evaluation", f"{sagemaker_jobs.processing_input('evaluation')}/{frozen_key.rsplit('/', 1)[-1]}"]
+    return sagemaker_jobs.processing_job_config(
+        settings, job_name("prep", snapshot_id, run.key), PREPARE_ENTRY_POINT, _processing_code(settings, store),
+        inputs, store.uri(Layout.training(snapshot_id, run.key)), arguments)
+
+
+def check_training_data(clients: Clients, run: Run, snapshot_id: str, job: dict) -> dict:
+    """The Processing job's output, checked by the pairs suite before any training sees it; the
+    taxonomy's first run then freezes its test split as the evaluation set of every later model."""
+    settings, store = clients.settings, clients.store
+    output_store, prefix = ObjectStore.at(store.s3, job["Processing"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"])
+    prefix = prefix.rstrip("/") + "/"
+    report = output_store.get_json(prefix + training_data.REPORT_FILE)
+    pairs = output_store.get_parquet(prefix + training_data.PAIRS_FILE)
     products = store.get_parquet(Layout.snapshot_products(snapshot_id))
-    spec = settings.training_data_spec()
-    local = settings.work_dir / "training" / snapshot_id / run.key
-    shutil.rmtree(local, ignore_errors=True)  # a retry starts from an empty folder
-    pretrained = _pretrained_file(settings.pretrained_embeddings, store, local.parent / "pretrained", products["title"])
+    category = catalog.category_levels(products.set_index("product_id")["category"], report["spec"]["pairs"]["level"])
+    validation.check_and_publish(store, validation.pairs_frame(pairs, category), "pairs", output_store.uri(prefix),
+                                 validation.pairs_expectations(report["spec"]["pairs"]["positive_share"]), run.report_prefix,
+                                 settings.work_dir)
     frozen_key = Layout.evaluation_set(catalog.taxonomy_id(products["category"]))
-    frozen = store.get_parquet(frozen_key) if store.exists(frozen_key) else None
-    report = training_data.prepare(products, spec, local, pretrained, frozen)
-    if frozen is None:  # the taxonomy's first training run freezes its test split
-        store.upload_file(local / training_data.EVALUATION_FILE, frozen_key)
+    if not store.exists(frozen_key):
+        store.put_bytes(frozen_key, output_store.get_bytes(prefix + training_data.EVALUATION_FILE))
         log.info("froze the evaluation set %s (%d pairs)", store.uri(frozen_key), report["evaluation_pairs"])
-    evaluation_pairs = pd.read_parquet(local / training_data.EVALUATION_FILE)
-    pairs = pd.read_parquet(local / training_data.PAIRS_FILE)
-    category = catalog.category_levels(products.set_index("product_id")["category"], spec.pairs.level)
-    validation.check_and_publish(store, validation.pairs_frame(pairs, category), "pairs", str(local),
-                                 validation.pairs_expectations(spec.pairs.positive_share), run.report_prefix, settings.work_dir)
-    prefix = Layout.training(snapshot_id, run.key)
-    store.upload_dir(local, prefix)
+    evaluation_pairs = output_store.get_parquet(prefix + training_data.EVALUATION_FILE)
     log.info("pairs: %d (positive share %.3f, hard negatives %.3f), vocabulary %d, short categories %s",
              report["pairs"], report["positive_share"], report["hard_negative_share"], report["vocab_size"],
              report["short_categories"][:10])
-    return {"training_uri": store.uri(prefix), "vocab_size": report["vocab_size"], "pairs": report["pairs"],
-            "pretrained_dim": report.get("pretrained", {}).get("dimension"), "evaluation_set": evaluation_set_id(frozen_key, evaluation_pairs)}
+    return {"training_uri": output_store.uri(prefix), "vocab_size": report["vocab_size"], "pairs": report["pairs"],
+            "pretrained_dim": report.get("pretrained", {}).get("dimension"),
+            "evaluation_set": evaluation_set_id(frozen_key, evaluation_pairs)}
 
 
 def evaluation_set_id(key: str, pairs: pd.DataFrame) -> str:
@@ -63,28 +89,44 @@ def evaluation_set_id(key: str, pairs: pd.DataFrame) -> str:
     return f"{key}@{short_hash(*pd.util.hash_pandas_object(pairs, index=False).tolist())}"
 
 
-def _pretrained_file(source: str, store: ObjectStore, local_dir: Path, titles: pd.Series) -> Path | None:
-    """The configured word vectors as a local GloVe-format file (None when not configured): a
-    file (local or s3://), or ``minilm``: built from the packaged all-MiniLM-L6-v2 for every
-    word of the catalog's titles and the model's lexicon, once per set of words."""
-    if not source:
-        return None
-    if source == MINILM:
-        from catalog_search import word_vectors
+def _processing_code(settings, store: ObjectStore) -> str:
+    """The Processing job's code input: the entry point beside the ``catalog_search`` package,
+    under a prefix named by a hash of their contents (uploaded once per version of the code)."""
+    package = Path(catalog_search.__file__).parent
+    files = {PREPARE_ENTRY_POINT: settings.include_dir / "jobs" / PREPARE_ENTRY_POINT}
+    files.update({f"catalog_search/{path.relative_to(package).as_posix()}": path
+                  for path in sorted(package.rglob("*.py")) if "__pycache__" not in path.parts})
+    prefix = Layout.processing_code(short_hash(*(f"{name}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+                                                 for name, path in files.items())))
+    if not store.exists(prefix + PREPARE_ENTRY_POINT):
+        for name, path in sorted(files.items(), key=lambda item: item[0] == PREPARE_ENTRY_POINT):  # entry point last
+            store.upload_file(path, prefix + name)
+    return store.uri(prefix)
 
-        words = sorted({token for title in titles for token in tokenize(title)})
-        key = Layout.word_vectors(f"{MINILM}-{short_hash(*words)}")
-        local = local_dir / f"{MINILM}.txt"
-        if store.exists(key):
-            return store.download_file(key, local)
-        stats = word_vectors.build_glove_file(words, local)
-        log.info("word vectors from %s: %s", MINILM, stats)
+
+def _word_vectors_uri(settings, store: ObjectStore, products_key: str) -> str | None:
+    """The configured word vectors in the object store (None when not configured): an s3://
+    file as it is; a local file uploaded once; ``minilm``: built from the packaged
+    all-MiniLM-L6-v2 for every word of the catalog's titles and the model's lexicon, once per
+    set of words."""
+    source = settings.pretrained_embeddings
+    if not source or source.startswith("s3://"):
+        return source or None
+    if source != MINILM:
+        path = Path(source)
+        key = Layout.word_vectors(f"{slug(path.stem, 24)}-{short_hash(path.resolve(), path.stat().st_size, path.stat().st_mtime_ns)}")
+        if not store.exists(key):
+            store.upload_file(path, key)
+        return store.uri(key)
+    from catalog_search import word_vectors
+
+    words = sorted({token for title in store.get_parquet(products_key)["title"] for token in tokenize(title)})
+    key = Layout.word_vectors(f"{MINILM}-{short_hash(*words)}")
+    if not store.exists(key):
+        local = settings.work_dir / "vectors" / f"{MINILM}.txt"
+        log.info("word vectors from %s: %s", MINILM, word_vectors.build_glove_file(words, local))
         store.upload_file(local, key)
-        return local
-    if not source.startswith("s3://"):
-        return Path(source)
-    source_store, key = ObjectStore.at(store.s3, source)
-    return source_store.download_file(key, local_dir / Path(key).name)
+    return store.uri(key)
 
 
 def model_version_for(snapshot_id: str, run: Run) -> str:
@@ -120,13 +162,18 @@ def record_training(clients: Clients, run: Run, snapshot_id: str, training: dict
             "evaluation_set": training["evaluation_set"]}
 
 
-def gate_and_promote(clients: Clients, run: Run, trained: dict) -> dict:
-    """Champion only if the gate passes (``gating``): then a version in the Model Registry and
-    ``champion.json``; a failed gate raises and publishes nothing. The SageMaker model is created
-    first: the embedding-space check embeds through it (Batch Transform)."""
+def model_config(clients: Clients, run: Run, trained: dict) -> dict:
+    """The CreateModel request of the trained model: the gate's embedding check embeds through it
+    (Batch Transform), and so do enrichment and the query endpoint once it is the champion."""
+    return sagemaker_jobs.model_config(clients.settings, trained["model_version"], trained["model_data_url"])
+
+
+def gate_and_register(clients: Clients, run: Run, trained: dict) -> dict:
+    """The gate (``gating``) on the trained model, then its version in the Model Registry:
+    approved at once (``model_approval=auto``) or pending a person's approval (``manual``). A
+    failed gate raises with the numbers and registers nothing."""
     settings, store = clients.settings, clients.store
     model_version = trained["model_version"]
-    register_model(clients.sagemaker, sagemaker_jobs.model_config(settings, model_version, trained["model_data_url"]))
     lineage = store.get_json(Layout.model_lineage(model_version))
     purity = embedding_purity(clients, model_version, store.get_parquet(Layout.snapshot_products(lineage["snapshot_id"])))
     current = store.get_json(Layout.CHAMPION, default=None)
@@ -139,9 +186,27 @@ def gate_and_promote(clients: Clients, run: Run, trained: dict) -> dict:
                                 + f" ({'; '.join(decision.notes)}). The champion is unchanged.")
     package = model_registry.register_version(clients.sagemaker, settings, lineage, trained["metrics"],
                                               store.uri(Layout.model_metrics(model_version)))
-    record = {**trained, "purity@10": purity, "snapshot_id": lineage["snapshot_id"], "model_package_arn": package,
-              "promoted_at": utc_stamp(datetime.now(timezone.utc))}
+    return {**trained, "purity@10": purity, "snapshot_id": lineage["snapshot_id"], "model_package_arn": package}
+
+
+def approved(clients: Clients, run: Run, candidate: dict) -> bool:
+    """Whether the candidate's registry version is approved (the approval sensor's poke); a
+    rejected version raises, with the reviewer's note, and is never promoted."""
+    return model_registry.approved(clients.sagemaker, candidate["model_package_arn"])
+
+
+def promote(clients: Clients, run: Run, candidate: dict) -> dict:
+    """The approved candidate becomes the champion (``champion.json``), unless a champion trained
+    on a newer snapshot was promoted meanwhile: an approval that comes late never moves it back."""
+    store = clients.store
+    current = store.get_json(Layout.CHAMPION, default=None)
+    if current and current["snapshot_id"] > candidate["snapshot_id"]:
+        raise gating.GateFailed(f"model {candidate['model_version']} (snapshot {candidate['snapshot_id']}) not promoted: "
+                                f"the champion {current['model_version']} was trained on a newer snapshot "
+                                f"({current['snapshot_id']}). The champion is unchanged.")
+    record = {**candidate, "promoted_at": utc_stamp(datetime.now(timezone.utc))}
     store.put_json(Layout.CHAMPION, record)
+    log.info("champion: %s", candidate["model_version"])
     return record
 
 

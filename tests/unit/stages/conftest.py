@@ -95,6 +95,20 @@ def snapshot_id(clients) -> str:
     return refreshed(clients)
 
 
+def prepare_training_data(clients: Clients, run: Run, snapshot_id: str) -> dict:
+    """The training DAG's first steps: the Processing job (by the local runner) and its check."""
+    job = jobs.run_locally(clients, run, "processing", training.processing_config(clients, run, snapshot_id))
+    return training.check_training_data(clients, run, snapshot_id, job)
+
+
+def promote(clients: Clients, run: Run, trained: dict) -> dict:
+    """The training DAG's last steps: the model, the gate and registration, approval (auto), promotion."""
+    jobs.run_locally(clients, run, "model", training.model_config(clients, run, trained))
+    candidate = training.gate_and_register(clients, run, trained)
+    assert training.approved(clients, run, candidate)
+    return training.promote(clients, run, candidate)
+
+
 @dataclass
 class Chain:
     """The stages of the four DAGs run once, in order, for the tests of one module."""
@@ -112,10 +126,10 @@ def chain(tmp_path_factory, include_dir):
         clients = moto_clients(make_settings(tmp_path_factory.mktemp("chain"), include_dir))
         snapshot_id = refreshed(clients)
         run = run_of("embedding_training")
-        prepared = training.prepare_training_data(clients, run, snapshot_id)
+        prepared = prepare_training_data(clients, run, snapshot_id)
         config = training.training_config(clients, run, snapshot_id, prepared)
         job = jobs.run_locally(clients, run, "training", config)
-        champion = training.gate_and_promote(clients, run, training.record_training(clients, run, snapshot_id, prepared, config, job))
+        champion = promote(clients, run, training.record_training(clients, run, snapshot_id, prepared, config, job))
         run = run_of("catalog_enrichment")
         inputs = enrichment.resolve_inputs(clients, run)
         jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, **inputs))

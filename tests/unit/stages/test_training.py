@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -7,8 +8,10 @@ from catalog_search import catalog, model_registry
 from catalog_search.gating import GateFailed
 from catalog_search.layout import Layout
 from catalog_search.stages import jobs, training
+from catalog_search.storage import ObjectStore
+from catalog_search.training_data import prepare
 
-from .conftest import run_of, small_catalog
+from .conftest import prepare_training_data, promote, run_of, small_catalog
 
 
 def test_resolve_snapshot_takes_the_given_one_else_the_newest(chain):
@@ -19,7 +22,7 @@ def test_resolve_snapshot_takes_the_given_one_else_the_newest(chain):
 
 def test_prepare_training_data_writes_checked_channels_keyed_by_snapshot_and_run(chain):
     clients, snapshot_id, run = chain.clients, chain.snapshot_id, run_of("embedding_training", "2026-11-30T01:00:00")
-    prepared = training.prepare_training_data(clients, run, snapshot_id)
+    prepared = prepare_training_data(clients, run, snapshot_id)
     prefix = Layout.training(snapshot_id, run.key)
     assert prepared["training_uri"] == clients.store.uri(prefix) and prepared["pairs"] == 3000
     for channel in ("train/pairs.jsonl", "validation/pairs.jsonl", "test/pairs.jsonl", "auxiliary/vocab.json"):
@@ -27,6 +30,30 @@ def test_prepare_training_data_writes_checked_channels_keyed_by_snapshot_and_run
     assert clients.store.get_json(Layout.suite_report(run.report_prefix, "pairs"))["success"]
     vocab = clients.store.get_json(prefix + "auxiliary/vocab.json")
     assert {"sneakers", "purse", "hoodie"} <= set(vocab) and prepared["pretrained_dim"] == 8  # words beyond the catalog
+
+
+def test_the_processing_job_writes_byte_for_byte_what_the_library_writes_in_process(chain, tmp_path):
+    clients, snapshot_id, run = chain.clients, chain.snapshot_id, run_of("embedding_training", "2026-12-04T01:00:00")
+    store = clients.store
+    config = training.processing_config(clients, run, snapshot_id)
+    assert config == training.processing_config(clients, run, snapshot_id)  # deterministic, the code uploaded once
+    inputs = {i["InputName"]: i["S3Input"] for i in config["ProcessingInputs"]}
+    assert set(inputs) == {"code", "catalog", "pretrained", "evaluation"}
+    code_store, code_prefix = ObjectStore.at(store.s3, inputs["code"]["S3Uri"])
+    shipped = {key[len(code_prefix):] for key in code_store.list_keys(code_prefix)}
+    assert {"prepare_training_data.py", "catalog_search/training_data.py", "catalog_search/pairs.py"} <= shipped
+    assert config["AppSpecification"]["ContainerEntrypoint"] == ["python3", "/opt/ml/processing/input/code/prepare_training_data.py"]
+
+    job = jobs.run_locally(clients, run, "processing", config)["Processing"]
+    assert job["ProcessingJobName"] == config["ProcessingJobName"] and job["ProcessingJobStatus"] == "Completed"
+    vectors_store, vectors_key = ObjectStore.at(store.s3, inputs["pretrained"]["S3Uri"])
+    taxonomy = catalog.taxonomy_id(store.get_parquet(Layout.snapshot_products(snapshot_id))["category"])
+    prepare(store.get_parquet(Layout.snapshot_products(snapshot_id)), clients.settings.training_data_spec(), tmp_path / "task",
+            vectors_store.download_file(vectors_key, tmp_path / "vectors.txt"), store.get_parquet(Layout.evaluation_set(taxonomy)))
+    prefix = Layout.training(snapshot_id, run.key)
+    written = {key[len(prefix):]: store.get_bytes(key) for key in store.list_keys(prefix)}
+    expected = {p.relative_to(tmp_path / "task").as_posix(): p.read_bytes() for p in (tmp_path / "task").rglob("*") if p.is_file()}
+    assert written.keys() == expected.keys() and written == expected
 
 
 def test_training_config_is_a_deterministic_request_for_this_run(chain):
@@ -43,7 +70,7 @@ def test_training_config_is_a_deterministic_request_for_this_run(chain):
 def train_another(chain, when: str, shuffled_labels: bool = False) -> dict:
     """One more training run on the chain's snapshot (its train and validation labels shuffled if asked)."""
     clients, snapshot_id, run = chain.clients, chain.snapshot_id, run_of("embedding_training", when)
-    prepared = training.prepare_training_data(clients, run, snapshot_id)
+    prepared = prepare_training_data(clients, run, snapshot_id)
     if shuffled_labels:
         prefix = Layout.training(snapshot_id, run.key)
         for split in ("train", "validation"):
@@ -52,7 +79,9 @@ def train_another(chain, when: str, shuffled_labels: bool = False) -> dict:
             clients.store.put_bytes(f"{prefix}{split}/pairs.jsonl", "".join(
                 json.dumps({**row, "label": int(label)}) + "\n" for row, label in zip(rows, labels)).encode())
     config = training.training_config(clients, run, snapshot_id, prepared)
-    return training.record_training(clients, run, snapshot_id, prepared, config, jobs.run_locally(clients, run, "training", config))
+    trained = training.record_training(clients, run, snapshot_id, prepared, config, jobs.run_locally(clients, run, "training", config))
+    jobs.run_locally(clients, run, "model", training.model_config(clients, run, trained))
+    return trained
 
 
 def test_train_and_gate_make_a_registered_champion_with_lineage(chain):
@@ -88,7 +117,7 @@ def test_every_run_of_a_taxonomy_is_tested_on_the_frozen_evaluation_set(chain):
     clients, snapshot_id, champion = chain.clients, chain.snapshot_id, chain.champion
     first = Layout.training(snapshot_id, run_of("embedding_training").key)
     later = run_of("embedding_training", "2026-12-01T01:00:00")
-    prepared = training.prepare_training_data(clients, later, snapshot_id)
+    prepared = prepare_training_data(clients, later, snapshot_id)
     assert prepared["evaluation_set"] == champion["evaluation_set"]
     assert champion["evaluation_set"].startswith(Layout.evaluation_set(catalog.taxonomy_id(small_catalog()["category"])))
     later_test = clients.store.get_bytes(Layout.training(snapshot_id, later.key) + "test/pairs.jsonl")
@@ -99,7 +128,7 @@ def test_a_model_trained_on_shuffled_labels_fails_the_gate_against_the_champion(
     clients, champion = chain.clients, chain.champion
     shuffled = train_another(chain, "2026-12-02T01:00:00", shuffled_labels=True)
     with pytest.raises(GateFailed, match="test:accuracy .* below the minimum") as refused:
-        training.gate_and_promote(clients, run_of("embedding_training"), shuffled)
+        training.gate_and_register(clients, run_of("embedding_training"), shuffled)
     assert "compared with the champion on evaluation set" in str(refused.value)
     assert clients.store.get_json(Layout.CHAMPION)["model_version"] == champion["model_version"]
 
@@ -107,5 +136,31 @@ def test_a_model_trained_on_shuffled_labels_fails_the_gate_against_the_champion(
 def test_a_good_model_passes_the_comparison_with_the_champion(chain):
     clients = chain.clients
     good = train_another(chain, "2026-12-03T01:00:00")
-    promoted = training.gate_and_promote(clients, run_of("embedding_training"), good)
+    promoted = promote(clients, run_of("embedding_training"), good)
     assert clients.store.get_json(Layout.CHAMPION)["model_version"] == promoted["model_version"] == good["model_version"]
+
+
+def test_with_manual_approval_a_passed_model_waits_for_a_person_before_it_is_promoted(chain):
+    clients = chain.clients
+    manual = dataclasses.replace(clients, settings=dataclasses.replace(clients.settings, model_approval="manual"))
+    run = run_of("embedding_training", "2026-12-05T01:00:00")
+    candidate = training.gate_and_register(manual, run, train_another(chain, "2026-12-05T01:00:00"))
+    arn = candidate["model_package_arn"]
+    assert clients.sagemaker.describe_model_package(ModelPackageName=arn)["ModelApprovalStatus"] == "PendingManualApproval"
+    assert not training.approved(manual, run, candidate)  # the sensor keeps waiting
+    clients.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Rejected",
+                                           ApprovalDescription="colour queries got worse")
+    with pytest.raises(model_registry.VersionRejected, match="rejected in the Model Registry .*colour queries got worse"):
+        training.approved(manual, run, candidate)
+    clients.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    assert training.approved(manual, run, candidate)
+    assert training.promote(manual, run, candidate)["model_version"] == clients.store.get_json(Layout.CHAMPION)["model_version"]
+
+
+def test_a_late_approval_never_moves_the_champion_back_to_an_older_snapshot(chain):
+    clients = chain.clients
+    current = clients.store.get_json(Layout.CHAMPION)
+    older = {**current, "model_version": "cs-o2v-older", "snapshot_id": "20200101T000000Z-fashion"}
+    with pytest.raises(GateFailed, match="trained on a newer snapshot"):
+        training.promote(clients, run_of("embedding_training"), older)
+    assert clients.store.get_json(Layout.CHAMPION) == current

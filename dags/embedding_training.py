@@ -33,7 +33,8 @@ pairs → vocabulary → Object2Vec training → model → metric gate → regis
   (`evaluation/{taxonomy}/pairs.parquet`, frozen by the taxonomy's first run, its products kept
   out of training): `test:accuracy` and `test:cross_entropy` must meet their thresholds and not
   fall behind the champion's on the same set, and the leaf-category purity@10 of a product
-  sample's neighbours (embedded by the model through Batch Transform) must reach its minimum. A
+  sample's neighbours (embedded by the model through Batch Transform, **embed_purity_sample**)
+  must reach its minimum. A
   failed gate raises with the numbers and nothing is published. Passing registers a version in
   the Model Registry: approved at once (`CATALOG_SEARCH_MODEL_APPROVAL=auto`), or pending until a
   person approves it (`manual`: **await_approval** reschedules itself, holding no worker, for up
@@ -76,6 +77,10 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
         return run_stage("training.model_config", trained=trained)
 
     @task
+    def purity_transform_config(trained: dict) -> dict:
+        return run_stage("training.purity_transform_config", trained=trained)
+
+    @task
     def gate_and_register(trained: dict) -> dict:
         return run_stage("training.gate_and_register", trained=trained)
 
@@ -98,6 +103,9 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
     train = sagemaker_job("train", "training", config)
     trained = record_training(snapshot, training, config, train.output)
     model = sagemaker_job("create_model", "model", model_config(trained))
+    purity_config = purity_transform_config(trained)
+    model >> purity_config  # the gate's product sample is embedded by the model
+    embed_sample = sagemaker_job("embed_purity_sample", "transform", purity_config)
     candidate = gate_and_register(trained)
-    model >> candidate  # the gate embeds its product sample through the model
+    embed_sample >> candidate
     await_approval(candidate) >> promote(candidate)

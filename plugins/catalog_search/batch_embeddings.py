@@ -61,22 +61,35 @@ class BatchQueryEncoders:
 
 
 def embed_sequences(clients, model_version: str, sequences: list[list[int]], purpose: str) -> np.ndarray:
-    """Token id sequences embedded by one Batch Transform job of the model (the configured
-    runner), named after the model and the sequences; its output is reused when it exists."""
+    """Token id sequences embedded by one Batch Transform job of the model, named after the model
+    and the sequences: the output of a job run before (e.g. by a DAG task, ``transform_request``)
+    is read, otherwise the configured runner runs the job here."""
     if not sequences:
         return np.empty((0, 0), dtype=np.float32)
     store = clients.store
-    key = short_hash(purpose, model_version, *map(tuple, sequences))
-    prefix = Layout.batch_embeddings(model_version, key)
+    prefix = Layout.batch_embeddings(model_version, _key(model_version, sequences, purpose))
     output = f"{prefix}output/{SEQUENCES_FILE}.out"  # SageMaker names a batch output after its input
     if not store.exists(output):
-        path = clients.settings.work_dir / "batch-embeddings" / model_version / key / SEQUENCES_FILE
-        tokenizer.write_inference_jsonl(sequences, path)
-        store.upload_file(path, f"{prefix}input/{SEQUENCES_FILE}")
-        runner_for(clients).transform(sagemaker_jobs.transform_job_config(
-            job_name(purpose, model_version, key), model_version, store.uri(f"{prefix}input/"), store.uri(f"{prefix}output/")))
+        runner_for(clients).transform(transform_request(clients, model_version, sequences, purpose))
     lines = store.get_bytes(output).decode().splitlines()
     if len(lines) != len(sequences):
         raise ValueError(f"{store.uri(output)}: {len(lines)} embeddings for {len(sequences)} sequences; delete the "
                          f"prefix {store.uri(prefix)} so that the next try embeds them again")
     return np.array([json.loads(line)["embeddings"] for line in lines], dtype=np.float32).reshape(len(sequences), -1)
+
+
+def transform_request(clients, model_version: str, sequences: list[list[int]], purpose: str) -> dict:
+    """The sequences uploaded as a transform input, and the CreateTransformJob request that
+    embeds them where ``embed_sequences`` reads them."""
+    store = clients.store
+    key = _key(model_version, sequences, purpose)
+    prefix = Layout.batch_embeddings(model_version, key)
+    path = clients.settings.work_dir / "batch-embeddings" / model_version / key / SEQUENCES_FILE
+    tokenizer.write_inference_jsonl(sequences, path)
+    store.upload_file(path, f"{prefix}input/{SEQUENCES_FILE}")
+    return sagemaker_jobs.transform_job_config(job_name(purpose, model_version, key), model_version,
+                                               store.uri(f"{prefix}input/"), store.uri(f"{prefix}output/"))
+
+
+def _key(model_version: str, sequences: list[list[int]], purpose: str) -> str:
+    return short_hash(purpose, model_version, *map(tuple, sequences))

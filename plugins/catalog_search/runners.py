@@ -190,7 +190,6 @@ def attempt_name(describe: Callable[[str], dict], name: str, status_key: str) ->
                     f"in the SageMaker console, fix the cause, then run again for a new run id")
 
 
-
 class SageMakerRunner:
     """Runs a short transform job on SageMaker and waits for it in the task (the pre-swap gate's
     query vectors); the DAGs' long jobs go through ``sagemaker_operators`` and defer instead."""

@@ -106,13 +106,13 @@ def test_assets_chain_the_dags(parsed):
 def test_sagemaker_jobs_are_deferrable_provider_operators_on_aws_and_the_local_runner_otherwise(parsed, request):
     bag, _ = parsed
     training = bag.dags["embedding_training"]
-    jobs = [training.get_task("prepare_training_data"), training.get_task("train"),
+    jobs = [training.get_task("prepare_training_data"), training.get_task("train"), training.get_task("embed_purity_sample"),
             bag.dags["catalog_enrichment"].get_task("batch_transform")]
     model = training.get_task("create_model")
     if request.node.callspec.params["parsed"] == "sagemaker":
         from catalog_search.sagemaker_operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
 
-        assert [type(t) for t in jobs] == [ProcessingJobOperator, TrainingJobOperator, TransformJobOperator]
+        assert [type(t) for t in jobs] == [ProcessingJobOperator, TrainingJobOperator, TransformJobOperator, TransformJobOperator]
         assert all(t.deferrable and t.aws_conn_id == "aws_default" for t in jobs)
         assert type(model) is ModelOperator and model.aws_conn_id == "aws_default"
     else:

@@ -14,7 +14,7 @@ import pandas as pd
 
 import catalog_search
 from catalog_search import catalog, evaluation, gating, model_registry, pointers, sagemaker_jobs, tokenizer, training_data, validation
-from catalog_search.batch_embeddings import embed_sequences
+from catalog_search.batch_embeddings import embed_sequences, transform_request
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
@@ -175,7 +175,7 @@ def gate_and_register(clients: Clients, run: Run, trained: dict) -> dict:
     settings, store = clients.settings, clients.store
     model_version = trained["model_version"]
     lineage = store.get_json(Layout.model_lineage(model_version))
-    purity = embedding_purity(clients, model_version, store.get_parquet(Layout.snapshot_products(lineage["snapshot_id"])))
+    purity = embedding_purity(clients, model_version)
     current = store.get_json(Layout.CHAMPION, default=None)
     champion = gating.Candidate(current["metrics"], current.get("evaluation_set")) if current else None
     decision = gating.decide(gating.Candidate(trained["metrics"], trained["evaluation_set"], purity), champion,
@@ -210,12 +210,21 @@ def promote(clients: Clients, run: Run, candidate: dict) -> dict:
     return record
 
 
-def embedding_purity(clients: Clients, model_version: str, products: pd.DataFrame) -> float:
+PURITY = "purity"  # the purpose (and job name kind) of the gate's product-sample transform
+
+
+def purity_transform_config(clients: Clients, run: Run, trained: dict) -> dict:
+    """The Batch Transform request that embeds the gate's product sample with the trained model
+    (its own DAG task, so that on AWS the triggerer waits for it, not a worker)."""
+    model_version = trained["model_version"]
+    return transform_request(clients, model_version, _purity_sequences(clients, model_version), PURITY)
+
+
+def embedding_purity(clients: Clients, model_version: str) -> float:
     """Leaf-category purity@10 of each sampled product's nearest neighbours within the sample
     (cosine), the sample embedded by the model itself through Batch Transform."""
-    sample = products.sample(min(clients.settings.purity_sample, len(products)), random_state=0)
-    vocab, max_seq_len = model_vocabulary(clients.store, model_version)
-    vectors = embed_sequences(clients, model_version, [tokenizer.encode(t, vocab, max_seq_len) for t in sample["title"]], "purity")
+    sample = _purity_sample(clients, model_version)
+    vectors = embed_sequences(clients, model_version, _purity_sequences(clients, model_version, sample), PURITY)
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, -np.inf)
@@ -224,3 +233,16 @@ def embedding_purity(clients: Clients, model_version: str, products: pd.DataFram
     ids = sample["product_id"].astype(str).to_numpy()
     return evaluation.leaf_purity({ids[i]: list(ids[row]) for i, row in enumerate(nearest)},
                                   dict(zip(ids, sample["category"].astype(str))))
+
+
+def _purity_sample(clients: Clients, model_version: str) -> pd.DataFrame:
+    """The same products for every try: a seeded sample of the model's training snapshot."""
+    lineage = clients.store.get_json(Layout.model_lineage(model_version))
+    products = clients.store.get_parquet(Layout.snapshot_products(lineage["snapshot_id"]))
+    return products.sample(min(clients.settings.purity_sample, len(products)), random_state=0)
+
+
+def _purity_sequences(clients: Clients, model_version: str, sample: pd.DataFrame | None = None) -> list[list[int]]:
+    sample = _purity_sample(clients, model_version) if sample is None else sample
+    vocab, max_seq_len = model_vocabulary(clients.store, model_version)
+    return [tokenizer.encode(title, vocab, max_seq_len) for title in sample["title"]]

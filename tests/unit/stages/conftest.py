@@ -102,8 +102,10 @@ def prepare_training_data(clients: Clients, run: Run, snapshot_id: str) -> dict:
 
 
 def promote(clients: Clients, run: Run, trained: dict) -> dict:
-    """The training DAG's last steps: the model, the gate and registration, approval (auto), promotion."""
+    """The training DAG's last steps: the model, the purity sample's transform, the gate and
+    registration, approval (auto), promotion."""
     jobs.run_locally(clients, run, "model", training.model_config(clients, run, trained))
+    jobs.run_locally(clients, run, "transform", training.purity_transform_config(clients, run, trained))
     candidate = training.gate_and_register(clients, run, trained)
     assert training.approved(clients, run, candidate)
     return training.promote(clients, run, candidate)

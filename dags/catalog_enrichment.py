@@ -15,9 +15,11 @@ with DAG(
     dag_id="catalog_enrichment",
     doc_md="""
 ### catalog_enrichment
-tokenize → batch transform → validate embeddings → enriched catalog.
+needs embedding? → tokenize → batch transform → validate embeddings → enriched catalog.
 
-Runs nightly and whenever a new catalog snapshot or champion model is published. Writes
+Runs nightly and whenever a new catalog snapshot or champion model is published, one run at a
+time; a run whose (snapshot, model) is already enriched (the night's cron after the snapshot's
+event, say) ends at **needs_embedding** and says so, publishing nothing twice. Writes
 Object2Vec inference JSON Lines to `enrichment/{snapshot_id}/{model_version}/input/`, runs a
 Batch Transform job (or the local runner) whose `.out` lines land in `output/`, checks them with
 Great Expectations (one vector per product, right dimension, finite and non-zero) and writes
@@ -29,6 +31,7 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
     ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=TAGS + ["enrichment"],
     params={
@@ -42,6 +45,10 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
         inputs = given("snapshot_id", "model_version", assets=(CATALOG_SNAPSHOT, EMBEDDING_MODEL))
         return run_stage("enrichment.resolve_inputs", **inputs)
 
+    @task.short_circuit
+    def needs_embedding(inputs: dict) -> bool:
+        return run_stage("enrichment.needs_embedding", **inputs)
+
     @task
     def prepare_transform_input(inputs: dict) -> dict:
         return run_stage("enrichment.prepare_transform_input", **inputs)
@@ -53,5 +60,7 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
         return result
 
     inputs = resolve_inputs()
-    batch_transform = sagemaker_job("batch_transform", "transform", prepare_transform_input(inputs))
+    config = prepare_transform_input(inputs)
+    needs_embedding(inputs) >> config
+    batch_transform = sagemaker_job("batch_transform", "transform", config)
     batch_transform >> validate_and_assemble(inputs)

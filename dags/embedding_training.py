@@ -47,6 +47,7 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
     schedule="0 3 * * 0",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    max_active_runs=1,
     default_args=DEFAULT_ARGS,
     tags=TAGS + ["training"],
     params={"snapshot_id": Param(None, type=["null", "string"], description="Snapshot to train on (default: newest)")},

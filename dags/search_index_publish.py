@@ -1,5 +1,5 @@
-"""Upsert the enriched catalog into DynamoDB, build a new versioned k-NN index, validate it
-and swap the search alias to it atomically."""
+"""Build a new versioned k-NN index of an enriched catalog, check it, then write DynamoDB and
+swap the search alias to it atomically."""
 
 from __future__ import annotations
 
@@ -7,28 +7,33 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import DEFAULT_ARGS, ENRICHED_CATALOG, LIVE_INDEX, TAGS, emit, given, run_stage
+from catalog_search.dag_support import DEFAULT_ARGS, ENRICHED_CATALOG, LIVE_INDEX, OPENSEARCH_LOAD_POOL, TAGS, emit, given, run_stage
 
 with DAG(
     dag_id="search_index_publish",
     doc_md="""
 ### search_index_publish
-DynamoDB upsert → build index → validate → golden queries → swap alias.
+needs publishing? → build index → validate → golden queries → DynamoDB → swap alias.
 
-Runs when an **enriched catalog** is published. Items are upserted by `product_id` (re-runs
-converge). The index `products-{snapshot}-{hash}` is rebuilt from scratch by each try, validated
-(document count, every sampled product finds itself by vector), then must answer the golden
-queries (`CATALOG_SEARCH_GOLDEN_QUERIES`, the dev set by default) in the default search mode no
-worse than the live index (within a tolerance) and above a floor; only then does the alias move,
-in one atomic `_aliases` call, and never to an older snapshot than the live one (backfills are
-safe). With `CATALOG_SEARCH_QUERY_ENCODER=endpoint` the query encoder's SageMaker endpoint is
-first made to serve the new index's model, in the same task, so index and encoder switch together.
-Old indices beyond the retention count are deleted; the live one never is.
+Runs when an **enriched catalog** is published, one run at a time. A run whose (snapshot, model)
+is already live, or whose snapshot is older than the live one (a backfill), ends at
+**needs_publishing** and says so: nothing is built and neither DynamoDB nor the alias moves back.
+The index `products-{snapshot}-{hash}` is rebuilt from scratch by each try (pool
+`opensearch_loads`), validated (document count; k-NN recall@10 of a product sample against exact
+search, ties between identical vectors counted as hits), then must answer the golden queries
+(`CATALOG_SEARCH_GOLDEN_QUERIES`, the dev set by default) in the default search mode no worse than
+the live index (within a tolerance) and above a floor. Only then are the items upserted into
+DynamoDB by `product_id` (re-runs converge) and the alias moved, in one atomic `_aliases` call,
+never to an older snapshot than the live one. With `CATALOG_SEARCH_QUERY_ENCODER=endpoint` the
+query encoder's SageMaker endpoint is first made to serve the new index's model, in the same
+task, so index and encoder switch together. Old indices beyond the retention count are deleted;
+the live one never is.
 Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enrichment/latest.json`).
 """,
     schedule=[ENRICHED_CATALOG],
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    max_active_runs=1,  # two publishes would race for the alias and the table
     default_args=DEFAULT_ARGS,
     tags=TAGS + ["search"],
     params={
@@ -41,11 +46,11 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
     def resolve_inputs() -> dict:
         return run_stage("publish.resolve_inputs", **given("snapshot_id", "model_version", assets=(ENRICHED_CATALOG,)))
 
-    @task
-    def upsert_dynamodb(inputs: dict) -> dict:
-        return run_stage("publish.upsert_items", **inputs)
+    @task.short_circuit
+    def needs_publishing(inputs: dict) -> bool:
+        return run_stage("publish.needs_publishing", **inputs)
 
-    @task
+    @task(pool=OPENSEARCH_LOAD_POOL)
     def build_and_validate_index(inputs: dict) -> dict:
         return run_stage("publish.build_index", **inputs)
 
@@ -53,6 +58,10 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
     def check_search_quality(built: dict) -> dict:
         run_stage("publish.check_search_quality", index_name=built["index"])
         return built
+
+    @task
+    def upsert_dynamodb(inputs: dict) -> dict:
+        return run_stage("publish.upsert_items", **inputs)
 
     @task(outlets=[LIVE_INDEX])
     def swap_alias(built: dict) -> dict:
@@ -62,5 +71,7 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
 
     inputs = resolve_inputs()
     built = build_and_validate_index(inputs)
-    upsert_dynamodb(inputs) >> built
-    swap_alias(check_search_quality(built))
+    checked = check_search_quality(built)
+    # DynamoDB takes the snapshot only once its index passed every check, right before the swap.
+    needs_publishing(inputs) >> built
+    checked >> upsert_dynamodb(inputs) >> swap_alias(checked)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Airflow on the local stack (AIRFLOW_HOME=.local/airflow, SQLite, connections from env.sh).
-#   airflow.sh init   create or migrate the metadata DB
+#   airflow.sh init   create or migrate the metadata DB, import the pools (include/airflow/pools.json)
 #   airflow.sh start  `airflow standalone` in the background: UI on 127.0.0.1:$AIRFLOW_PORT
 #   airflow.sh stop   stop it and every process it started (its workers ignore SIGTERM)
 #   airflow.sh run DAG_ID [CONF_JSON]  one DAG run in-process (`airflow dags test`)
@@ -9,8 +9,10 @@ source "$(dirname "$0")/env.sh"
 RUN="$CS_LOCAL/run"; LOGS="$CS_LOCAL/logs"
 mkdir -p "$RUN" "$LOGS" "$AIRFLOW_HOME"
 
-init() {
+init() {  # the schema, then the pools the DAGs' tasks run in
   airflow db migrate >"$LOGS/airflow-db.log" 2>&1 || { tail -20 "$LOGS/airflow-db.log" >&2; exit 1; }
+  airflow pools import "$CS_ROOT/include/airflow/pools.json" >>"$LOGS/airflow-db.log" 2>&1 \
+    || { tail -20 "$LOGS/airflow-db.log" >&2; exit 1; }
 }
 
 descendants() {  # pid: every process below it, deepest first

@@ -54,6 +54,10 @@ DEFAULT_ARGS = {
     "retry_policy": StageRetryPolicy(),
 }
 TAGS = ["catalog-search"]
+# Pools (created from include/airflow/pools.json by `scripts/airflow.sh init` and the compose
+# file's airflow-init): SageMaker jobs running at once, and index builds loading OpenSearch.
+SAGEMAKER_POOL = "sagemaker_jobs"
+OPENSEARCH_LOAD_POOL = "opensearch_loads"
 
 
 def run_stage(stage: str, **inputs: Any) -> Any:
@@ -117,8 +121,8 @@ def sagemaker_job(task_id: str, kind: str, config: Any) -> BaseOperator:
                     "training": sagemaker_operators.TrainingJobOperator,
                     "model": sagemaker_operators.ModelOperator,
                     "transform": sagemaker_operators.TransformJobOperator}[kind]
-        return operator(task_id=task_id, config=config, aws_conn_id=AWS_CONN_ID)
-    return LocalJobOperator(task_id=task_id, kind=kind, config=config)
+        return operator(task_id=task_id, config=config, aws_conn_id=AWS_CONN_ID, pool=SAGEMAKER_POOL)
+    return LocalJobOperator(task_id=task_id, kind=kind, config=config, pool=SAGEMAKER_POOL)
 
 
 class LocalJobOperator(BaseOperator):

@@ -68,6 +68,23 @@ def test_incomplete_index_fails_validation_and_is_never_swapped(client, alias):
     assert index.live_index(client, alias) == live
 
 
+def test_the_knn_check_counts_ties_between_identical_vectors_as_hits(client, alias):
+    frame = _enriched(n=60)
+    frame["embedding"] = [frame["embedding"].iloc[0]] * 25 + list(frame["embedding"].iloc[25:])  # 25 identical titles
+    name = index.index_name(alias, "20260401T000000Z-x", "m1", "1")
+    index.build(client, name, frame, 8, LOCAL, {"snapshot_id": "20260401T000000Z-x", "built_at": "1"})
+    assert index.validate(client, name, frame, sample=60).knn_recall == 1.0
+
+
+def test_an_index_whose_vectors_are_not_the_products_fails_the_knn_check(client, alias):
+    frame = _enriched(n=60)
+    wrong = frame.assign(embedding=list(np.random.default_rng(9).normal(size=(60, 8)).astype(np.float32)))
+    name = index.index_name(alias, "20260501T000000Z-x", "m1", "1")
+    index.build(client, name, wrong, 8, LOCAL, {"snapshot_id": "20260501T000000Z-x", "built_at": "1"})
+    with pytest.raises(index.IndexValidationFailed, match=r"k-NN recall@10 against exact search is \d+%"):
+        index.validate(client, name, frame)
+
+
 def test_rollback_and_retention(client, alias):
     names = [_build(client, alias, f"2026010{i}T000000Z-x", str(i)) for i in range(1, 5)]
     for name in names:

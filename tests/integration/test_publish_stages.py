@@ -41,7 +41,7 @@ def stage_clients(clients, unique) -> Clients:
 def test_build_swap_and_rollback_stages(stage_clients):
     run = Run("search_index_publish", "manual__1")
     first = publish.build_index(stage_clients, run, "20260101T000000Z-x", "m1")
-    assert first["documents"] == 50 and first["self_recall"] >= 0.9
+    assert first["documents"] == 50 and first["knn_recall"] >= 0.9
     assert publish.swap_alias(stage_clients, run, first["index"])["moved"]
     second = publish.build_index(stage_clients, Run("search_index_publish", "manual__2"), "20260201T000000Z-x", "m1")
     swapped = publish.swap_alias(stage_clients, run, second["index"])
@@ -50,6 +50,17 @@ def test_build_swap_and_rollback_stages(stage_clients):
     assert meta["snapshot_id"] == "20260201T000000Z-x" and meta["model_version"] == "m1"
     rolled = publish.rollback(stage_clients, Run("search_index_rollback", "manual__3"))
     assert rolled["live"] == first["index"]
+
+
+def test_a_run_publishes_only_what_is_new_and_never_older_data(stage_clients):
+    run = Run("search_index_publish", "manual__1")
+    assert publish.needs_publishing(stage_clients, run, "20260101T000000Z-x", "m1")  # nothing live yet
+    built = publish.build_index(stage_clients, run, "20260201T000000Z-x", "m1")
+    publish.swap_alias(stage_clients, run, built["index"])
+    assert not publish.needs_publishing(stage_clients, run, "20260201T000000Z-x", "m1")  # already live: tonight's second run
+    assert not publish.needs_publishing(stage_clients, run, "20260101T000000Z-x", "m1")  # a backfill
+    assert publish.needs_publishing(stage_clients, run, "20260201T000000Z-x", "m2")  # a new champion, same snapshot
+    assert publish.needs_publishing(stage_clients, run, "20260301T000000Z-x", "m1")  # the next night
 
 
 def test_a_retried_build_rebuilds_the_same_index_from_scratch(stage_clients):

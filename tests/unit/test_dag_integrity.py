@@ -124,3 +124,31 @@ def test_waiting_for_model_approval_holds_no_worker_slot(parsed):
     sensor = bag.dags["embedding_training"].get_task("await_approval")
     assert sensor.mode == "reschedule" and sensor.timeout == 7 * 24 * 3600
     assert {t.task_id for t in sensor.downstream_list} == {"promote"}
+
+
+POOLS_FILE = DAGS_FOLDER.parent / "include" / "airflow" / "pools.json"
+
+
+def test_every_pool_a_task_uses_is_created_by_the_pools_file(parsed):
+    import json
+
+    bag, _ = parsed
+    pools = json.loads(POOLS_FILE.read_text())
+    used = {t.pool for dag in bag.dags.values() for t in dag.tasks} - {"default_pool"}
+    assert used == set(pools) and pools["sagemaker_jobs"]["include_deferred"]  # a deferred job holds its slot
+    assert bag.dags["search_index_publish"].get_task("build_and_validate_index").pool == "opensearch_loads"
+    assert {bag.dags["embedding_training"].get_task(t).pool for t in ("prepare_training_data", "train")} == {"sagemaker_jobs"}
+
+
+@pytest.mark.parametrize("dag_id", ["embedding_training", "catalog_enrichment", "search_index_publish"])
+def test_runs_that_must_not_overlap_run_one_at_a_time(parsed, dag_id):
+    assert parsed[0].dags[dag_id].max_active_runs == 1
+
+
+def test_a_run_with_nothing_new_ends_before_any_work_and_dynamodb_moves_only_after_every_index_check(parsed):
+    bag, _ = parsed
+    enrichment, publish = bag.dags["catalog_enrichment"], bag.dags["search_index_publish"]
+    assert "prepare_transform_input" in enrichment.get_task("needs_embedding").downstream_task_ids
+    assert "build_and_validate_index" in publish.get_task("needs_publishing").downstream_task_ids
+    upsert = publish.get_task("upsert_dynamodb")
+    assert "check_search_quality" in upsert.upstream_task_ids and upsert.downstream_task_ids == {"swap_alias"}

@@ -26,6 +26,21 @@ def resolve_inputs(clients: Clients, run: Run, snapshot_id: str | None = None, m
             "model_version": model_version or pointers.champion(store)["model_version"]}
 
 
+def needs_embedding(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> bool:
+    """False, saying why, when this (snapshot, model) was already enriched and published (the
+    nightly cron and the new-snapshot event name the same one): the run ends without embedding
+    or publishing anything again."""
+    store = clients.store
+    latest = store.get_json(Layout.LATEST_ENRICHMENT, default={})
+    published = (latest.get("snapshot_id"), latest.get("model_version")) == (snapshot_id, model_version) \
+        or latest.get("snapshot_id", "") > snapshot_id
+    if published and store.exists(Layout.enriched_products(snapshot_id, model_version)):
+        log.info("nothing to do: snapshot %s is already enriched with model %s (%s)", snapshot_id, model_version,
+                 store.uri(Layout.enriched_products(snapshot_id, model_version)))
+        return False
+    return True
+
+
 def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
     """Object2Vec inference JSON Lines of every product (in the order of ``transform_order``);
     returns the CreateTransformJob request."""

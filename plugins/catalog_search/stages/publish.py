@@ -29,6 +29,22 @@ def resolve_inputs(clients: Clients, run: Run, snapshot_id: str | None = None, m
     return {"snapshot_id": snapshot_id or latest["snapshot_id"], "model_version": model_version or latest["model_version"]}
 
 
+def needs_publishing(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> bool:
+    """False, saying why, when the live index already serves this (snapshot, model) or a newer
+    snapshot (a backfill): the run then publishes nothing, so one night never publishes twice and
+    a backfill never moves the alias or DynamoDB back to older data."""
+    live = index.live_index(clients.opensearch, clients.settings.index_alias)
+    meta = index.index_meta(clients.opensearch, live) if live else {}
+    if (meta.get("snapshot_id"), meta.get("model_version")) == (snapshot_id, model_version):
+        log.info("nothing to publish: %s already serves snapshot %s with model %s", live, snapshot_id, model_version)
+        return False
+    if meta.get("snapshot_id", "") > snapshot_id:
+        log.info("nothing to publish: the live index %s serves snapshot %s, newer than %s; a backfill never moves "
+                 "the alias or DynamoDB back", live, meta["snapshot_id"], snapshot_id)
+        return False
+    return True
+
+
 def _enriched(clients: Clients, snapshot_id: str, model_version: str) -> pd.DataFrame:
     return clients.store.get_parquet(Layout.enriched_products(snapshot_id, model_version))
 
@@ -51,8 +67,8 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
     shape = index.IndexShape(settings.knn_engine, settings.index_replicas, settings.index_force_merge_segments)
     loaded = index.build(clients.opensearch, name, enriched, len(enriched["embedding"].iloc[0]), shape, meta)
     check = index.validate(clients.opensearch, name, enriched)
-    log.info("index %s: %d documents, self-recall %.2f", name, check.documents, check.self_recall)
-    return {"index": name, "documents": loaded, "self_recall": check.self_recall}
+    log.info("index %s: %d documents, k-NN recall@10 against exact search %.3f", name, check.documents, check.knn_recall)
+    return {"index": name, "documents": loaded, "knn_recall": check.knn_recall}
 
 
 def swap_alias(clients: Clients, run: Run, index_name: str) -> dict:

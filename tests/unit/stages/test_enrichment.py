@@ -32,3 +32,11 @@ def test_enrichment_embeds_every_product_and_moves_the_pointer(chain):
     assert store.get_json(Layout.LATEST_ENRICHMENT) == {"snapshot_id": snapshot_id, "model_version": version}
     report = store.get_json(Layout.suite_report(run_of("catalog_enrichment").report_prefix, "embeddings"))
     assert report["success"]
+
+
+def test_a_second_run_for_an_already_enriched_snapshot_and_model_does_nothing(chain):
+    clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-29T02:00:00")
+    snapshot_id, model_version = chain.snapshot_id, chain.champion["model_version"]
+    assert not enrichment.needs_embedding(clients, run, snapshot_id, model_version)  # the nightly cron after the event
+    assert enrichment.needs_embedding(clients, run, snapshot_id, "cs-o2v-another-model")
+    assert enrichment.needs_embedding(clients, run, "29990101T000000Z-fashion", model_version)

@@ -11,7 +11,7 @@ import importlib
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Asset, BaseOperator, RetryDecision, RetryPolicy, get_current_context
+from airflow.sdk import Asset, BaseNotifier, BaseOperator, RetryDecision, RetryPolicy, get_current_context
 
 from catalog_search.settings import (
     ASSET_CATALOG_SNAPSHOT,
@@ -45,6 +45,25 @@ class StageRetryPolicy(RetryPolicy):
         return RetryDecision.default()
 
 
+class FailureAlert(BaseNotifier):
+    """A task that failed for good (retries spent, or a permanent error such as a refused gate)
+    alerts with its reason (``catalog_search.alerts``): to SNS through ``aws_default`` when
+    ``CATALOG_SEARCH_ALERT_TOPIC_ARN`` is set, else to the log."""
+
+    def notify(self, context: Any) -> None:
+        from catalog_search import alerts
+
+        ti = context["ti"]
+        alert = alerts.failure_alert(ti.dag_id, ti.task_id, ti.run_id, ti.try_number, context.get("exception"))
+        alerts.send(alert, Settings.from_env().alert_topic_arn, _sns_client)
+
+
+def _sns_client() -> Any:
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    return AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sns").get_conn()
+
+
 DEFAULT_ARGS = {
     "owner": "catalog-search",
     "retries": 3,
@@ -52,6 +71,7 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": 2.0,  # 30 s, 60 s, 120 s
     "max_retry_delay": timedelta(minutes=10),
     "retry_policy": StageRetryPolicy(),
+    "on_failure_callback": FailureAlert(),
 }
 TAGS = ["catalog-search"]
 # Pools (created from include/airflow/pools.json by `scripts/airflow.sh init` and the compose

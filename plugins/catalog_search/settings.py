@@ -113,6 +113,7 @@ class Settings:
     purity_sample: int = _setting(2000, help="products embedded for the purity check")
     # AWS
     sagemaker_role_arn: str = _setting("")
+    alert_topic_arn: str = _setting("", help="SNS topic for failure alerts (empty: they go to the task log)")
     processing_image: str = _setting("", help="the training-data Processing job's image (empty: SageMaker's scikit-learn image)")
     processing_instance_type: str = _setting("ml.m5.xlarge", help="instance type of the training-data Processing job")
     model_approval: str = _setting("auto", choices=APPROVAL_MODES,

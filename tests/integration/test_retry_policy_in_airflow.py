@@ -1,5 +1,6 @@
 """The retry policy as Airflow applies it (`airflow dags test`): a permanent error fails the task
-on its first try with the message in the log; a transient one is put up for retry."""
+on its first try with the message in the log, and alerts once through SNS (moto server, read back
+through an SQS subscription); a transient one is put up for retry."""
 
 from __future__ import annotations
 
@@ -17,9 +18,21 @@ def _dags_test(env: dict, log: Path) -> subprocess.Popen:
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def test_missing_input_fails_at_once_without_retry(tmp_path, unique):
+def _alert_topic(clients, name: str) -> tuple[str, str]:
+    """An SNS topic and an SQS queue subscribed to it: what the topic publishes can be read back."""
+    sns, sqs = clients.make_aws("sns"), clients.make_aws("sqs")
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    return topic, queue
+
+
+def test_missing_input_fails_at_once_without_retry_and_alerts_once(tmp_path, unique, clients):
+    topic, queue = _alert_topic(clients, f"alerts-{unique}")
     env = {**os.environ, "CATALOG_SEARCH_SOURCE_DIR": str(tmp_path / "no-such-catalog"),
-           "CATALOG_SEARCH_BUCKET": f"retry-{unique}", "CATALOG_SEARCH_WORK_DIR": str(tmp_path / "work")}
+           "CATALOG_SEARCH_BUCKET": f"retry-{unique}", "CATALOG_SEARCH_WORK_DIR": str(tmp_path / "work"),
+           "CATALOG_SEARCH_ALERT_TOPIC_ARN": topic}
     log = tmp_path / "dags-test.log"
     started = time.monotonic()
     assert _dags_test(env, log).wait(timeout=300) != 0
@@ -28,6 +41,10 @@ def test_missing_input_fails_at_once_without_retry(tmp_path, unique):
     assert "action=fail" in text and "CatalogError is permanent" in text
     assert "up_for_retry" not in text.lower()
     assert time.monotonic() - started < 120  # not minutes of retry delays
+    received = clients.make_aws("sqs").receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=2)
+    alerts = [json.loads(m["Body"]) for m in received.get("Messages", [])]
+    assert [a["Subject"] for a in alerts] == ["catalog-search: catalog_refresh.land_snapshot failed"]
+    assert "no-such-catalog: no such file or folder" in alerts[0]["Message"] and "a retry cannot fix it" in alerts[0]["Message"]
 
 
 def test_an_unreachable_object_store_is_retried(tmp_path, unique):

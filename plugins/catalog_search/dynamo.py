@@ -1,17 +1,23 @@
-"""The DynamoDB item store of enriched products: idempotent upserts keyed by product_id."""
+"""The DynamoDB item store of enriched products, keyed by product_id: kept equal to the
+published snapshot by writing only what changed, never letting an older snapshot overwrite a
+newer one, and reconciled after each write."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
+from boto3.dynamodb.types import TypeSerializer
 
-from catalog_search.errors import TransientError
+from catalog_search.errors import PermanentError, TransientError
+from catalog_search.settings import REMOVALS
 
 BATCH_SIZE = 25  # the BatchWriteItem maximum
 EMBEDDING_FORMAT = "float32-le"
@@ -51,19 +57,123 @@ def to_item(row: dict) -> dict:
     return item
 
 
-def upsert(dynamodb: Any, table_name: str, rows: Iterable[dict], workers: int = 4) -> int:
-    """Put every row, 25 per BatchWriteItem, a few batches at a time; unprocessed items are
-    retried with backoff. A put replaces the item with the same key, so re-runs converge."""
-    from boto3.dynamodb.types import TypeSerializer
+CONTENT_HASH = "content_hash"  # of everything but the snapshot: an unchanged product is not written again
+REMOVED_IN = "removed_in"  # a tombstone: the snapshot the product left the catalog in
+WRITTEN_IN = "snapshot_id"  # the snapshot that wrote the item: an older one never overwrites it
+_NOT_HASHED = {WRITTEN_IN, CONTENT_HASH, REMOVED_IN}
 
+
+@dataclass(frozen=True)
+class SyncReport:
+    created: int
+    updated: int
+    unchanged: int
+    removed: int
+    kept_newer: int  # items written from a newer snapshot, left as they are
+
+    @property
+    def written(self) -> int:
+        return self.created + self.updated + self.removed
+
+
+def content_hash(item: dict) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(set(item) - _NOT_HASHED):
+        value = item[key]
+        digest.update(key.encode() + b"\0")
+        digest.update(value if isinstance(value, bytes) else json.dumps(value, sort_keys=True, default=str).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:32]
+
+
+def item_states(dynamodb: Any, table_name: str, segments: int = 4) -> dict[str, dict]:
+    """``product_id -> {snapshot_id, content_hash, removed_in}`` of every item: a parallel,
+    strongly consistent scan of those attributes only (a fraction of the items' size)."""
+    names = {f"#a{i}": a for i, a in enumerate(("product_id", WRITTEN_IN, CONTENT_HASH, REMOVED_IN))}
+
+    def scan(segment: int) -> list[dict]:
+        pages = dynamodb.get_paginator("scan").paginate(
+            TableName=table_name, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names,
+            Segment=segment, TotalSegments=segments, ConsistentRead=True)
+        return [item for page in pages for item in page["Items"]]
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        items = [item for part in pool.map(scan, range(segments)) for item in part]
+    return {item["product_id"]["S"]: {k: v["S"] for k, v in item.items() if k != "product_id"} for item in items}
+
+
+def sync(dynamodb: Any, table_name: str, rows: Iterable[dict], snapshot_id: str, removal: str = "delete",
+         workers: int = 4) -> SyncReport:
+    """Make the table hold the snapshot's items, writing only what changed: new products in
+    batches of 25; changed ones (content hash) and removed ones (deleted, or tombstoned with
+    ``removed_in``) one by one, each on the condition that no newer snapshot wrote the item. A
+    second run of the same snapshot writes nothing."""
+    if removal not in REMOVALS:
+        raise ValueError(f"removal {removal!r}: expected one of {REMOVALS}")
+    items = [to_item(row) for row in rows]
+    for item in items:
+        item[CONTENT_HASH] = content_hash(item)
+    states = item_states(dynamodb, table_name)
+    new = [i for i in items if i["product_id"] not in states]
+    changed = [i for i in items if i["product_id"] in states and (states[i["product_id"]].get(CONTENT_HASH) != i[CONTENT_HASH]
+                                                                  or REMOVED_IN in states[i["product_id"]])]
+    present = {i["product_id"] for i in items}
+    gone = [pid for pid, state in states.items() if pid not in present and REMOVED_IN not in state]
     serializer = TypeSerializer()
-    requests = [
-        {"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in to_item(row).items()}}} for row in rows
-    ]
-    batches = [requests[i : i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
+    requests = [{"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in i.items()}}} for i in new]
+    batches = [requests[i: i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
+    not_newer = {"ConditionExpression": f"attribute_not_exists({WRITTEN_IN}) OR {WRITTEN_IN} <= :snapshot",
+                 "ExpressionAttributeValues": {":snapshot": {"S": snapshot_id}}}
+
+    def put(item: dict) -> bool:
+        return _conditional(lambda: dynamodb.put_item(
+            TableName=table_name, Item={k: serializer.serialize(v) for k, v in item.items()}, **not_newer))
+
+    def remove(product_id: str) -> bool:
+        key = {"product_id": {"S": product_id}}
+        if removal == "delete":
+            return _conditional(lambda: dynamodb.delete_item(TableName=table_name, Key=key, **not_newer))
+        return _conditional(lambda: dynamodb.update_item(
+            TableName=table_name, Key=key, UpdateExpression=f"SET {REMOVED_IN} = :snapshot", **not_newer))
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda batch: _write_batch(dynamodb, table_name, batch), batches))
-    return len(requests)
+        updated = list(pool.map(put, changed))
+        removed = list(pool.map(remove, gone))
+    return SyncReport(created=len(new), updated=sum(updated), unchanged=len(items) - len(new) - len(changed),
+                      removed=sum(removed), kept_newer=updated.count(False) + removed.count(False))
+
+
+def _conditional(write: Callable[[], Any]) -> bool:
+    """True when written, False when the condition kept a newer item."""
+    from botocore.exceptions import ClientError
+
+    try:
+        write()
+        return True
+    except ClientError as err:
+        if err.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+class TableMismatch(PermanentError):
+    """The table does not hold exactly the snapshot's products after a sync."""
+
+
+def reconcile(dynamodb: Any, table_name: str, product_ids: set[str], snapshot_id: str) -> int:
+    """The table's live items (not tombstoned) are exactly the snapshot's products, apart from
+    items a newer snapshot wrote; returns their count or raises saying which differ."""
+    states = item_states(dynamodb, table_name)
+    live = {pid for pid, state in states.items() if REMOVED_IN not in state}
+    missing = sorted(product_ids - live)
+    extra = sorted(pid for pid in live - product_ids if states[pid].get(WRITTEN_IN, "") <= snapshot_id)
+    if missing or extra:
+        raise TableMismatch(
+            f"DynamoDB {table_name} does not hold snapshot {snapshot_id}: {len(missing)} of its products missing "
+            f"{missing[:5]}, {len(extra)} products it does not have {extra[:5]}. Another writer may be using the "
+            "table; stop it and clear upsert_dynamodb (it rewrites only what differs).")
+    return len(live)
 
 
 def _write_batch(dynamodb: Any, table_name: str, batch: list[dict], attempts: int = 8) -> None:

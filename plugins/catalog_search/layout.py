@@ -82,9 +82,11 @@ class Layout:
         return f"evaluation/{taxonomy}/pairs.parquet"
 
     # enrichment/{snapshot_id}/{model_version}/
+    ENRICHMENTS = "enrichment/"
+
     @staticmethod
     def enrichment(snapshot_id: str, model_version: str) -> str:
-        return f"enrichment/{snapshot_id}/{model_version}/"
+        return f"{Layout.ENRICHMENTS}{snapshot_id}/{model_version}/"
 
     @staticmethod
     def transform_input(snapshot_id: str, model_version: str) -> str:
@@ -110,8 +112,18 @@ class Layout:
         return Layout.enrichment(snapshot_id, model_version) + "order/product_ids.parquet"
 
     @staticmethod
+    def carried_over(snapshot_id: str, model_version: str) -> str:
+        """Embeddings taken unchanged from the previous enriched snapshot of the same model."""
+        return Layout.enrichment(snapshot_id, model_version) + "carried/embeddings.parquet"
+
+    @staticmethod
     def enriched_products(snapshot_id: str, model_version: str) -> str:
         return Layout.enrichment(snapshot_id, model_version) + "enriched/products.parquet"
+
+    # tables/{table}.json: the newest snapshot a DynamoDB table was made equal to
+    @staticmethod
+    def table_state(table_name: str) -> str:
+        return f"tables/{table_name}.json"
 
     # vectors/{name}.txt: word vectors built for the auxiliary channel, reused while the words are the same
     @staticmethod

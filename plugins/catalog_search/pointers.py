@@ -53,3 +53,12 @@ def advance_enrichment(store: ObjectStore, snapshot_id: str, model_version: str)
     champion_version = store.get_json(Layout.CHAMPION, default={}).get("model_version")
     if snapshot_id > current or (snapshot_id == current and model_version == champion_version):
         store.put_json(Layout.LATEST_ENRICHMENT, {"snapshot_id": snapshot_id, "model_version": model_version})
+
+
+def latest_enrichment_before(store: ObjectStore, snapshot_id: str, model_version: str) -> str | None:
+    """The newest snapshot older than ``snapshot_id`` that this model enriched (None: none)."""
+    earlier = sorted((p[len(Layout.ENRICHMENTS):].rstrip("/") for p in store.list_prefixes(Layout.ENRICHMENTS)), reverse=True)
+    for candidate in (s for s in earlier if s < snapshot_id):
+        if store.exists(Layout.enriched_products(candidate, model_version)):
+            return candidate
+    return None

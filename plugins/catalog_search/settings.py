@@ -34,6 +34,7 @@ SEARCH_MODES = ("keyword", "knn", "hybrid", "normalized", "rrf")
 ENCODER_NETWORKS = ("pooled_embedding", "hcnn", "bilstm")  # Object2Vec's enc0_network values
 QUERY_ENCODERS = ("in_process", "endpoint")
 APPROVAL_MODES = ("auto", "manual")
+REMOVALS = ("delete", "tombstone")  # what DynamoDB does with a product that left the catalog
 
 
 def _setting(default: Any, env: str | None = None, choices: tuple = (), help: str = "") -> Any:
@@ -54,6 +55,8 @@ class Settings:
     source_dir: Path = _setting(Path("data/fashion"), help="the demo catalog in the repository")
     include_dir: Path = _setting(Path("include"), help="the project's include/ (sql/, jobs/)")
     table_name: str = _setting("catalog-search-products", env="CATALOG_SEARCH_TABLE")
+    removed_products: str = _setting("delete", choices=REMOVALS,
+                                     help="products gone from the snapshot: deleted from DynamoDB, or kept with removed_in")
     index_alias: str = _setting("products")
     knn_engine: str = _setting("lucene", choices=KNN_ENGINES)
     index_replicas: int = _setting(1, help="replicas of the live index (0 on a single local node)")

@@ -41,29 +41,60 @@ def needs_embedding(clients: Clients, run: Run, snapshot_id: str, model_version:
     return True
 
 
+CANARIES = 20  # carried-over products embedded again: their fresh vectors must equal the carried ones
+
+
 def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
-    """Object2Vec inference JSON Lines of every product (in the order of ``transform_order``);
-    returns the CreateTransformJob request."""
+    """Object2Vec inference JSON Lines of the products to embed (in the order of
+    ``transform_order``); returns the CreateTransformJob request.
+
+    With the model unchanged since the previous enriched snapshot, only products whose encoder
+    input changed (new, or retitled: their token ids differ) are embedded; the others' vectors are
+    carried over (``carried_over``), plus a few of them embedded again as canaries that
+    ``assemble_enriched`` compares. A new model embeds everything."""
     settings, store = clients.settings, clients.store
     products = store.get_parquet(Layout.snapshot_products(snapshot_id))
-    local = settings.work_dir / "enrichment" / snapshot_id / model_version
     vocab, max_seq_len = model_vocabulary(store, model_version)  # any model format: SageMaker's or the local trainer's
+    ids = [tokenizer.encode(t, vocab, max_seq_len) for t in products["title"]]
+    carried = _carried_over(store, snapshot_id, model_version, products["product_id"].astype(str), ids, vocab, max_seq_len)
+    embed = ~products["product_id"].astype(str).isin(carried["product_id"])
+    canaries = carried["product_id"].sample(min(CANARIES, len(carried)), random_state=0)
+    embed |= products["product_id"].astype(str).isin(canaries)
+    local = settings.work_dir / "enrichment" / snapshot_id / model_version
     path = local / "input" / "products.jsonl"
-    tokenizer.write_inference_jsonl((tokenizer.encode(t, vocab, max_seq_len) for t in products["title"]), path)
+    tokenizer.write_inference_jsonl((i for i, chosen in zip(ids, embed) if chosen), path)
     store.upload_file(path, Layout.transform_input_file(snapshot_id, model_version))
-    store.put_parquet(Layout.transform_order(snapshot_id, model_version), products[["product_id"]])
+    store.put_parquet(Layout.transform_order(snapshot_id, model_version), products.loc[embed, ["product_id"]])
+    store.put_parquet(Layout.carried_over(snapshot_id, model_version), carried)
+    log.info("embedding %d of %d products (%d carried over, %d of them again as canaries)",
+             int(embed.sum()), len(products), len(carried), len(canaries))
     return sagemaker_jobs.transform_job_config(
         job_name("embed", snapshot_id, model_version), model_version,
         store.uri(Layout.transform_input(snapshot_id, model_version)), store.uri(Layout.transform_output(snapshot_id, model_version)),
     )
 
 
+def _carried_over(store, snapshot_id: str, model_version: str, product_ids: pd.Series, ids: list[list[int]],
+                  vocab: dict, max_seq_len: int) -> pd.DataFrame:
+    """``product_id, embedding`` of the products whose token ids are the same as in the newest
+    earlier snapshot enriched with this model (none when there is none)."""
+    previous = pointers.latest_enrichment_before(store, snapshot_id, model_version)
+    if previous is None:
+        return pd.DataFrame({"product_id": pd.Series(dtype=str), "embedding": pd.Series(dtype=object)})
+    before = store.get_parquet(Layout.enriched_products(previous, model_version))[["product_id", "title", "embedding"]]
+    before_ids = dict(zip(before["product_id"].astype(str), (tuple(tokenizer.encode(t, vocab, max_seq_len)) for t in before["title"])))
+    same = [pid for pid, seq in zip(product_ids, ids) if before_ids.get(pid) == tuple(seq)]
+    carried = before[before["product_id"].astype(str).isin(same)][["product_id", "embedding"]]
+    log.info("carrying over %d embeddings from snapshot %s", len(carried), previous)
+    return carried.assign(product_id=carried["product_id"].astype(str)).reset_index(drop=True)
+
+
 def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
-    """Join the transform's .out lines back to the products, validate, write the enriched catalog
-    and move enrichment/latest.json forward."""
+    """Join the transform's .out lines back to their products, with the carried-over vectors,
+    validate, write the enriched catalog and move enrichment/latest.json forward."""
     settings, store = clients.settings, clients.store
     products = store.get_parquet(Layout.snapshot_products(snapshot_id))
-    order = store.get_parquet(Layout.transform_order(snapshot_id, model_version))["product_id"]
+    order = store.get_parquet(Layout.transform_order(snapshot_id, model_version))["product_id"].astype(str)
     output = store.uri(Layout.transform_output(snapshot_id, model_version))
     lines = store.get_bytes(Layout.transform_output_file(snapshot_id, model_version)).decode().splitlines()
     vectors = np.array([json.loads(line)["embeddings"] for line in lines], dtype=np.float32) if lines else np.empty((0, 0))
@@ -72,12 +103,41 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
             "embeddings", output, len(vectors),
             [validation.RuleResult(f"one output line per input record ({len(order)})", False, observed=len(vectors))],
         ))
-    frame = pd.DataFrame({"product_id": order.to_numpy(), "embedding": list(vectors),
-                          "embedding_dim": vectors.shape[1], "embedding_norm": np.linalg.norm(vectors, axis=1)})
+    fresh = pd.DataFrame({"product_id": order.to_numpy(), "embedding": list(vectors)})
+    carried = store.get_parquet(Layout.carried_over(snapshot_id, model_version))
+    _check_canaries(fresh, carried, store.uri(Layout.carried_over(snapshot_id, model_version)))
+    embeddings = pd.concat([fresh, carried[~carried["product_id"].isin(fresh["product_id"])]], ignore_index=True)
+    matrix = np.stack(embeddings["embedding"].to_numpy()) if len(embeddings) else np.empty((0, 0))
+    frame = embeddings.assign(embedding_dim=matrix.shape[1], embedding_norm=np.linalg.norm(matrix, axis=1))
     validation.check_and_publish(store, frame, "embeddings", output,
                                  validation.embeddings_expectations(len(products), settings.embedding_dim),
                                  run.report_prefix, settings.work_dir)
-    enriched = products.merge(frame[["product_id", "embedding"]], on="product_id", how="inner", validate="one_to_one")
+    keyed = products.assign(_key=products["product_id"].astype(str))
+    enriched = keyed.merge(embeddings.rename(columns={"product_id": "_key"}), on="_key", how="inner",
+                           validate="one_to_one").drop(columns="_key")
     enriched_uri = store.put_parquet(Layout.enriched_products(snapshot_id, model_version), enriched)
     pointers.advance_enrichment(store, snapshot_id, model_version)
-    return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri, "products": len(enriched)}
+    embedded = len(order) - int(order.isin(carried["product_id"]).sum())
+    return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri,
+            "products": len(enriched), "embedded": embedded, "carried_over": len(enriched) - embedded}
+
+
+CANARY_MIN_COSINE = 0.999
+
+
+def _check_canaries(fresh: pd.DataFrame, carried: pd.DataFrame, carried_uri: str) -> None:
+    """Carried-over vectors must be what the model gives today: the canaries, embedded again, say so."""
+    both = fresh.merge(carried, on="product_id", suffixes=("_fresh", "_carried"))
+    if both.empty:
+        return
+    a, b = np.stack(both["embedding_fresh"].to_numpy()), np.stack(both["embedding_carried"].to_numpy())
+    cosine = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    if (cosine < CANARY_MIN_COSINE).any():
+        raise validation.ValidationFailed(validation.ValidationReport(
+            "embeddings", carried_uri, len(both),
+            [validation.RuleResult(f"carried-over vectors equal the model's fresh ones (cosine ≥ {CANARY_MIN_COSINE}) "
+                                   "for every canary; if not, the earlier enriched snapshot was not embedded by this model: "
+                                   "delete its enrichment/ prefix so that everything is embedded again",
+                                   False, observed=f"{int((cosine < CANARY_MIN_COSINE).sum())} of {len(both)} differ, "
+                                                   f"lowest cosine {cosine.min():.4f}")],
+        ))

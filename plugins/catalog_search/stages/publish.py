@@ -50,11 +50,25 @@ def _enriched(clients: Clients, snapshot_id: str, model_version: str) -> pd.Data
 
 
 def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
-    """Every enriched product as a DynamoDB item keyed by product_id (re-runs converge)."""
-    table = clients.settings.table_name
+    """DynamoDB made equal to the snapshot: only new and changed products written, removed ones
+    deleted (or tombstoned), never over an item of a newer snapshot; then reconciled, and the
+    snapshot recorded as the table's (``Layout.table_state``). A snapshot older than the table's
+    writes nothing: it could only bring back products a newer snapshot removed."""
+    settings, store = clients.settings, clients.store
+    table = settings.table_name
+    current = store.get_json(Layout.table_state(table), default={})
+    if current.get("snapshot_id", "") > snapshot_id:
+        log.info("DynamoDB %s already holds snapshot %s, newer than %s: nothing written", table, current["snapshot_id"], snapshot_id)
+        return {"table": table, "written": 0, "table_snapshot": current["snapshot_id"]}
     dynamo.ensure_table(clients.dynamodb, table)
-    rows = dynamo.enriched_rows(_enriched(clients, snapshot_id, model_version), snapshot_id, model_version)
-    return {"table": table, "items": dynamo.upsert(clients.dynamodb, table, rows)}
+    enriched = _enriched(clients, snapshot_id, model_version)
+    report = dynamo.sync(clients.dynamodb, table, dynamo.enriched_rows(enriched, snapshot_id, model_version), snapshot_id,
+                         settings.removed_products)
+    live = dynamo.reconcile(clients.dynamodb, table, set(enriched["product_id"].astype(str)), snapshot_id)
+    store.put_json(Layout.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version, "live_items": live,
+                                               "synced_at": utc_stamp(datetime.now(timezone.utc))})
+    log.info("DynamoDB %s: %s; %d live items = the snapshot's products", table, report, live)
+    return {"table": table, "written": report.written, "live_items": live, "table_snapshot": snapshot_id, **report.__dict__}
 
 
 def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:

@@ -1,7 +1,10 @@
 import numpy as np
+import pandas as pd
+import pytest
 
 from catalog_search.layout import Layout
-from catalog_search.stages import enrichment
+from catalog_search.stages import enrichment, jobs
+from catalog_search.validation import ValidationFailed
 
 from .conftest import run_of
 
@@ -40,3 +43,49 @@ def test_a_second_run_for_an_already_enriched_snapshot_and_model_does_nothing(ch
     assert not enrichment.needs_embedding(clients, run, snapshot_id, model_version)  # the nightly cron after the event
     assert enrichment.needs_embedding(clients, run, snapshot_id, "cs-o2v-another-model")
     assert enrichment.needs_embedding(clients, run, "29990101T000000Z-fashion", model_version)
+
+
+def refreshed_snapshot(chain, snapshot_id: str) -> pd.DataFrame:
+    """A refresh of the chain's snapshot: 5 products retitled, 3 gone, 4 new."""
+    products = chain.clients.store.get_parquet(Layout.snapshot_products(chain.snapshot_id))
+    products.loc[products.index[:5], "title"] = products["title"].iloc[:5] + " slim fit"
+    added = products.tail(4).assign(product_id=[f"new{i}" for i in range(4)])
+    products = pd.concat([products.iloc[:-3], added], ignore_index=True)
+    chain.clients.store.put_parquet(Layout.snapshot_products(snapshot_id), products)
+    return products
+
+
+def enrich(chain, snapshot_id: str, model_version: str) -> dict:
+    clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-30T02:00:00")
+    jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, snapshot_id, model_version))
+    return enrichment.assemble_enriched(clients, run, snapshot_id, model_version)
+
+
+def test_a_new_model_embeds_every_product(chain):
+    assert chain.enriched["embedded"] == 400 and chain.enriched["carried_over"] == 0
+
+
+def test_a_refresh_embeds_only_the_changed_products_and_carries_the_others_over(chain):
+    store, model_version = chain.clients.store, chain.champion["model_version"]
+    products = refreshed_snapshot(chain, "29990101T000000Z-refresh")
+    result = enrich(chain, "29990101T000000Z-refresh", model_version)
+    assert (result["products"], result["embedded"], result["carried_over"]) == (401, 9, 392)  # 5 retitled + 4 new
+    assert len(store.get_parquet(Layout.transform_order("29990101T000000Z-refresh", model_version))) == 9 + enrichment.CANARIES
+    before = store.get_parquet(Layout.enriched_products(chain.snapshot_id, model_version)).set_index("product_id")["embedding"]
+    after = store.get_parquet(Layout.enriched_products("29990101T000000Z-refresh", model_version)).set_index("product_id")["embedding"]
+    unchanged = products["product_id"].iloc[5:-4]
+    np.testing.assert_array_equal(np.stack(after[unchanged].to_numpy()), np.stack(before[unchanged].to_numpy()))
+    retitled = products["product_id"].iloc[:5]
+    assert not np.allclose(np.stack(after[retitled].to_numpy()), np.stack(before[retitled].to_numpy()))
+
+
+def test_vectors_a_model_would_not_give_today_are_never_carried_over(chain):
+    store, model_version = chain.clients.store, chain.champion["model_version"]
+    tampered_id = "29990101T120000Z-tampered"  # the newest enriched snapshot before the refresh
+    tampered = store.get_parquet(Layout.enriched_products(chain.snapshot_id, model_version))
+    tampered["embedding"] = [-vector for vector in tampered["embedding"]]
+    store.put_parquet(Layout.enriched_products(tampered_id, model_version), tampered)
+    refreshed_snapshot(chain, "29990102T000000Z-refresh")
+    with pytest.raises(ValidationFailed, match="carried-over vectors equal the model's fresh ones"):
+        enrich(chain, "29990102T000000Z-refresh", model_version)
+    store.s3.delete_object(Bucket=store.bucket, Key=Layout.enriched_products(tampered_id, model_version))

@@ -18,12 +18,16 @@ def test_resolve_inputs_defaults_to_the_newest_enrichment(chain):
     assert publish.resolve_inputs(clients, run, snapshot_id="s", model_version="m") == {"snapshot_id": "s", "model_version": "m"}
 
 
-def test_upsert_items_writes_every_product_once_and_converges_on_re_runs(chain):
+def test_upsert_items_writes_every_product_once_and_nothing_on_a_re_run(chain):
     clients, enriched = chain.clients, chain.enriched
     inputs = {"snapshot_id": enriched["snapshot_id"], "model_version": enriched["model_version"]}
     run = run_of("search_index_publish")
-    assert publish.upsert_items(clients, run, **inputs)["items"] == 400
-    assert publish.upsert_items(clients, run, **inputs)["items"] == 400
+    first = publish.upsert_items(clients, run, **inputs)
+    assert (first["created"], first["written"], first["live_items"]) == (400, 400, 400)
+    again = publish.upsert_items(clients, run, **inputs)
+    assert (again["written"], again["unchanged"], again["live_items"]) == (0, 400, 400)
+    older = publish.upsert_items(clients, run, "20200101T000000Z-fashion", enriched["model_version"])
+    assert older == {"table": clients.settings.table_name, "written": 0, "table_snapshot": enriched["snapshot_id"]}
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(clients.settings.table_name)
     assert table.scan(Select="COUNT")["Count"] == 400
     item = table.get_item(Key={"product_id": "1000"})["Item"]

@@ -8,7 +8,7 @@ from datetime import datetime
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
 from catalog_search.dag_support import (
-    CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, ENRICHED_CATALOG, TAGS, emit, given, run_stage, sagemaker_job,
+    CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, ENRICHED_CATALOG, TAGS, add_run_report, emit, given, run_stage, sagemaker_job,
 )
 
 with DAG(
@@ -23,7 +23,8 @@ event, say) ends at **needs_embedding** and says so, publishing nothing twice. W
 Object2Vec inference JSON Lines to `enrichment/{snapshot_id}/{model_version}/input/`, runs a
 Batch Transform job (or the local runner) whose `.out` lines land in `output/`, checks them with
 Great Expectations (one vector per product, right dimension, finite and non-zero) and writes
-`enriched/products.parquet`, emitting the **enriched catalog** asset.
+`enriched/products.parquet`, emitting the **enriched catalog** asset; then a sample of it as
+Embedding Projector files under `projector/` (`tensors.tsv`, `metadata.tsv`, `projector_config.pbtxt`).
 Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, the champion).
 """,
     schedule=AssetOrTimeSchedule(
@@ -59,8 +60,13 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
         emit(ENRICHED_CATALOG, snapshot_id=inputs["snapshot_id"], model_version=inputs["model_version"])
         return result
 
+    @task
+    def export_projector(inputs: dict) -> dict:
+        return run_stage("enrichment.export_projector", **inputs)
+
     inputs = resolve_inputs()
     config = prepare_transform_input(inputs)
     needs_embedding(inputs) >> config
     batch_transform = sagemaker_job("batch_transform", "transform", config)
-    batch_transform >> validate_and_assemble(inputs)
+    batch_transform >> validate_and_assemble(inputs) >> export_projector(inputs)
+    add_run_report(dag)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, TAGS, emit, given, run_stage
+from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, TAGS, add_run_report, emit, given, run_stage
 
 with DAG(
     dag_id="catalog_refresh",
@@ -50,3 +50,4 @@ re-run rewrites the same snapshot and a backfill writes an older one without mov
         return pointer
 
     publish_snapshot(validate_snapshot(land_snapshot()))
+    add_run_report(dag)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, TAGS, emit, given, run_stage, sagemaker_job
+from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, TAGS, add_run_report, emit, given, run_stage, sagemaker_job
 
 APPROVAL_POKE_INTERVAL = 300  # seconds
 APPROVAL_TIMEOUT = timedelta(days=7)  # a version nobody approved within a week fails the run
@@ -110,3 +110,4 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
     candidate = gate_and_register(trained)
     embed_sample >> candidate
     await_approval(candidate) >> promote(candidate)
+    add_run_report(dag)

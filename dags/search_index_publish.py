@@ -7,7 +7,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import DEFAULT_ARGS, ENRICHED_CATALOG, LIVE_INDEX, OPENSEARCH_LOAD_POOL, TAGS, emit, given, run_stage
+from catalog_search.dag_support import DEFAULT_ARGS, ENRICHED_CATALOG, LIVE_INDEX, OPENSEARCH_LOAD_POOL, TAGS, add_run_report, emit, given, run_stage
 
 with DAG(
     dag_id="search_index_publish",
@@ -28,7 +28,8 @@ never to an older snapshot than the live one. With `CATALOG_SEARCH_QUERY_ENCODER
 query encoder's SageMaker endpoint is first made to serve the new index's model, in the same
 task, so index and encoder switch together. Old indices beyond the retention count are deleted;
 the live one never is.
-Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enrichment/latest.json`).
+Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enrichment/latest.json`);
+`rebuild: true` builds and swaps in a new index of what is already live (docs/runbook.md).
 """,
     schedule=[ENRICHED_CATALOG],
     start_date=datetime(2026, 1, 1),
@@ -39,6 +40,7 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
     params={
         "snapshot_id": Param(None, type=["null", "string"]),
         "model_version": Param(None, type=["null", "string"]),
+        "rebuild": Param(False, type="boolean", description="Rebuild and swap in an index of what is already live"),
     },
 ) as dag:
 
@@ -47,8 +49,8 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
         return run_stage("publish.resolve_inputs", **given("snapshot_id", "model_version", assets=(ENRICHED_CATALOG,)))
 
     @task.short_circuit
-    def needs_publishing(inputs: dict) -> bool:
-        return run_stage("publish.needs_publishing", **inputs)
+    def needs_publishing(inputs: dict, params: dict | None = None) -> bool:
+        return run_stage("publish.needs_publishing", **inputs, rebuild=bool((params or {}).get("rebuild")))
 
     @task(pool=OPENSEARCH_LOAD_POOL)
     def build_and_validate_index(inputs: dict) -> dict:
@@ -56,8 +58,7 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
 
     @task
     def check_search_quality(built: dict) -> dict:
-        run_stage("publish.check_search_quality", index_name=built["index"])
-        return built
+        return {**built, "search_quality": run_stage("publish.check_search_quality", index_name=built["index"])}
 
     @task
     def upsert_dynamodb(inputs: dict) -> dict:
@@ -75,3 +76,4 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
     # DynamoDB takes the snapshot only once its index passed every check, right before the swap.
     needs_publishing(inputs) >> built
     checked >> upsert_dynamodb(inputs) >> swap_alias(checked)
+    add_run_report(dag)

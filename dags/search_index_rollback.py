@@ -6,7 +6,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, task
 
-from catalog_search.dag_support import DEFAULT_ARGS, LIVE_INDEX, TAGS, given, run_stage
+from catalog_search.dag_support import DEFAULT_ARGS, LIVE_INDEX, TAGS, add_run_report, given, run_stage
 
 with DAG(
     dag_id="search_index_rollback",
@@ -29,3 +29,4 @@ to that index's model. Use it when a published index turns out bad; the next pub
         return run_stage("publish.rollback", **given("target_index"))
 
     rollback()
+    add_run_report(dag)

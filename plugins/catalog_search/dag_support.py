@@ -124,6 +124,26 @@ def emit(asset: Asset, **extra: Any) -> None:
     get_current_context()["outlet_events"][asset].extra = extra
 
 
+def add_run_report(dag: Any) -> None:
+    """End the DAG with ``write_run_report``, downstream of every other leaf: a teardown, so it
+    runs whatever happened before it and its own outcome does not decide the run's."""
+    from airflow.sdk import task
+
+    @task
+    def write_run_report() -> dict:
+        context = get_current_context()
+        ti, order = context["ti"], [t for t in context["dag"].topological_sort() if t.task_id != "write_run_report"]
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[t.task_id for t in order], run_ids=[ti.run_id])
+        outcomes = [{"task_id": t.task_id, "state": str(states.get(ti.run_id, {}).get(t.task_id)),
+                     "result": ti.xcom_pull(task_ids=t.task_id)} for t in order]
+        return run_stage("reporting.write_run_report", outcomes=outcomes)
+
+    leaves = [t for t in dag.tasks if not t.downstream_list]
+    report = write_run_report().as_teardown()
+    for leaf in leaves:
+        leaf >> report
+
+
 JOB_KINDS = ("processing", "training", "model", "transform")
 
 

@@ -112,6 +112,11 @@ class Layout:
         return Layout.enrichment(snapshot_id, model_version) + "order/product_ids.parquet"
 
     @staticmethod
+    def projector(snapshot_id: str, model_version: str) -> str:
+        """A sample of the enriched catalog as Embedding Projector files (``projector.py``)."""
+        return Layout.enrichment(snapshot_id, model_version) + "projector/"
+
+    @staticmethod
     def carried_over(snapshot_id: str, model_version: str) -> str:
         """Embeddings taken unchanged from the previous enriched snapshot of the same model."""
         return Layout.enrichment(snapshot_id, model_version) + "carried/embeddings.parquet"

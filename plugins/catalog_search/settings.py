@@ -62,6 +62,7 @@ class Settings:
     index_replicas: int = _setting(1, help="replicas of the live index (0 on a single local node)")
     index_force_merge_segments: int = _setting(0, help="force-merge a new index to this many segments (0: off)")
     index_retention: int = _setting(3)
+    projector_sample: int = _setting(5000, help="products in each enrichment's Embedding Projector export (0: none)")
     filter_attributes: tuple[str, ...] = _setting(("gender", "colour", "season", "year", "usage"),
                                                   help="catalog attributes search may filter on")
     # search (tuned on the dev queries by benchmarks/tune_search.py; see the README)

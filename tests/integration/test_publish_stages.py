@@ -58,6 +58,8 @@ def test_a_run_publishes_only_what_is_new_and_never_older_data(stage_clients):
     built = publish.build_index(stage_clients, run, "20260201T000000Z-x", "m1")
     publish.swap_alias(stage_clients, run, built["index"])
     assert not publish.needs_publishing(stage_clients, run, "20260201T000000Z-x", "m1")  # already live: tonight's second run
+    assert publish.needs_publishing(stage_clients, run, "20260201T000000Z-x", "m1", rebuild=True)  # the runbook's rebuild
+    assert not publish.needs_publishing(stage_clients, run, "20260101T000000Z-x", "m1", rebuild=True)  # never older data
     assert not publish.needs_publishing(stage_clients, run, "20260101T000000Z-x", "m1")  # a backfill
     assert publish.needs_publishing(stage_clients, run, "20260201T000000Z-x", "m2")  # a new champion, same snapshot
     assert publish.needs_publishing(stage_clients, run, "20260301T000000Z-x", "m1")  # the next night

@@ -6,8 +6,9 @@ three past dates. The model is the end-to-end chain's champion; the catalog a 3,
 sample of its snapshot, so that a night takes seconds; the golden-query gate is off (its dev
 queries are judged on the whole catalog).
 
-After each night the newest snapshot is live, exactly its new and retitled products were
-embedded, and DynamoDB holds exactly its products; after the backfill nothing has moved back."""
+After each night the snapshot was validated against the night before, the newest snapshot is
+live, exactly its new and retitled products were embedded, and DynamoDB holds exactly its
+products; after the backfill nothing has moved back."""
 
 from __future__ import annotations
 
@@ -54,8 +55,12 @@ def run_night(week: Clients, day: int) -> dict:
     snapshot_id, when = night_of(day)
     landing = Run("catalog_refresh", f"scheduled__{when}")
     if day > 1:  # the first night's snapshot was landed by the fixture
-        refresh.land_snapshot(week, landing, snapshot_id, derive_from=night_of(day - 1)[0])
-    refresh.validate_snapshot(week, landing, snapshot_id)
+        manifest = refresh.land_snapshot(week, landing, snapshot_id, derive_from=night_of(day - 1)[0])
+        assert manifest["source"].startswith(f"refresh of {night_of(day - 1)[0]}")
+    diff = refresh.validate_snapshot(week, landing, snapshot_id)["diff"]
+    if day > 1:  # validated against the night before, every kind of change present
+        assert diff["previous_snapshot"] == night_of(day - 1)[0]
+        assert diff["added"] > 0 and diff["removed"] > 0 and diff["retitled"] > 0 and diff["recategorised"] > 0
     refresh.publish_snapshot(week, landing, snapshot_id)
 
     run = Run("catalog_enrichment", f"asset_triggered__{when}")

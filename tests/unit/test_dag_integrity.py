@@ -152,3 +152,12 @@ def test_a_run_with_nothing_new_ends_before_any_work_and_dynamodb_moves_only_aft
     assert "build_and_validate_index" in publish.get_task("needs_publishing").downstream_task_ids
     upsert = publish.get_task("upsert_dynamodb")
     assert "check_search_quality" in upsert.upstream_task_ids and upsert.downstream_task_ids == {"swap_alias"}
+    assert publish.params["rebuild"] is False  # the runbook's rebuild of what is live is asked for, never implied
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_every_run_ends_with_its_report_page_whatever_happened(parsed, dag_id):
+    dag = parsed[0].dags[dag_id]
+    report = dag.get_task("write_run_report")
+    assert report.is_teardown  # runs after failures too; its own outcome does not decide the run's
+    assert [t.task_id for t in dag.tasks if not t.downstream_list] == ["write_run_report"]

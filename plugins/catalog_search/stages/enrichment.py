@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from catalog_search import pointers, sagemaker_jobs, tokenizer, validation
+from catalog_search import pointers, projector, sagemaker_jobs, tokenizer, validation
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
@@ -120,6 +120,21 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     embedded = len(order) - int(order.isin(carried["product_id"]).sum())
     return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri,
             "products": len(enriched), "embedded": embedded, "carried_over": len(enriched) - embedded}
+
+
+def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
+    """A sample of the enriched catalog as Embedding Projector files under ``Layout.projector``
+    (``projector_sample`` products; 0: none), to look at the embedding space as the seed does."""
+    settings, store = clients.settings, clients.store
+    if not settings.projector_sample:
+        return {"exported": 0}
+    local = settings.work_dir / "projector" / snapshot_id / model_version
+    written = projector.write(store.get_parquet(Layout.enriched_products(snapshot_id, model_version)), local,
+                              settings.projector_sample, tensor_name=model_version)
+    uri = store.upload_dir(local, Layout.projector(snapshot_id, model_version))
+    log.info("Embedding Projector files of %d products: %s (open at https://projector.tensorflow.org: Load "
+             "tensors.tsv and metadata.tsv)", written["products"], uri)
+    return {"exported": written["products"], "uri": uri}
 
 
 CANARY_MIN_COSINE = 0.999

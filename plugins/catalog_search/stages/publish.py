@@ -29,13 +29,13 @@ def resolve_inputs(clients: Clients, run: Run, snapshot_id: str | None = None, m
     return {"snapshot_id": snapshot_id or latest["snapshot_id"], "model_version": model_version or latest["model_version"]}
 
 
-def needs_publishing(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> bool:
-    """False, saying why, when the live index already serves this (snapshot, model) or a newer
-    snapshot (a backfill): the run then publishes nothing, so one night never publishes twice and
-    a backfill never moves the alias or DynamoDB back to older data."""
+def needs_publishing(clients: Clients, run: Run, snapshot_id: str, model_version: str, rebuild: bool = False) -> bool:
+    """False, saying why, when the live index already serves this (snapshot, model) (unless asked
+    to ``rebuild`` it) or a newer snapshot (a backfill): the run then publishes nothing, so one
+    night never publishes twice and a backfill never moves the alias or DynamoDB back."""
     live = index.live_index(clients.opensearch, clients.settings.index_alias)
     meta = index.index_meta(clients.opensearch, live) if live else {}
-    if (meta.get("snapshot_id"), meta.get("model_version")) == (snapshot_id, model_version):
+    if (meta.get("snapshot_id"), meta.get("model_version")) == (snapshot_id, model_version) and not rebuild:
         log.info("nothing to publish: %s already serves snapshot %s with model %s", live, snapshot_id, model_version)
         return False
     if meta.get("snapshot_id", "") > snapshot_id:

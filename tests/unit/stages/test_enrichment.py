@@ -89,3 +89,14 @@ def test_vectors_a_model_would_not_give_today_are_never_carried_over(chain):
     with pytest.raises(ValidationFailed, match="carried-over vectors equal the model's fresh ones"):
         enrich(chain, "29990102T000000Z-refresh", model_version)
     store.s3.delete_object(Bucket=store.bucket, Key=Layout.enriched_products(tampered_id, model_version))
+
+
+def test_the_projector_export_is_a_sample_of_the_enriched_catalog(chain, tmp_path):
+    clients, snapshot_id, model_version = chain.clients, chain.snapshot_id, chain.champion["model_version"]
+    exported = enrichment.export_projector(clients, run_of("catalog_enrichment"), snapshot_id, model_version)
+    prefix = Layout.projector(snapshot_id, model_version)
+    assert exported == {"exported": 400, "uri": clients.store.uri(prefix)}  # the small catalog is below the sample size
+    tensors = clients.store.get_bytes(prefix + "tensors.tsv").decode().splitlines()
+    metadata = clients.store.get_bytes(prefix + "metadata.tsv").decode().splitlines()
+    assert len(tensors) == 400 and len(tensors[0].split("\t")) == 8 and metadata[0] == "title\tcategory" and len(metadata) == 401
+    assert f'tensor_name: "{model_version}"' in clients.store.get_bytes(prefix + "projector_config.pbtxt").decode()

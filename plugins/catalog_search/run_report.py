@@ -1,0 +1,53 @@
+"""One HTML page per DAG run: what each task did (its state and what it returned: snapshot
+stats and change, pair report, training metrics and gate decision, embedding counts, index
+stats, golden-query scores), and each validation suite's outcome with a link to its Data Docs.
+
+Written by every DAG's last task (``dag_support.add_run_report``, a teardown, so it runs and
+reports whatever happened before it) beside the run's other reports:
+``reports/{dag_id}/{run}/index.html`` in the object store and under the work folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+TEMPLATES = Path(__file__).parent / "web" / "templates"
+PAGE = "index.html"
+
+
+@dataclass(frozen=True)
+class TaskOutcome:
+    task_id: str
+    state: str
+    result: Any = None
+
+    def facts(self) -> list[tuple[str, str]]:
+        """The task's returned dict as (name, value) rows; nested values as compact JSON."""
+        if not isinstance(self.result, dict):
+            return [] if self.result is None else [("result", _text(self.result))]
+        return [(str(k), _text(v)) for k, v in self.result.items()]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)[:2000]
+
+
+SUITE_FIELDS = {"suite", "where", "rows", "success", "results", "data_docs", "data_docs_uri"}
+
+
+def render(dag_id: str, run_id: str, outcomes: list[TaskOutcome], suites: list[dict]) -> str:
+    """The page; a suite report's own extra fields (a snapshot's change against the previous one) are shown too."""
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    failed = [o.task_id for o in outcomes if o.state in ("failed", "upstream_failed")]
+    extras = [[(k, _text(v)) for k, v in suite.items() if k not in SUITE_FIELDS and v is not None] for suite in suites]
+    return env.get_template("run_report.html").render(
+        dag_id=dag_id, run_id=run_id, outcomes=outcomes, suites=list(zip(suites, extras)), failed=failed,
+        generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))

@@ -74,6 +74,7 @@ case "${1:-}" in
     start=$(date +%s)
     if airflow dags test "$dag_id" --conf "${3:-{\}}" >"$log" 2>&1; then
       echo "$dag_id: success in $(( $(date +%s) - start )) s (log $log)"
+      grep -o "open in a browser: file://[^)]*" "$log" | tail -1 | sed 's/^open in a browser: /  run report: /' || true
     else
       echo "$dag_id: FAILED (log $log); last lines:" >&2
       grep -E "ERROR|Error|Failed|failed" "$log" | tail -15 >&2

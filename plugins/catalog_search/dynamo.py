@@ -86,38 +86,52 @@ def content_hash(item: dict) -> str:
     return digest.hexdigest()[:32]
 
 
-def item_states(dynamodb: Any, table_name: str, segments: int = 4) -> dict[str, dict]:
-    """``product_id -> {snapshot_id, content_hash, removed_in}`` of every item: a parallel,
-    strongly consistent scan of those attributes only (a fraction of the items' size)."""
+GET_BATCH = 100  # the BatchGetItem maximum
+
+
+def item_states(dynamodb: Any, table_name: str, product_ids: Iterable[str], workers: int = 4) -> dict[str, dict]:
+    """``product_id -> {snapshot_id, content_hash, removed_in}`` of those of the products the
+    table holds: strongly consistent BatchGetItem of those attributes only (a key look-up per
+    product, not a scan of every item and its vector)."""
     names = {f"#a{i}": a for i, a in enumerate(("product_id", WRITTEN_IN, CONTENT_HASH, REMOVED_IN))}
+    keys = [{"product_id": {"S": pid}} for pid in sorted(set(product_ids))]
 
-    def scan(segment: int) -> list[dict]:
-        pages = dynamodb.get_paginator("scan").paginate(
-            TableName=table_name, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names,
-            Segment=segment, TotalSegments=segments, ConsistentRead=True)
-        return [item for page in pages for item in page["Items"]]
+    def get(batch: list[dict]) -> list[dict]:
+        found, pending = [], {table_name: {"Keys": batch, "ProjectionExpression": ", ".join(names),
+                                           "ExpressionAttributeNames": names, "ConsistentRead": True}}
+        for attempt in range(8):
+            answer = dynamodb.batch_get_item(RequestItems=pending)
+            found += answer["Responses"].get(table_name, [])
+            pending = answer.get("UnprocessedKeys") or {}
+            if not pending:
+                return found
+            time.sleep(min(0.05 * 2**attempt, 2.0))
+        raise TransientError(f"DynamoDB {table_name}: {len(pending[table_name]['Keys'])} keys still unprocessed after 8 attempts")
 
-    with ThreadPoolExecutor(max_workers=segments) as pool:
-        items = [item for part in pool.map(scan, range(segments)) for item in part]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        items = [item for part in pool.map(get, [keys[i: i + GET_BATCH] for i in range(0, len(keys), GET_BATCH)]) for item in part]
     return {item["product_id"]["S"]: {k: v["S"] for k, v in item.items() if k != "product_id"} for item in items}
 
 
-def sync(dynamodb: Any, table_name: str, rows: Iterable[dict], snapshot_id: str, removal: str = "delete",
-         workers: int = 4) -> SyncReport:
+def sync(dynamodb: Any, table_name: str, rows: Iterable[dict], snapshot_id: str, previous_ids: Iterable[str] = (),
+         removal: str = "delete", workers: int = 4) -> SyncReport:
     """Make the table hold the snapshot's items, writing only what changed: new products in
-    batches of 25; changed ones (content hash) and removed ones (deleted, or tombstoned with
+    batches of 25; changed ones (content hash) and removed ones (of ``previous_ids``, the
+    products of the snapshot the table held, absent now: deleted, or tombstoned with
     ``removed_in``) one by one, each on the condition that no newer snapshot wrote the item. A
-    second run of the same snapshot writes nothing."""
+    second run of the same snapshot writes nothing. Without ``previous_ids`` (the table's first
+    sync) every product is written."""
     if removal not in REMOVALS:
         raise ValueError(f"removal {removal!r}: expected one of {REMOVALS}")
     items = [to_item(row) for row in rows]
     for item in items:
         item[CONTENT_HASH] = content_hash(item)
-    states = item_states(dynamodb, table_name)
+    present = {i["product_id"] for i in items}
+    # A table no snapshot was synced to (no previous products) holds nothing of ours to compare with.
+    states = item_states(dynamodb, table_name, present | set(previous_ids), workers) if previous_ids else {}
     new = [i for i in items if i["product_id"] not in states]
     changed = [i for i in items if i["product_id"] in states and (states[i["product_id"]].get(CONTENT_HASH) != i[CONTENT_HASH]
                                                                   or REMOVED_IN in states[i["product_id"]])]
-    present = {i["product_id"] for i in items}
     gone = [pid for pid, state in states.items() if pid not in present and REMOVED_IN not in state]
     serializer = TypeSerializer()
     requests = [{"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in i.items()}}} for i in new]
@@ -161,19 +175,21 @@ class TableMismatch(PermanentError):
     """The table does not hold exactly the snapshot's products after a sync."""
 
 
-def reconcile(dynamodb: Any, table_name: str, product_ids: set[str], snapshot_id: str) -> int:
-    """The table's live items (not tombstoned) are exactly the snapshot's products, apart from
-    items a newer snapshot wrote; returns their count or raises saying which differ."""
-    states = item_states(dynamodb, table_name)
+def reconcile(dynamodb: Any, table_name: str, product_ids: set[str], snapshot_id: str, removed_ids: Iterable[str] = ()) -> int:
+    """Every product of the snapshot is a live item (not tombstoned), and none of ``removed_ids``
+    is, apart from items a newer snapshot wrote; returns the live count or raises naming the
+    products that differ. (Key look-ups: items no snapshot of this pipeline wrote are not seen.)"""
+    removed = set(removed_ids) - product_ids
+    states = item_states(dynamodb, table_name, product_ids | removed)
     live = {pid for pid, state in states.items() if REMOVED_IN not in state}
     missing = sorted(product_ids - live)
-    extra = sorted(pid for pid in live - product_ids if states[pid].get(WRITTEN_IN, "") <= snapshot_id)
+    extra = sorted(pid for pid in live & removed if states[pid].get(WRITTEN_IN, "") <= snapshot_id)
     if missing or extra:
         raise TableMismatch(
             f"DynamoDB {table_name} does not hold snapshot {snapshot_id}: {len(missing)} of its products missing "
             f"{missing[:5]}, {len(extra)} products it does not have {extra[:5]}. Another writer may be using the "
             "table; stop it and clear upsert_dynamodb (it rewrites only what differs).")
-    return len(live)
+    return len(live & product_ids)
 
 
 def _write_batch(dynamodb: Any, table_name: str, batch: list[dict], attempts: int = 8) -> None:

@@ -90,8 +90,11 @@ def changed_for_the_encoder(week: Clients, day: int) -> int:
 
 
 def live_state(week: Clients) -> tuple[str, set[str]]:
+    """The live index's snapshot, and the live DynamoDB items among every product of the week."""
     live = index.live_index(week.opensearch, week.settings.index_alias)
-    states = dynamo.item_states(week.dynamodb, week.settings.table_name)
+    ever = set().union(*(set(week.store.get_parquet(Layout.snapshot_products(night_of(day)[0]))["product_id"].astype(str))
+                         for day in range(1, NIGHTS + 1) if week.store.exists(Layout.snapshot_products(night_of(day)[0]))))
+    states = dynamo.item_states(week.dynamodb, week.settings.table_name, ever)
     return index.index_meta(week.opensearch, live)["snapshot_id"], {p for p, s in states.items() if dynamo.REMOVED_IN not in s}
 
 

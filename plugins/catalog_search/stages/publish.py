@@ -62,9 +62,12 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
         return {"table": table, "written": 0, "table_snapshot": current["snapshot_id"]}
     dynamo.ensure_table(clients.dynamodb, table)
     enriched = _enriched(clients, snapshot_id, model_version)
+    # The products the table held: those of the snapshot it was made equal to last time.
+    previous = set(store.get_parquet(Layout.snapshot_products(current["snapshot_id"]))["product_id"].astype(str)) \
+        if current.get("snapshot_id") else set()
     report = dynamo.sync(clients.dynamodb, table, dynamo.enriched_rows(enriched, snapshot_id, model_version), snapshot_id,
-                         settings.removed_products)
-    live = dynamo.reconcile(clients.dynamodb, table, set(enriched["product_id"].astype(str)), snapshot_id)
+                         previous, settings.removed_products)
+    live = dynamo.reconcile(clients.dynamodb, table, set(enriched["product_id"].astype(str)), snapshot_id, previous)
     store.put_json(Layout.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version, "live_items": live,
                                                "synced_at": utc_stamp(datetime.now(timezone.utc))})
     log.info("DynamoDB %s: %s; %d live items = the snapshot's products", table, report, live)

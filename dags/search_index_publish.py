@@ -18,8 +18,9 @@ needs publishing? → build index → validate → golden queries → DynamoDB �
 Runs when an **enriched catalog** is published, one run at a time. A run whose (snapshot, model)
 is already live, or whose snapshot is older than the live one (a backfill), ends at
 **needs_publishing** and says so: nothing is built and neither DynamoDB nor the alias moves back.
-The index `products-{snapshot}-{hash}` is rebuilt from scratch by each try (pool
-`opensearch_loads`), validated (document count; k-NN recall@10 of a product sample against exact
+The index `products-{snapshot}-{hash}` is built by each try (pool `opensearch_loads`): a clone
+of the live index with the changed products applied when the live index has the same model and
+schema (an older snapshot), else loaded from scratch; then validated (document count; k-NN recall@10 of a product sample against exact
 search, ties between identical vectors counted as hits), then must answer the golden queries
 (`CATALOG_SEARCH_GOLDEN_QUERIES`, the dev set by default) in the default search mode no worse than
 the live index (within a tolerance) and above a floor. Only then are the items upserted into
@@ -29,7 +30,8 @@ query encoder's SageMaker endpoint is first made to serve the new index's model,
 task, so index and encoder switch together. Old indices beyond the retention count are deleted;
 the live one never is.
 Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enrichment/latest.json`);
-`rebuild: true` builds and swaps in a new index of what is already live (docs/runbook.md).
+`rebuild: true` builds from scratch and swaps in a new index of what is already live, with
+`source: dynamodb` from the DynamoDB table instead of the enriched catalog in S3 (docs/runbook.md).
 """,
     schedule=[ENRICHED_CATALOG],
     start_date=datetime(2026, 1, 1),
@@ -41,6 +43,8 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
         "snapshot_id": Param(None, type=["null", "string"]),
         "model_version": Param(None, type=["null", "string"]),
         "rebuild": Param(False, type="boolean", description="Rebuild and swap in an index of what is already live"),
+        "source": Param("s3", enum=["s3", "dynamodb"],
+                        description="Where the products come from: the enriched catalog in S3, or (to rebuild when it is gone) DynamoDB"),
     },
 ) as dag:
 
@@ -53,8 +57,9 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
         return run_stage("publish.needs_publishing", **inputs, rebuild=bool((params or {}).get("rebuild")))
 
     @task(pool=OPENSEARCH_LOAD_POOL)
-    def build_and_validate_index(inputs: dict) -> dict:
-        return run_stage("publish.build_index", **inputs)
+    def build_and_validate_index(inputs: dict, params: dict | None = None) -> dict:
+        params = params or {}
+        return run_stage("publish.build_index", **inputs, rebuild=bool(params.get("rebuild")), source=params.get("source") or "s3")
 
     @task
     def check_search_quality(built: dict) -> dict:

@@ -14,9 +14,11 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 import pandas as pd
-from boto3.dynamodb.types import TypeSerializer
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from catalog_search.changes import CatalogChanges
 from catalog_search.errors import PermanentError, TransientError
+from catalog_search.layout import Layout
 from catalog_search.settings import REMOVALS
 
 BATCH_SIZE = 25  # the BatchWriteItem maximum
@@ -113,26 +115,17 @@ def item_states(dynamodb: Any, table_name: str, product_ids: Iterable[str], work
     return {item["product_id"]["S"]: {k: v["S"] for k, v in item.items() if k != "product_id"} for item in items}
 
 
-def sync(dynamodb: Any, table_name: str, rows: Iterable[dict], snapshot_id: str, previous_ids: Iterable[str] = (),
+def sync(dynamodb: Any, table_name: str, changes: CatalogChanges, snapshot_id: str, model_version: str,
          removal: str = "delete", workers: int = 4) -> SyncReport:
-    """Make the table hold the snapshot's items, writing only what changed: new products in
-    batches of 25; changed ones (content hash) and removed ones (of ``previous_ids``, the
-    products of the snapshot the table held, absent now: deleted, or tombstoned with
-    ``removed_in``) one by one, each on the condition that no newer snapshot wrote the item. A
-    second run of the same snapshot writes nothing. Without ``previous_ids`` (the table's first
-    sync) every product is written."""
+    """Apply ``changes`` (the snapshot's enriched catalog against the one the table holds) to the
+    table: new products in batches of 25; changed ones, and removed ones (deleted, or tombstoned
+    with ``removed_in``), one by one, each on the condition that no newer snapshot wrote the
+    item. Unchanged products are not touched, so a second run of the same snapshot writes nothing."""
     if removal not in REMOVALS:
         raise ValueError(f"removal {removal!r}: expected one of {REMOVALS}")
-    items = [to_item(row) for row in rows]
-    for item in items:
-        item[CONTENT_HASH] = content_hash(item)
-    present = {i["product_id"] for i in items}
-    # A table no snapshot was synced to (no previous products) holds nothing of ours to compare with.
-    states = item_states(dynamodb, table_name, present | set(previous_ids), workers) if previous_ids else {}
-    new = [i for i in items if i["product_id"] not in states]
-    changed = [i for i in items if i["product_id"] in states and (states[i["product_id"]].get(CONTENT_HASH) != i[CONTENT_HASH]
-                                                                  or REMOVED_IN in states[i["product_id"]])]
-    gone = [pid for pid, state in states.items() if pid not in present and REMOVED_IN not in state]
+    items = expected_items(changes.upserts, snapshot_id, model_version)
+    new = [i for i in items if i["product_id"] in changes.new_ids]
+    changed = [i for i in items if i["product_id"] not in changes.new_ids]
     serializer = TypeSerializer()
     requests = [{"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in i.items()}}} for i in new]
     batches = [requests[i: i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
@@ -153,9 +146,17 @@ def sync(dynamodb: Any, table_name: str, rows: Iterable[dict], snapshot_id: str,
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(lambda batch: _write_batch(dynamodb, table_name, batch), batches))
         updated = list(pool.map(put, changed))
-        removed = list(pool.map(remove, gone))
-    return SyncReport(created=len(new), updated=sum(updated), unchanged=len(items) - len(new) - len(changed),
+        removed = list(pool.map(remove, changes.removed_ids))
+    return SyncReport(created=len(new), updated=sum(updated), unchanged=len(changes.unchanged_ids),
                       removed=sum(removed), kept_newer=updated.count(False) + removed.count(False))
+
+
+def expected_items(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> list[dict]:
+    """The items of these enriched rows as ``sync`` writes them, each with its content hash."""
+    items = [to_item(row) for row in enriched_rows(enriched, snapshot_id, model_version)]
+    for item in items:
+        item[CONTENT_HASH] = content_hash(item)
+    return items
 
 
 def _conditional(write: Callable[[], Any]) -> bool:
@@ -175,21 +176,29 @@ class TableMismatch(PermanentError):
     """The table does not hold exactly the snapshot's products after a sync."""
 
 
-def reconcile(dynamodb: Any, table_name: str, product_ids: set[str], snapshot_id: str, removed_ids: Iterable[str] = ()) -> int:
-    """Every product of the snapshot is a live item (not tombstoned), and none of ``removed_ids``
-    is, apart from items a newer snapshot wrote; returns the live count or raises naming the
-    products that differ. (Key look-ups: items no snapshot of this pipeline wrote are not seen.)"""
-    removed = set(removed_ids) - product_ids
-    states = item_states(dynamodb, table_name, product_ids | removed)
-    live = {pid for pid, state in states.items() if REMOVED_IN not in state}
-    missing = sorted(product_ids - live)
-    extra = sorted(pid for pid in live & removed if states[pid].get(WRITTEN_IN, "") <= snapshot_id)
-    if missing or extra:
+def reconcile(dynamodb: Any, table_name: str, expected: dict[str, str], snapshot_id: str,
+              removed_ids: Iterable[str] = ()) -> int:
+    """Read back by key: each product of ``expected`` (``product_id -> content hash``: what a
+    sync wrote, and a sample of what it left) is a live item with that content, and none of
+    ``removed_ids`` is live, apart from items a newer snapshot wrote. Returns the number of
+    products checked, or raises naming the products that differ."""
+    removed = set(removed_ids) - set(expected)
+    states = item_states(dynamodb, table_name, set(expected) | removed)
+
+    def newer(pid: str) -> bool:
+        return states.get(pid, {}).get(WRITTEN_IN, "") > snapshot_id
+
+    wrong = sorted(pid for pid, digest in expected.items()
+                   if not newer(pid) and (pid not in states or REMOVED_IN in states[pid] or states[pid].get(CONTENT_HASH) != digest))
+    extra = sorted(pid for pid in removed if pid in states and REMOVED_IN not in states[pid] and not newer(pid))
+    if wrong or extra:
         raise TableMismatch(
-            f"DynamoDB {table_name} does not hold snapshot {snapshot_id}: {len(missing)} of its products missing "
-            f"{missing[:5]}, {len(extra)} products it does not have {extra[:5]}. Another writer may be using the "
-            "table; stop it and clear upsert_dynamodb (it rewrites only what differs).")
-    return len(live & product_ids)
+            f"DynamoDB {table_name} does not hold snapshot {snapshot_id}: {len(wrong)} of its products missing or "
+            f"different {wrong[:5]}, {len(extra)} products it does not have {extra[:5]}. Another writer may be using "
+            "the table, or items were changed outside the pipeline: stop the writer and clear upsert_dynamodb (it "
+            f"rewrites only what differs); if the table was emptied or edited, delete {Layout.table_state(table_name)} "
+            "from the bucket so that the next run writes every product again.")
+    return len(expected)
 
 
 def _write_batch(dynamodb: Any, table_name: str, batch: list[dict], attempts: int = 8) -> None:
@@ -206,6 +215,49 @@ def enriched_rows(enriched: pd.DataFrame, snapshot_id: str, model_version: str) 
     for row in enriched.to_dict("records"):
         row.update(snapshot_id=snapshot_id, model_version=model_version)
         yield row
+
+
+_BOOKKEEPING = {WRITTEN_IN, CONTENT_HASH, REMOVED_IN, "model_version", "embedding_format"}
+
+
+def read_catalog(dynamodb: Any, table_name: str, model_version: str, segments: int = 4) -> pd.DataFrame:
+    """Every live item of the table back as an enriched catalog (vector unpacked, attributes as
+    JSON text, numbers as floats), by a strongly consistent parallel scan: the source of an index
+    when the enriched catalog in S3 is gone. Raises if an item was embedded by another model."""
+    deserialize = TypeDeserializer().deserialize
+
+    def scan(segment: int) -> list[dict]:
+        rows, request = [], {"TableName": table_name, "Segment": segment, "TotalSegments": segments, "ConsistentRead": True}
+        while True:
+            page = dynamodb.scan(**request)
+            rows += [from_item({k: deserialize(v) for k, v in raw.items()}, model_version) for raw in page["Items"]
+                     if REMOVED_IN not in raw]
+            if "LastEvaluatedKey" not in page:
+                return rows
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    with ThreadPoolExecutor(max_workers=segments) as pool:
+        rows = [row for part in pool.map(scan, range(segments)) for row in part]
+    return pd.DataFrame(rows).sort_values("product_id", ignore_index=True) if rows else pd.DataFrame()
+
+
+class OtherModel(PermanentError):
+    """An item of the table was embedded by another model than the one asked for."""
+
+
+def from_item(item: dict, model_version: str) -> dict:
+    """An item read back (``TypeDeserializer``) as an enriched row: the inverse of ``to_item``."""
+    if item.get("model_version") != model_version:
+        raise OtherModel(f"product {item['product_id']!r} was embedded by {item.get('model_version')!r}, not {model_version!r}: "
+                         "the table is not one model's catalog; rebuild from the enriched catalog in S3 instead")
+    row = {k: v for k, v in item.items() if k not in _BOOKKEEPING}
+    row["embedding"] = unpack_embedding(item)
+    row["attributes"] = json.dumps(item.get("attributes", {}), default=_plain, sort_keys=True)
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()}
+
+
+def _plain(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else str(value)
 
 
 def unpack_embedding(item: dict) -> np.ndarray:

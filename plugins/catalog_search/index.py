@@ -7,7 +7,9 @@ live one, so a backfill cannot roll the live search back.
 
 from __future__ import annotations
 
+import itertools
 import json
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Iterable
 
@@ -38,10 +40,15 @@ class IndexShape:
     force_merge_segments: int = 0
 
 
-# While loading: no replicas (each would index every document again) and no refreshes.
-LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1"}
-REFRESH_INTERVAL = "1s"  # OpenSearch's default, restored after the load
+# While loading: no replicas (each would index every document again), no refreshes, and a
+# translog fsynced in the background and flushed rarely (no small segments to merge): a load that
+# fails is rebuilt from scratch anyway. ``finish_load`` restores what serving needs.
+LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1",
+                 "translog": {"durability": "async", "flush_threshold_size": "1gb"}}
+SERVING_SETTINGS = {"refresh_interval": "1s", "translog": {"durability": "request", "flush_threshold_size": "512mb"}}
 BULK_RETRIES = {"max_retries": 6, "initial_backoff": 1, "max_backoff": 30}  # on 429 (node busy)
+BULK_CHUNK = 500  # documents a bulk request
+BULK_THREADS = 2  # bulk requests in flight
 
 
 def index_body(dim: int, engine: str, meta: dict) -> dict:
@@ -79,29 +86,88 @@ def category_prefixes(category: str) -> list[str]:
     return [CATEGORY_SEPARATOR.join(levels[: i + 1]) for i in range(len(levels))]
 
 
-def documents(enriched: pd.DataFrame) -> Iterable[dict]:
-    for row in enriched.to_dict("records"):
-        doc = {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and v != v)}
-        doc["attributes"] = json.loads(row["attributes"]) if row.get("attributes") else {}
-        doc["category_path"] = category_prefixes(row["category"])
-        doc["embedding"] = [float(x) for x in row["embedding"]]
-        yield doc
+def documents(enriched: pd.DataFrame, chunk: int = 10_000) -> Iterable[dict]:
+    """The products as index documents, converted a chunk at a time (a million rows as Python
+    dicts at once would be gigabytes)."""
+    for start in range(0, len(enriched), chunk):
+        for row in enriched.iloc[start: start + chunk].to_dict("records"):
+            doc = {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and v != v)}
+            doc["attributes"] = json.loads(row["attributes"]) if row.get("attributes") else {}
+            doc["category_path"] = category_prefixes(row["category"])
+            doc["embedding"] = np.asarray(row["embedding"]).tolist()
+            yield doc
+
+
+def schema_version(dim: int, engine: str) -> str:
+    """A hash of the index's settings and mappings: an index of another schema is never the base
+    of an incremental build."""
+    return short_hash(json.dumps(index_body(dim, engine, {}), sort_keys=True))
 
 
 def build(client: Any, name: str, enriched: pd.DataFrame, dim: int, shape: IndexShape, meta: dict) -> int:
-    """(Re)create the index from scratch, load every product (bulk requests the node rejects
-    with 429 are retried with backoff), then give it its production shape; safe to re-run."""
-    from opensearchpy import helpers
+    """(Re)create the index from scratch, load every product, then give it its production shape;
+    safe to re-run."""
+    _delete_if_exists(client, name)
+    client.indices.create(index=name, body=index_body(dim, shape.engine, meta))
+    loaded = _bulk(client, name, _index_actions(name, enriched))
+    finish_load(client, name, shape)
+    return loaded
 
+
+def build_from(client: Any, name: str, base: str, upserts: pd.DataFrame, removed_ids: Iterable[str], shape: IndexShape,
+               meta: dict) -> int:
+    """(Re)create the index as a clone of ``base`` with ``upserts`` indexed and ``removed_ids``
+    deleted: the clone hard-links the base's segments, so the documents and HNSW graphs that did
+    not change are not built again. ``base`` gets a write block, which the clone requires; live
+    indices are never written to anyway. Safe to re-run."""
+    _delete_if_exists(client, name)
+    client.indices.put_settings(index=base, body={"index": {"blocks": {"write": True}}})
+    client.indices.clone(index=base, target=name, body={"settings": {"index": {
+        "blocks": {"write": False}, **LOAD_SETTINGS}}}, params={"wait_for_active_shards": "all"})
+    client.indices.put_mapping(index=name, body={"_meta": meta})
+    deletes = ({"_op_type": "delete", "_index": name, "_id": pid} for pid in removed_ids)
+    loaded = _bulk(client, name, itertools.chain(_index_actions(name, upserts), deletes))
+    finish_load(client, name, shape)
+    return loaded
+
+
+def _delete_if_exists(client: Any, name: str) -> None:
     if client.indices.exists(index=name):
         client.indices.delete(index=name)
-    client.indices.create(index=name, body=index_body(dim, shape.engine, meta))
-    actions = ({"_index": name, "_id": d["product_id"], "_source": d} for d in documents(enriched))
-    ok, errors = helpers.bulk(client, actions, chunk_size=1000, request_timeout=120, raise_on_error=False, **BULK_RETRIES)
+
+
+def _index_actions(name: str, enriched: pd.DataFrame) -> Iterable[dict]:
+    return ({"_index": name, "_id": d["product_id"], "_source": d} for d in documents(enriched))
+
+
+def _bulk(client: Any, name: str, actions: Iterable[dict]) -> int:
+    """Send the actions in bulk requests, ``BULK_THREADS`` in flight so that the node indexes one
+    while this process serializes the next (those the node rejects with 429 are retried with
+    backoff); returns how many succeeded, or raises naming the rejected documents."""
+    from opensearchpy import helpers
+
+    def send(chunk: list[dict]) -> tuple[int, list]:
+        return helpers.bulk(client, chunk, chunk_size=len(chunk), request_timeout=120, raise_on_error=False, **BULK_RETRIES)
+
+    ok, errors, in_flight = 0, [], set()
+    with ThreadPoolExecutor(max_workers=BULK_THREADS) as pool:
+        for chunk in _chunks(actions, BULK_CHUNK):
+            if len(in_flight) >= BULK_THREADS:
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for sent in done:
+                    ok, errors = ok + sent.result()[0], errors + sent.result()[1]
+            in_flight.add(pool.submit(send, chunk))
+        for sent in in_flight:
+            ok, errors = ok + sent.result()[0], errors + sent.result()[1]
     if errors:
         raise IndexValidationFailed(f"{len(errors)} documents were rejected by {name}, e.g. {errors[:2]}")
-    finish_load(client, name, shape)
     return ok
+
+
+def _chunks(items: Iterable[dict], size: int) -> Iterable[list[dict]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def finish_load(client: Any, name: str, shape: IndexShape) -> None:
@@ -110,8 +176,7 @@ def finish_load(client: Any, name: str, shape: IndexShape) -> None:
     client.indices.refresh(index=name)
     if shape.force_merge_segments > 0:
         client.indices.forcemerge(index=name, max_num_segments=shape.force_merge_segments, request_timeout=1800)
-    client.indices.put_settings(index=name, body={"index": {
-        "number_of_replicas": shape.replicas, "refresh_interval": REFRESH_INTERVAL}})
+    client.indices.put_settings(index=name, body={"index": {"number_of_replicas": shape.replicas, **SERVING_SETTINGS}})
     # "timeout" is the cluster's wait; opensearch-py's own keyword of that name is the HTTP timeout.
     health = client.cluster.health(index=name, params={"wait_for_status": "green", "timeout": "300s"},
                                    request_timeout=330, ignore=408)

@@ -90,21 +90,22 @@ class Layout:
 
     @staticmethod
     def transform_input(snapshot_id: str, model_version: str) -> str:
-        """The Batch Transform input prefix; its one file is ``transform_input_file``."""
+        """The Batch Transform input prefix: its part files (``transform_input_file``), which
+        SageMaker spreads over the job's instances."""
         return Layout.enrichment(snapshot_id, model_version) + "input/"
 
     @staticmethod
-    def transform_input_file(snapshot_id: str, model_version: str) -> str:
-        return Layout.transform_input(snapshot_id, model_version) + "products.jsonl"
+    def transform_input_file(snapshot_id: str, model_version: str, part: int) -> str:
+        return Layout.transform_input(snapshot_id, model_version) + f"products-{part:04d}.jsonl"
 
     @staticmethod
     def transform_output(snapshot_id: str, model_version: str) -> str:
         return Layout.enrichment(snapshot_id, model_version) + "output/"
 
     @staticmethod
-    def transform_output_file(snapshot_id: str, model_version: str) -> str:
+    def transform_output_file(snapshot_id: str, model_version: str, part: int) -> str:
         """SageMaker names a batch output after its input, plus ``.out``."""
-        return Layout.transform_output(snapshot_id, model_version) + "products.jsonl.out"
+        return Layout.transform_output(snapshot_id, model_version) + f"products-{part:04d}.jsonl.out"
 
     @staticmethod
     def transform_order(snapshot_id: str, model_version: str) -> str:

@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -149,7 +150,8 @@ class LocalRunner:
         in_store, in_prefix = self._store(config["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"])
         inputs = in_store.download_prefix(in_prefix, job / "input")
         out_store, out_prefix = self._store(config["TransformOutput"]["S3OutputPath"].rstrip("/") + "/")
-        for path in inputs:
+
+        def transform_file(path: Path) -> None:
             output = job / "output" / (path.name + ".out")  # SageMaker's naming of batch outputs
             self._run(
                 "object2vec_transform.py",
@@ -158,6 +160,10 @@ class LocalRunner:
             )
             rel = path.relative_to(job / "input").as_posix()
             out_store.upload_file(output, f"{out_prefix}{rel}.out")
+
+        # The input files in parallel, one process per core, as SageMaker spreads them over instances.
+        with ThreadPoolExecutor(max_workers=max(1, min(len(inputs), os.cpu_count() or 1))) as pool:
+            list(pool.map(transform_file, inputs))
         return {"TransformJobName": name, "TransformJobStatus": "Completed", "TransformOutput": config["TransformOutput"]}
 
 

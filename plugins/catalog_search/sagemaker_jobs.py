@@ -132,7 +132,10 @@ def model_config(settings: Settings, name: str, model_data_url: str) -> dict:
     }
 
 
-def transform_job_config(name: str, model_name: str, input_uri: str, output_uri: str) -> dict:
+def transform_job_config(name: str, model_name: str, input_uri: str, output_uri: str, instance_type: str = "ml.m5.xlarge",
+                         instance_count: int = 1) -> dict:
+    """A Batch Transform of every file under ``input_uri`` (SageMaker spreads the files over the
+    instances), one ``.out`` file each under ``output_uri``."""
     return {
         "TransformJobName": name,
         "ModelName": model_name,
@@ -144,7 +147,7 @@ def transform_job_config(name: str, model_name: str, input_uri: str, output_uri:
             "SplitType": "Line",
         },
         "TransformOutput": {"S3OutputPath": output_uri, "Accept": JSONLINES, "AssembleWith": "Line"},
-        "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+        "TransformResources": {"InstanceType": instance_type, "InstanceCount": instance_count},
     }
 
 

@@ -120,6 +120,9 @@ class Settings:
     alert_topic_arn: str = _setting("", help="SNS topic for failure alerts (empty: they go to the task log)")
     processing_image: str = _setting("", help="the training-data Processing job's image (empty: SageMaker's scikit-learn image)")
     processing_instance_type: str = _setting("ml.m5.xlarge", help="instance type of the training-data Processing job")
+    # the catalog's Batch Transform: its input parts are spread over the instances
+    transform_instance_type: str = _setting("ml.m5.xlarge", help="instance type of the catalog's Batch Transform")
+    transform_instance_count: int = _setting(1, help="instances of the catalog's Batch Transform")
     model_approval: str = _setting("auto", choices=APPROVAL_MODES,
                                    help="auto: a passed gate promotes; manual: promotion waits for approval in the Model Registry")
     model_package_group: str = _setting("catalog-search-products", help="the Model Registry group of this catalog's models")

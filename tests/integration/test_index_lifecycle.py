@@ -118,13 +118,15 @@ def test_filters_and_knn_search_on_real_index(client, alias):
 
 
 def test_a_loaded_index_is_production_shaped(client, alias):
-    """Replicas and refresh restored after the load (0 replicas: one local node), force-merged."""
+    """Replicas, refresh and translog durability restored after the load (0 replicas: one local
+    node), force-merged."""
     frame = _enriched()
     name = index.index_name(alias, "20260101T000000Z-x", "m1", "1")
     shape = index.IndexShape(engine="lucene", replicas=0, force_merge_segments=1)
     assert index.build(client, name, frame, 8, shape, {"snapshot_id": "20260101T000000Z-x", "built_at": "1"}) == len(frame)
     settings = client.indices.get_settings(index=name)[name]["settings"]["index"]
-    assert settings["refresh_interval"] == index.REFRESH_INTERVAL and settings["number_of_replicas"] == "0"
+    assert settings["refresh_interval"] == "1s" and settings["number_of_replicas"] == "0"
+    assert settings["translog"]["durability"] == "request"
     segments = client.indices.segments(index=name)["indices"][name]["shards"]["0"][0]["num_search_segments"]
     assert segments == 1
     assert client.cluster.health(index=name)["status"] == "green"

@@ -14,6 +14,7 @@ import pytest
 
 from catalog_search import index
 from catalog_search.clients import Clients
+from catalog_search.errors import PermanentError
 from catalog_search.layout import Layout
 from catalog_search.stages import Run, publish
 
@@ -29,7 +30,8 @@ def _enriched(n: int = 50, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture
 def stage_clients(clients, unique) -> Clients:
-    settings = dataclasses.replace(clients.settings, bucket=f"stages-{unique}", index_alias=f"st-{unique}", index_replicas=0)
+    settings = dataclasses.replace(clients.settings, bucket=f"stages-{unique}", index_alias=f"st-{unique}", table_name=f"st-{unique}",
+                                   index_replicas=0)
     scoped = Clients(settings, clients.make_aws, clients.make_opensearch, clients.endpoints)
     scoped.store.ensure_bucket()
     for snapshot_id in ("20260101T000000Z-x", "20260201T000000Z-x"):
@@ -70,6 +72,54 @@ def test_a_retried_build_rebuilds_the_same_index_from_scratch(stage_clients):
     once = publish.build_index(stage_clients, run, "20260101T000000Z-x", "m1")
     again = publish.build_index(stage_clients, run, "20260101T000000Z-x", "m1")
     assert once["index"] == again["index"] and stage_clients.opensearch.count(index=again["index"])["count"] == 50
+
+
+def test_a_later_snapshot_of_the_same_model_is_the_live_index_with_its_changes_applied(stage_clients):
+    client, run = stage_clients.opensearch, Run("search_index_publish", "manual__1")
+    first = publish.build_index(stage_clients, run, "20260101T000000Z-x", "m1")
+    assert first["build"] == "full"
+    publish.swap_alias(stage_clients, run, first["index"])
+    later = _enriched()
+    later.loc[7, "title"] = "Women red watch"
+    later.loc[8, "embedding"] = -later.loc[8, "embedding"]
+    later = pd.concat([later.drop(index=3), _enriched(51).tail(1)], ignore_index=True)
+    stage_clients.store.put_parquet(Layout.enriched_products("20260301T000000Z-x", "m1"), later)
+
+    second = publish.build_index(stage_clients, Run("search_index_publish", "manual__2"), "20260301T000000Z-x", "m1")
+    assert (second["build"], second["base_index"]) == ("incremental", first["index"])
+    assert (second["new"], second["changed"], second["removed"], second["unchanged"]) == (1, 2, 1, 47)
+    assert second["documents"] == 50 and second["knn_recall"] >= 0.9
+    doc = client.get(index=second["index"], id="7")["_source"]
+    assert doc["title"] == "Women red watch" and not client.exists(index=second["index"], id="3")
+    assert client.get(index=second["index"], id="8")["_source"]["embedding"] == pytest.approx(
+        later.set_index("product_id").loc["8", "embedding"].tolist())
+    assert index.index_meta(client, second["index"])["snapshot_id"] == "20260301T000000Z-x"
+    assert client.count(index=first["index"])["count"] == 50 and client.get(index=first["index"], id="7")["_source"]["title"] != doc["title"]
+    assert index.live_index(client, stage_clients.settings.index_alias) == first["index"]  # the alias moves only at the swap
+
+    retried = publish.build_index(stage_clients, Run("search_index_publish", "manual__2"), "20260301T000000Z-x", "m1")
+    assert retried["index"] == second["index"] and retried["documents"] == 50
+    rebuilt = publish.build_index(stage_clients, Run("search_index_publish", "manual__3"), "20260301T000000Z-x", "m1", rebuild=True)
+    assert rebuilt["build"] == "full" and rebuilt["documents"] == 50
+    stage_clients.store.put_parquet(Layout.enriched_products("20260301T000000Z-x", "m2"), later)
+    assert publish.build_index(stage_clients, run, "20260301T000000Z-x", "m2")["build"] == "full"  # another model
+
+
+def test_an_index_rebuilt_from_dynamodb_when_the_enriched_catalog_is_gone(stage_clients):
+    run, snapshot_id = Run("search_index_publish", "manual__1"), "20260101T000000Z-x"
+    with pytest.raises(PermanentError, match="holds snapshot None"):  # nothing synced yet
+        publish.build_index(stage_clients, run, snapshot_id, "m1", source="dynamodb")
+    assert publish.upsert_items(stage_clients, run, snapshot_id, "m1")["written"] == 50
+    stage_clients.s3.delete_object(Bucket=stage_clients.settings.bucket, Key=Layout.enriched_products(snapshot_id, "m1"))
+
+    rebuilt = publish.build_index(stage_clients, Run("search_index_publish", "manual__2"), snapshot_id, "m1", source="dynamodb")
+    assert rebuilt["build"] == "full" and rebuilt["documents"] == 50 and rebuilt["knn_recall"] >= 0.9
+    doc = stage_clients.opensearch.get(index=rebuilt["index"], id="7")["_source"]
+    assert doc["title"] == "Men navy shirt 7" and doc["attributes"] == {"gender": "Men"}
+    assert doc["embedding"] == pytest.approx(_enriched()["embedding"].iloc[7].tolist())
+    assert publish.upsert_items(stage_clients, run, snapshot_id, "m1")["written"] == 0  # the table already holds it
+    with pytest.raises(PermanentError, match="not 20260201T000000Z-x with m1"):
+        publish.build_index(stage_clients, run, "20260201T000000Z-x", "m1", source="dynamodb")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -4,7 +4,9 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from catalog_search.dynamo import TableMismatch, ensure_table, enriched_rows, reconcile, sync, to_item, unpack_embedding
+from catalog_search.changes import diff, everything
+from catalog_search.dynamo import (CONTENT_HASH, OtherModel, TableMismatch, ensure_table, expected_items, read_catalog, reconcile,
+                                   sync, to_item, unpack_embedding)
 
 
 def _enriched(n=60, title="Red Shirt"):
@@ -36,50 +38,94 @@ def items(client) -> dict:
     return {i["product_id"]: i for i in boto3.resource("dynamodb").Table("products").scan(ConsistentRead=True)["Items"]}
 
 
+def _sync(client, before, after, snapshot_id, removal="delete"):
+    found = everything(after) if before is None else diff(before, after)
+    return sync(client, "products", found, snapshot_id, "m1", removal)
+
+
+def _expected(frame, snapshot_id="s"):
+    return {i["product_id"]: i[CONTENT_HASH] for i in expected_items(frame, snapshot_id, "m1")}
+
+
 def test_a_first_sync_writes_every_product_and_a_second_writes_none(table):
-    first = sync(table, "products", enriched_rows(_enriched(), "s1", "m1"), "s1")
+    first = _sync(table, None, _enriched(), "s1")
     assert (first.created, first.updated, first.removed, first.written) == (60, 0, 0, 60)
-    again = sync(table, "products", enriched_rows(_enriched(), "s1", "m1"), "s1", previous_ids={str(i) for i in range(60)})
+    again = _sync(table, _enriched(), _enriched(), "s1")
     assert (again.written, again.unchanged) == (0, 60)
     np.testing.assert_array_equal(unpack_embedding(items(table)["7"]), np.arange(4) + 7)
-    assert reconcile(table, "products", {str(i) for i in range(60)}, "s1") == 60
+    assert reconcile(table, "products", _expected(_enriched()), "s1") == 60
 
 
 def test_a_refresh_writes_the_changed_products_and_deletes_the_removed_ones(table):
-    sync(table, "products", enriched_rows(_enriched(), "s1", "m1"), "s1")
+    _sync(table, None, _enriched(), "s1")
     refreshed = _enriched()
     refreshed.loc[refreshed["product_id"] == "7", "title"] = "Blue Shirt"
+    refreshed.loc[refreshed["product_id"] == "9", "embedding"] = pd.Series([np.zeros(4, dtype=np.float32)], index=[9])
     refreshed = pd.concat([refreshed[refreshed["product_id"] != "3"], _enriched(n=61).tail(1)])  # 3 left, 60 came
-    every = {str(i) for i in range(60)}
-    report = sync(table, "products", enriched_rows(refreshed, "s2", "m1"), "s2", previous_ids=every)
-    assert (report.created, report.updated, report.removed, report.unchanged) == (1, 1, 1, 58)
+    report = _sync(table, _enriched(), refreshed, "s2")
+    assert (report.created, report.updated, report.removed, report.unchanged) == (1, 2, 1, 57)
     stored = items(table)
     assert "3" not in stored and stored["7"]["title"] == "Blue Shirt" and stored["7"]["snapshot_id"] == "s2"
     assert stored["8"]["snapshot_id"] == "s1"  # unchanged: not rewritten
-    assert reconcile(table, "products", set(refreshed["product_id"]), "s2", removed_ids=every) == 60
+    assert reconcile(table, "products", _expected(refreshed), "s2", removed_ids={"3"}) == 60
 
 
 def test_an_older_snapshot_never_overwrites_or_removes_what_a_newer_one_wrote(table):
     newer = _enriched(title="Blue Shirt")
-    sync(table, "products", enriched_rows(newer, "s2", "m1"), "s2")
+    _sync(table, None, newer, "s2")
     older = _enriched().head(50)  # the backfill's snapshot lacks 10 products the newer one has
-    report = sync(table, "products", enriched_rows(older, "s1", "m1"), "s1", previous_ids=set(newer["product_id"]))
+    report = _sync(table, newer, older, "s1")
     assert report.kept_newer == 60 and report.written == 0
     assert {i["title"] for i in items(table).values()} == {"Blue Shirt"} and len(items(table)) == 60
+    assert reconcile(table, "products", _expected(older), "s1", removed_ids=set(newer["product_id"])) == 50  # newer kept
 
 
 def test_tombstones_keep_removed_products_out_of_the_live_count_until_they_come_back(table):
-    sync(table, "products", enriched_rows(_enriched(), "s1", "m1"), "s1", removal="tombstone")
+    _sync(table, None, _enriched(), "s1", removal="tombstone")
     without_5 = _enriched()[lambda f: f["product_id"] != "5"]
-    every, kept = {str(i) for i in range(60)}, set(without_5["product_id"])
-    assert sync(table, "products", enriched_rows(without_5, "s2", "m1"), "s2", every, removal="tombstone").removed == 1
-    assert items(table)["5"]["removed_in"] == "s2" and reconcile(table, "products", kept, "s2", removed_ids=every) == 59
-    assert sync(table, "products", enriched_rows(without_5, "s2", "m1"), "s2", kept, removal="tombstone").written == 0
-    back = sync(table, "products", enriched_rows(_enriched(), "s3", "m1"), "s3", kept, removal="tombstone")
-    assert back.updated == 1 and "removed_in" not in items(table)["5"]
+    assert _sync(table, _enriched(), without_5, "s2", removal="tombstone").removed == 1
+    assert items(table)["5"]["removed_in"] == "s2"
+    assert reconcile(table, "products", _expected(without_5), "s2", removed_ids={"5"}) == 59
+    assert _sync(table, without_5, without_5, "s2", removal="tombstone").written == 0
+    back = _sync(table, without_5, _enriched(), "s3", removal="tombstone")
+    assert back.created == 1 and "removed_in" not in items(table)["5"]
 
 
-def test_reconcile_names_the_products_the_table_lacks_or_should_not_have(table):
-    sync(table, "products", enriched_rows(_enriched(n=10), "s1", "m1"), "s1")
-    with pytest.raises(TableMismatch, match=r"1 of its products missing \['10'\], 1 products it does not have \['9'\]"):
-        reconcile(table, "products", {str(i) for i in range(9)} | {"10"}, "s1", removed_ids={"9"})
+def test_reconcile_names_the_products_the_table_lacks_or_has_other_content_for_or_should_not_have(table):
+    _sync(table, None, _enriched(n=10), "s1")
+    retitled = _enriched(n=10, title="Blue Shirt").head(1)
+    expected = {**_expected(_enriched(n=10).tail(1)), **_expected(_enriched(n=11).tail(1)), **_expected(retitled)}
+    # 9 is as written, 10 is missing, 0 is not blue, 8 should have been removed
+    with pytest.raises(TableMismatch, match=r"2 of its products missing or different \['0', '10'\], "
+                                            r"1 products it does not have \['8'\].*delete tables/products.json"):
+        reconcile(table, "products", expected, "s1", removed_ids={"8"})
+
+
+def test_the_diff_finds_new_changed_and_removed_products_field_by_field_and_vector_by_vector():
+    before = _enriched(n=5)
+    after = before.copy()
+    after.loc[1, "price"] = 3.0  # NaN before
+    after.loc[2, "embedding"] = after.loc[2, "embedding"] + 1
+    after = pd.concat([after.drop(index=4), _enriched(n=6).tail(1)], ignore_index=True)
+    found = diff(before, after)
+    assert sorted(found.upserts["product_id"]) == ["1", "2", "5"] and found.new_ids == {"5"}
+    assert found.removed_ids == ("4",) and sorted(found.unchanged_ids) == ["0", "3"]
+    assert found.summary == {"new": 1, "changed": 2, "removed": 1, "unchanged": 2}
+    other_model = after.assign(embedding=[np.zeros(8, dtype=np.float32)] * len(after))
+    assert len(diff(before, other_model).upserts) == len(after)
+
+
+def test_the_table_reads_back_as_the_enriched_catalog_it_was_written_from(table):
+    written = _enriched()
+    _sync(table, None, written, "s1")
+    without_5 = written[lambda f: f["product_id"] != "5"]
+    _sync(table, written, without_5, "s2", removal="tombstone")
+    catalog = read_catalog(table, "products", "m1", segments=3)
+    expected = without_5.sort_values("product_id", ignore_index=True)
+    assert list(catalog["product_id"]) == list(expected["product_id"])  # the tombstoned product is not live
+    pd.testing.assert_series_equal(catalog["title"], expected["title"])
+    assert catalog["attributes"].tolist() == ['{"colour": "Red"}'] * 59 and catalog["price"].count() == 1
+    np.testing.assert_array_equal(np.stack(catalog["embedding"]), np.stack(expected["embedding"]))
+    assert diff(expected, catalog[expected.columns.drop("brand")].assign(brand=None)).upserts.empty
+    with pytest.raises(OtherModel, match="embedded by 'm1', not 'm2'"):
+        read_catalog(table, "products", "m2")

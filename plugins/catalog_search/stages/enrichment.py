@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,7 @@ def needs_embedding(clients: Clients, run: Run, snapshot_id: str, model_version:
 
 
 CANARIES = 20  # carried-over products embedded again: their fresh vectors must equal the carried ones
+TRANSFORM_PART_RECORDS = 100_000  # records a transform input file: the parts spread over instances (local: processes)
 
 
 def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
@@ -54,16 +57,23 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
     ``assemble_enriched`` compares. A new model embeds everything."""
     settings, store = clients.settings, clients.store
     products = store.get_parquet(Layout.snapshot_products(snapshot_id))
+    product_ids = products["product_id"].astype(str)
     vocab, max_seq_len = model_vocabulary(store, model_version)  # any model format: SageMaker's or the local trainer's
-    ids = [tokenizer.encode(t, vocab, max_seq_len) for t in products["title"]]
-    carried = _carried_over(store, snapshot_id, model_version, products["product_id"].astype(str), ids, vocab, max_seq_len)
-    embed = ~products["product_id"].astype(str).isin(carried["product_id"])
+
+    def encode(titles: pd.Series) -> list[tuple[int, ...]]:
+        return [tuple(tokenizer.encode(t, vocab, max_seq_len)) for t in titles]
+
+    carried = _carried_over(store, snapshot_id, model_version, products.assign(product_id=product_ids), encode)
+    embed = ~product_ids.isin(carried["product_id"])
     canaries = carried["product_id"].sample(min(CANARIES, len(carried)), random_state=0)
-    embed |= products["product_id"].astype(str).isin(canaries)
-    local = settings.work_dir / "enrichment" / snapshot_id / model_version
-    path = local / "input" / "products.jsonl"
-    tokenizer.write_inference_jsonl((i for i, chosen in zip(ids, embed) if chosen), path)
-    store.upload_file(path, Layout.transform_input_file(snapshot_id, model_version))
+    embed |= product_ids.isin(canaries)
+    local = settings.work_dir / "enrichment" / snapshot_id / model_version / "input"
+    shutil.rmtree(local, ignore_errors=True)  # a retry may write fewer parts
+    titles = products.loc[embed, "title"]
+    for part, start in enumerate(range(0, max(len(titles), 1), TRANSFORM_PART_RECORDS)):
+        path = local / Layout.transform_input_file(snapshot_id, model_version, part).rsplit("/", 1)[-1]
+        tokenizer.write_inference_jsonl((list(ids) for ids in encode(titles.iloc[start: start + TRANSFORM_PART_RECORDS])), path)
+        store.upload_file(path, Layout.transform_input_file(snapshot_id, model_version, part))
     store.put_parquet(Layout.transform_order(snapshot_id, model_version), products.loc[embed, ["product_id"]])
     store.put_parquet(Layout.carried_over(snapshot_id, model_version), carried)
     log.info("embedding %d of %d products (%d carried over, %d of them again as canaries)",
@@ -71,22 +81,28 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
     return sagemaker_jobs.transform_job_config(
         job_name("embed", snapshot_id, model_version), model_version,
         store.uri(Layout.transform_input(snapshot_id, model_version)), store.uri(Layout.transform_output(snapshot_id, model_version)),
+        settings.transform_instance_type, settings.transform_instance_count,
     )
 
 
-def _carried_over(store, snapshot_id: str, model_version: str, product_ids: pd.Series, ids: list[list[int]],
-                  vocab: dict, max_seq_len: int) -> pd.DataFrame:
+def _carried_over(store, snapshot_id: str, model_version: str, products: pd.DataFrame,
+                  encode: Callable[[pd.Series], list[tuple[int, ...]]]) -> pd.DataFrame:
     """``product_id, embedding`` of the products whose token ids are the same as in the newest
-    earlier snapshot enriched with this model (none when there is none)."""
+    earlier snapshot enriched with this model (none when there is none). Only titles that differ
+    are tokenized: an equal title has equal token ids."""
     previous = pointers.latest_enrichment_before(store, snapshot_id, model_version)
     if previous is None:
         return pd.DataFrame({"product_id": pd.Series(dtype=str), "embedding": pd.Series(dtype=object)})
     before = store.get_parquet(Layout.enriched_products(previous, model_version))[["product_id", "title", "embedding"]]
-    before_ids = dict(zip(before["product_id"].astype(str), (tuple(tokenizer.encode(t, vocab, max_seq_len)) for t in before["title"])))
-    same = [pid for pid, seq in zip(product_ids, ids) if before_ids.get(pid) == tuple(seq)]
-    carried = before[before["product_id"].astype(str).isin(same)][["product_id", "embedding"]]
-    log.info("carrying over %d embeddings from snapshot %s", len(carried), previous)
-    return carried.assign(product_id=carried["product_id"].astype(str)).reset_index(drop=True)
+    before = before.assign(product_id=before["product_id"].astype(str))
+    both = products[["product_id", "title"]].merge(before, on="product_id", suffixes=("", "_before"))
+    retitled = both["title"] != both["title_before"]
+    same_ids = pd.Series(True, index=both.index)
+    same_ids[retitled] = [a == b for a, b in zip(encode(both.loc[retitled, "title"]), encode(both.loc[retitled, "title_before"]))]
+    carried = both.loc[same_ids, ["product_id", "embedding"]].reset_index(drop=True)
+    log.info("carrying over %d embeddings from snapshot %s (%d retitled, %d of them with the same token ids)",
+             len(carried), previous, int(retitled.sum()), int((same_ids & retitled).sum()))
+    return carried
 
 
 def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
@@ -96,12 +112,12 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     products = store.get_parquet(Layout.snapshot_products(snapshot_id))
     order = store.get_parquet(Layout.transform_order(snapshot_id, model_version))["product_id"].astype(str)
     output = store.uri(Layout.transform_output(snapshot_id, model_version))
-    lines = store.get_bytes(Layout.transform_output_file(snapshot_id, model_version)).decode().splitlines()
-    vectors = np.array([json.loads(line)["embeddings"] for line in lines], dtype=np.float32) if lines else np.empty((0, 0))
-    if len(vectors) != len(order):
+    lines, vectors = _transform_vectors(store, snapshot_id, model_version, len(order),
+                                        settings.work_dir / "enrichment" / snapshot_id / model_version / "output")
+    if lines != len(order):
         raise validation.ValidationFailed(validation.ValidationReport(
-            "embeddings", output, len(vectors),
-            [validation.RuleResult(f"one output line per input record ({len(order)})", False, observed=len(vectors))],
+            "embeddings", output, lines,
+            [validation.RuleResult(f"one output line per input record ({len(order)})", False, observed=lines)],
         ))
     fresh = pd.DataFrame({"product_id": order.to_numpy(), "embedding": list(vectors)})
     carried = store.get_parquet(Layout.carried_over(snapshot_id, model_version))
@@ -120,6 +136,27 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     embedded = len(order) - int(order.isin(carried["product_id"]).sum())
     return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri,
             "products": len(enriched), "embedded": embedded, "carried_over": len(enriched) - embedded}
+
+
+def _transform_vectors(store, snapshot_id: str, model_version: str, expected: int, local) -> tuple[int, np.ndarray]:
+    """The output lines of every input part, in part order, and their vectors, read a line at a
+    time into one float32 matrix (a million 256-d vectors as JSON text and Python lists would
+    take tens of GB)."""
+    parts = sorted(k for k in store.list_keys(Layout.transform_output(snapshot_id, model_version)) if k.endswith(".out"))
+    vectors = np.empty((0, 0), dtype=np.float32)
+    lines = 0
+    for key in parts:
+        path = store.download_file(key, local / key.rsplit("/", 1)[-1])
+        with open(path) as out:
+            for line in out:
+                values = json.loads(line)["embeddings"]
+                if not vectors.size:
+                    vectors = np.empty((expected, len(values)), dtype=np.float32)
+                if lines < expected:
+                    vectors[lines] = values
+                lines += 1
+        path.unlink()
+    return lines, vectors[:lines]
 
 
 def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
-from catalog_search import dynamo, evaluation, index, pointers, query_endpoint, search
+from catalog_search import changes, dynamo, evaluation, index, pointers, query_endpoint, search
 from catalog_search.batch_embeddings import BatchQueryEncoders
 from catalog_search.clients import Clients
 from catalog_search.errors import PermanentError
@@ -49,43 +49,127 @@ def _enriched(clients: Clients, snapshot_id: str, model_version: str) -> pd.Data
     return clients.store.get_parquet(Layout.enriched_products(snapshot_id, model_version))
 
 
+# Read back after a sync: every product written one by one (changed or removed: its condition
+# may have kept a newer item), and this many of those written in batches (which DynamoDB
+# acknowledges item by item) and of those left unchanged.
+RECONCILE_SAMPLE = 1000
+
+
 def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
     """DynamoDB made equal to the snapshot: only new and changed products written, removed ones
-    deleted (or tombstoned), never over an item of a newer snapshot; then reconciled, and the
-    snapshot recorded as the table's (``Layout.table_state``). A snapshot older than the table's
-    writes nothing: it could only bring back products a newer snapshot removed."""
+    deleted (or tombstoned), never over an item of a newer snapshot; then reconciled (every
+    product written one by one and samples of the others read back), and the snapshot recorded as the
+    table's (``Layout.table_state``). A snapshot older than the table's writes nothing: it could
+    only bring back products a newer snapshot removed."""
     settings, store = clients.settings, clients.store
     table = settings.table_name
     current = store.get_json(Layout.table_state(table), default={})
     if current.get("snapshot_id", "") > snapshot_id:
         log.info("DynamoDB %s already holds snapshot %s, newer than %s: nothing written", table, current["snapshot_id"], snapshot_id)
         return {"table": table, "written": 0, "table_snapshot": current["snapshot_id"]}
+    if (current.get("snapshot_id"), current.get("model_version")) == (snapshot_id, model_version):
+        log.info("DynamoDB %s already holds snapshot %s with model %s: nothing written", table, snapshot_id, model_version)
+        return {"table": table, "written": 0, "table_snapshot": snapshot_id, "live_items": current["live_items"]}
     dynamo.ensure_table(clients.dynamodb, table)
     enriched = _enriched(clients, snapshot_id, model_version)
-    # The products the table held: those of the snapshot it was made equal to last time.
-    previous = set(store.get_parquet(Layout.snapshot_products(current["snapshot_id"]))["product_id"].astype(str)) \
-        if current.get("snapshot_id") else set()
-    report = dynamo.sync(clients.dynamodb, table, dynamo.enriched_rows(enriched, snapshot_id, model_version), snapshot_id,
-                         previous, settings.removed_products)
-    live = dynamo.reconcile(clients.dynamodb, table, set(enriched["product_id"].astype(str)), snapshot_id, previous)
-    store.put_json(Layout.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version, "live_items": live,
-                                               "synced_at": utc_stamp(datetime.now(timezone.utc))})
-    log.info("DynamoDB %s: %s; %d live items = the snapshot's products", table, report, live)
-    return {"table": table, "written": report.written, "live_items": live, "table_snapshot": snapshot_id, **report.__dict__}
+    found = _held_changes(store, current, enriched, model_version)
+    report = dynamo.sync(clients.dynamodb, table, found, snapshot_id, model_version, settings.removed_products)
+    ids = enriched["product_id"].astype(str)
+    sampled = _sample(sorted(found.new_ids)) | _sample(found.unchanged_ids)
+    read_back = pd.concat([found.upserts[~found.upserts["product_id"].astype(str).isin(found.new_ids)], enriched[ids.isin(sampled)]])
+    expected = {i["product_id"]: i[dynamo.CONTENT_HASH] for i in dynamo.expected_items(read_back, snapshot_id, model_version)}
+    checked = dynamo.reconcile(clients.dynamodb, table, expected, snapshot_id, found.removed_ids)
+    store.put_json(Layout.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version,
+                                               "live_items": len(enriched), "synced_at": utc_stamp(datetime.now(timezone.utc))})
+    log.info("DynamoDB %s: %s; %d products read back and as written; %d live items", table, report, checked, len(enriched))
+    return {"table": table, "written": report.written, "read_back": checked, "live_items": len(enriched),
+            "table_snapshot": snapshot_id, **report.__dict__}
 
 
-def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
-    """A new index, rebuilt from scratch by every try, loaded, made production-shaped, checked."""
+def _sample(product_ids) -> set[str]:
+    ids = pd.Series(list(product_ids), dtype=str)
+    return set(ids.sample(min(RECONCILE_SAMPLE, len(ids)), random_state=0))
+
+
+def _held_changes(store: ObjectStore, current: dict, enriched: pd.DataFrame, model_version: str) -> changes.CatalogChanges:
+    """The snapshot's enriched catalog against the one the table holds (``current``, its state):
+    with the same model, a diff; with another model (every vector differs), or when the held
+    enriched catalog is gone, every product is written again and the held snapshot's products
+    missing now are removed."""
+    if not current.get("snapshot_id"):
+        return changes.everything(enriched)
+    held = Layout.enriched_products(current["snapshot_id"], current["model_version"])
+    if current["model_version"] == model_version and store.exists(held):
+        return changes.diff(store.get_parquet(held), enriched)
+    ids = set(enriched["product_id"].astype(str))
+    before = set(store.get_parquet(Layout.snapshot_products(current["snapshot_id"]))["product_id"].astype(str))
+    return changes.CatalogChanges(enriched, frozenset(ids - before), tuple(sorted(before - ids)), ())
+
+
+SOURCES = ("s3", "dynamodb")
+
+
+def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str, rebuild: bool = False,
+                source: str = "s3") -> dict:
+    """A new index, checked. With the live index built by the same model and schema from an
+    older snapshot, it is that index cloned and the products that changed since applied (the
+    rest, and their HNSW graphs, are not built again); otherwise, or asked to ``rebuild``, it is
+    loaded from scratch. Every try starts again from the clone or from nothing.
+
+    The products come from the enriched catalog in S3, or with ``source="dynamodb"`` (a rebuild
+    when that catalog is gone) from the DynamoDB table, which must hold this snapshot."""
     settings = clients.settings
-    enriched = _enriched(clients, snapshot_id, model_version)
+    if source not in SOURCES:
+        raise PermanentError(f"source {source!r}: expected one of {SOURCES}")
+    enriched = _enriched(clients, snapshot_id, model_version) if source == "s3" else _table_catalog(clients, snapshot_id, model_version)
+    rebuild = rebuild or source == "dynamodb"
     name = index.index_name(settings.index_alias, snapshot_id, model_version, run.key)
+    dim = len(enriched["embedding"].iloc[0])
     meta = {"snapshot_id": snapshot_id, "model_version": model_version, "run_key": run.key,
-            "built_at": utc_stamp(datetime.now(timezone.utc))}
+            "schema": index.schema_version(dim, settings.knn_engine), "built_at": utc_stamp(datetime.now(timezone.utc))}
     shape = index.IndexShape(settings.knn_engine, settings.index_replicas, settings.index_force_merge_segments)
-    loaded = index.build(clients.opensearch, name, enriched, len(enriched["embedding"].iloc[0]), shape, meta)
+    base = None if rebuild else _incremental_base(clients, meta)
+    if base is None:
+        index.build(clients.opensearch, name, enriched, dim, shape, meta)
+        how = {"build": "full"}
+    else:
+        base_meta = index.index_meta(clients.opensearch, base)
+        found = changes.diff(_enriched(clients, base_meta["snapshot_id"], model_version), enriched)
+        index.build_from(clients.opensearch, name, base, found.upserts, found.removed_ids, shape, {**meta, "base_index": base})
+        how = {"build": "incremental", "base_index": base, **found.summary}
     check = index.validate(clients.opensearch, name, enriched)
-    log.info("index %s: %d documents, k-NN recall@10 against exact search %.3f", name, check.documents, check.knn_recall)
-    return {"index": name, "documents": loaded, "knn_recall": check.knn_recall}
+    log.info("index %s (%s): %d documents, k-NN recall@10 against exact search %.3f", name, how, check.documents, check.knn_recall)
+    return {"index": name, "documents": check.documents, "knn_recall": check.knn_recall, **how}
+
+
+def _table_catalog(clients: Clients, snapshot_id: str, model_version: str) -> pd.DataFrame:
+    """The DynamoDB table's live items as an enriched catalog, if the table holds this snapshot."""
+    table = clients.settings.table_name
+    state = clients.store.get_json(Layout.table_state(table), default={})
+    if (state.get("snapshot_id"), state.get("model_version")) != (snapshot_id, model_version):
+        raise PermanentError(f"DynamoDB {table} holds snapshot {state.get('snapshot_id')} with model {state.get('model_version')} "
+                             f"({clients.store.uri(Layout.table_state(table))}), not {snapshot_id} with {model_version}: "
+                             "rebuild from the table with those, or from S3 (source s3)")
+    catalog = dynamo.read_catalog(clients.dynamodb, table, model_version)
+    if len(catalog) != state["live_items"]:
+        raise PermanentError(f"DynamoDB {table}: {len(catalog)} live items, but {state['live_items']} were synced for "
+                             f"snapshot {snapshot_id}; the table changed outside the pipeline")
+    log.info("read %d products of snapshot %s back from DynamoDB %s", len(catalog), snapshot_id, table)
+    return catalog
+
+
+def _incremental_base(clients: Clients, meta: dict) -> str | None:
+    """The live index if the new one can start from it: same model and schema, an older
+    snapshot, and that snapshot's enriched catalog still in the store."""
+    live = index.live_index(clients.opensearch, clients.settings.index_alias)
+    if live is None:
+        return None
+    held = index.index_meta(clients.opensearch, live)
+    same = all(held.get(key) == meta[key] for key in ("model_version", "schema"))
+    if same and held.get("snapshot_id", "") < meta["snapshot_id"] and clients.store.exists(
+            Layout.enriched_products(held["snapshot_id"], meta["model_version"])):
+        return live
+    return None
 
 
 def swap_alias(clients: Clients, run: Run, index_name: str) -> dict:

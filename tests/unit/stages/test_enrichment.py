@@ -20,7 +20,7 @@ def test_prepare_transform_input_writes_one_line_per_product_and_the_request(cha
     clients, snapshot_id, champion = chain.clients, chain.snapshot_id, chain.champion
     version = champion["model_version"]
     config = enrichment.prepare_transform_input(clients, run_of("catalog_enrichment"), snapshot_id, version)
-    lines = clients.store.get_bytes(Layout.transform_input_file(snapshot_id, version)).decode().splitlines()
+    lines = clients.store.get_bytes(Layout.transform_input_file(snapshot_id, version, 0)).decode().splitlines()
     assert len(lines) == 400 and config["ModelName"] == version
     assert config["TransformOutput"]["S3OutputPath"] == clients.store.uri(Layout.transform_output(snapshot_id, version))
 
@@ -100,3 +100,18 @@ def test_the_projector_export_is_a_sample_of_the_enriched_catalog(chain, tmp_pat
     metadata = clients.store.get_bytes(prefix + "metadata.tsv").decode().splitlines()
     assert len(tensors) == 400 and len(tensors[0].split("\t")) == 8 and metadata[0] == "title\tcategory" and len(metadata) == 401
     assert f'tensor_name: "{model_version}"' in clients.store.get_bytes(prefix + "projector_config.pbtxt").decode()
+
+
+def test_a_catalog_in_several_input_parts_is_embedded_in_its_order(chain, monkeypatch):
+    """Parts spread over the transform's instances (locally: run side by side); the vectors come
+    back to the right products."""
+    monkeypatch.setattr(enrichment, "TRANSFORM_PART_RECORDS", 150)
+    store, model_version = chain.clients.store, chain.champion["model_version"]
+    snapshot_id = "19990101T000000Z-parts"  # older than every enrichment: nothing to carry over
+    store.put_parquet(Layout.snapshot_products(snapshot_id), store.get_parquet(Layout.snapshot_products(chain.snapshot_id)))
+    assert enrich(chain, snapshot_id, model_version)["embedded"] == 400
+    parts = store.list_keys(Layout.transform_input(snapshot_id, model_version))
+    assert [len(store.get_bytes(key).splitlines()) for key in parts] == [150, 150, 100]
+    before = store.get_parquet(Layout.enriched_products(chain.snapshot_id, model_version)).set_index("product_id")["embedding"]
+    after = store.get_parquet(Layout.enriched_products(snapshot_id, model_version)).set_index("product_id")["embedding"]
+    np.testing.assert_allclose(np.stack(after[before.index].to_numpy()), np.stack(before.to_numpy()), atol=1e-6)

@@ -1,0 +1,185 @@
+"""A synthetic catalog of a million products through catalog_enrichment and search_index_publish
+on the local stack (local runner, moto server, the local OpenSearch node), then a refresh that
+changes 1 % of it through both again: wall time and peak memory of every stage, and the
+incremental night against the full one (same run).
+
+    python benchmarks/catalog_scale.py [--products 1000000] [--changed 0.01]
+
+Needs the demo's champion model (run `make demo` first). Works in a bucket, table and index alias
+of its own (``bench-scale-*``, removed at the start of the next run), so the demo's data is left
+alone. The catalog is the fashion catalog's products recombined: each synthetic product copies a
+real one's fields and joins the first half of its title to the second half of the title of
+another product of the same category. The refresh removes 0.3 %, retitles 0.3 % and adds 0.4 %
+(the refresh simulator). Every stage runs in a fresh process, so its peak RSS (and that of the
+job it starts, the transform) is its own; the golden-query gate is off (its dev queries are
+judged on the fashion catalog). Goal: the incremental night ≥ 20× faster than the full one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import multiprocessing
+import os
+import resource
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from catalog_search import pointers, refresh
+from catalog_search.catalog import load_source, split_rejects
+from catalog_search.clients import Clients
+from catalog_search.layout import Layout
+from catalog_search.settings import Settings
+from catalog_search.stages import Run, enrichment, jobs, publish
+
+GOAL = 20.0
+NAME = "bench-scale"
+NIGHTS = (("20270201T010000Z-scale", "full"), ("20270202T010000Z-scale", "incremental"))
+
+
+def bench_settings() -> Settings:
+    settings = Settings.from_env()
+    return dataclasses.replace(settings, bucket=NAME, table_name=NAME, index_alias=NAME, golden_queries="",
+                               work_dir=settings.work_dir / NAME)
+
+
+def synthetic_catalog(source: pd.DataFrame, products: int, seed: int = 0) -> pd.DataFrame:
+    """``products`` products modelled on ``source``: a template's fields, its title's first half
+    joined to the second half of a same-category product's title."""
+    rng = np.random.default_rng(seed)
+    codes, _ = pd.factorize(source["category"])
+    order = np.argsort(codes, kind="stable")
+    sizes = np.bincount(codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    template = rng.integers(len(source), size=products)
+    donor = order[starts[codes[template]] + (rng.random(products) * sizes[codes[template]]).astype(int)]
+    words = source["title"].str.split().to_numpy()
+    titles = [" ".join(words[t][: (len(words[t]) + 1) // 2] + words[d][len(words[d]) // 2:]) for t, d in zip(template, donor)]
+    catalog = source.iloc[template].reset_index(drop=True)
+    return catalog.assign(product_id=[f"syn-{i:07d}" for i in range(products)], title=titles)
+
+
+def run_stage(stage: str, snapshot_id: str, model_version: str, before: dict) -> tuple[dict, float, int, int]:
+    """One stage in this (fresh) process, given the results of the stages ``before`` it: its
+    result, seconds, and peak RSS of this process and of the job process it started (KiB)."""
+    clients = Clients.from_environment(bench_settings())
+    keys = {"snapshot_id": snapshot_id, "model_version": model_version}
+    run_of = {"enrichment": Run("catalog_enrichment", f"bench__{snapshot_id}"),
+              "publish": Run("search_index_publish", f"bench__{snapshot_id}")}
+    actions = {
+        "prepare_transform_input": lambda: enrichment.prepare_transform_input(clients, run_of["enrichment"], **keys),
+        "batch_transform": lambda: jobs.run_locally(clients, run_of["enrichment"], "transform",
+                                                    before["prepare_transform_input"]),
+        "assemble_enriched": lambda: enrichment.assemble_enriched(clients, run_of["enrichment"], **keys),
+        "export_projector": lambda: enrichment.export_projector(clients, run_of["enrichment"], **keys),
+        "build_index": lambda: publish.build_index(clients, run_of["publish"], **keys),
+        "upsert_dynamodb": lambda: publish.upsert_items(clients, run_of["publish"], **keys),
+        "swap_alias": lambda: publish.swap_alias(clients, run_of["publish"], before["build_index"]["index"]),
+    }
+    started = time.perf_counter()
+    result = actions[stage]()
+    seconds = time.perf_counter() - started
+    return (result, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+
+
+STAGES = ("prepare_transform_input", "batch_transform", "assemble_enriched", "export_projector",
+          "build_index", "upsert_dynamodb", "swap_alias")
+
+
+def night(snapshot_id: str, model_version: str) -> dict[str, tuple[dict, float, int, int]]:
+    measured = {}
+    for stage in STAGES:
+        # A fresh process per stage: its peak memory is its own.
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            before = {name: result for name, (result, *_) in measured.items()}
+            measured[stage] = pool.submit(run_stage, stage, snapshot_id, model_version, before).result()
+        print(f"  {stage:<26} {measured[stage][1]:>8.1f} s", flush=True)
+    return measured
+
+
+def reset(clients: Clients, source: Clients) -> str:
+    """An empty bench bucket, table and alias holding the demo's champion; returns its version."""
+    store = clients.store
+    store.ensure_bucket()
+    for page in clients.s3.get_paginator("list_objects_v2").paginate(Bucket=NAME):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            clients.s3.delete_objects(Bucket=NAME, Delete={"Objects": keys})
+    try:
+        clients.dynamodb.delete_table(TableName=NAME)
+        clients.dynamodb.get_waiter("table_not_exists").wait(TableName=NAME)
+    except clients.dynamodb.exceptions.ResourceNotFoundException:
+        pass
+    clients.opensearch.indices.delete(index=f"{NAME}-*", ignore_unavailable=True)
+    champion = source.store.get_json(Layout.CHAMPION)
+    store.put_json(Layout.CHAMPION, champion)
+    store.put_json(Layout.model_lineage(champion["model_version"]),
+                   source.store.get_json(Layout.model_lineage(champion["model_version"])))
+    return champion["model_version"]
+
+
+def land(clients: Clients, snapshot_id: str, products: pd.DataFrame) -> None:
+    clients.store.put_parquet(Layout.snapshot_products(snapshot_id), products)
+    pointers.advance_snapshot(clients.store, snapshot_id)
+
+
+def _moto_peak() -> str:
+    pid_file = Path(os.environ.get("CS_LOCAL", ".local")) / "run" / "moto.pid"
+    try:
+        status = Path(f"/proc/{pid_file.read_text().strip()}/status").read_text()
+    except OSError:
+        return "?"
+    kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+    return f"{kib / 2**20:.1f} GB"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--products", type=int, default=1_000_000)
+    parser.add_argument("--changed", type=float, default=0.01, help="share of products the refresh changes")
+    args = parser.parse_args()
+    settings = bench_settings()
+    clients = Clients.from_environment(settings)
+    model_version = reset(clients, Clients.from_environment(Settings.from_env()))
+
+    started = time.perf_counter()
+    catalog = synthetic_catalog(split_rejects(load_source(settings.source_dir))[0], args.products)
+    later, changes = refresh.simulate_refresh(catalog, refresh.RefreshSpec(
+        added=0.4 * args.changed, removed=0.3 * args.changed, retitled=0.3 * args.changed, recategorised=0.0, seed=1))
+    print(f"catalog of {len(catalog):,} products and its refresh ({', '.join(f'{len(v):,} {k}' for k, v in changes.items())}) "
+          f"made in {time.perf_counter() - started:.0f} s; model {model_version}", flush=True)
+
+    results = {}
+    for (snapshot_id, label), products in zip(NIGHTS, (catalog, later)):
+        print(f"{label} night: snapshot {snapshot_id}", flush=True)
+        land(clients, snapshot_id, products)
+        results[label] = night(snapshot_id, model_version)
+
+    print(f"\n{'stage':<26} {'full s':>8} {'peak GB':>8} {'incr. s':>8} {'peak GB':>8}")
+    for stage in STAGES:
+        full, incremental = results["full"][stage], results["incremental"][stage]
+        print(f"{stage:<26} {full[1]:>8.1f} {_peak(full):>8.2f} {incremental[1]:>8.1f} {_peak(incremental):>8.2f}")
+    totals = {label: sum(r[1] for r in measured.values()) for label, measured in results.items()}
+    print(f"{'total':<26} {totals['full']:>8.1f} {'':>8} {totals['incremental']:>8.1f}")
+    ratio = totals["full"] / totals["incremental"]
+    print(f"incremental night: {ratio:.1f}× faster than the full one (goal ≥ {GOAL:.0f}×: "
+          f"{'met' if ratio >= GOAL else 'NOT met'}); moto server peak RSS {_moto_peak()}")
+    assembled = results["incremental"]["assemble_enriched"][0]
+    print(f"incremental night embedded {assembled['embedded']:,} and carried over {assembled['carried_over']:,} products; "
+          f"DynamoDB wrote {results['incremental']['upsert_dynamodb'][0]['written']:,} items")
+    return 0
+
+
+def _peak(measured: tuple) -> float:
+    """The larger of the stage process's and its job process's peak RSS, in GB."""
+    return max(measured[2], measured[3]) / 2**20
+
+
+if __name__ == "__main__":
+    sys.exit(main())

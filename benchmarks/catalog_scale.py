@@ -84,8 +84,15 @@ def run_stage(stage: str, snapshot_id: str, model_version: str, before: dict) ->
     started = time.perf_counter()
     result = actions[stage]()
     seconds = time.perf_counter() - started
-    return (result, seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a spawned process would start
+    # at the size of this benchmark's process. A job process's ru_maxrss has the same floor (the
+    # stage process's size when it started the job).
+    return result, seconds, _high_water_kib(), resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+
+
+def _high_water_kib(pid: str = "self") -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
 
 
 STAGES = ("prepare_transform_input", "batch_transform", "assemble_enriched", "export_projector",
@@ -132,11 +139,9 @@ def land(clients: Clients, snapshot_id: str, products: pd.DataFrame) -> None:
 def _moto_peak() -> str:
     pid_file = Path(os.environ.get("CS_LOCAL", ".local")) / "run" / "moto.pid"
     try:
-        status = Path(f"/proc/{pid_file.read_text().strip()}/status").read_text()
+        return f"{_high_water_kib(pid_file.read_text().strip()) / 2**20:.1f} GB"
     except OSError:
         return "?"
-    kib = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
-    return f"{kib / 2**20:.1f} GB"
 
 
 def main() -> int:

@@ -22,6 +22,7 @@ from catalog_search.layout import Layout
 from catalog_search.settings import REMOVALS
 
 BATCH_SIZE = 25  # the BatchWriteItem maximum
+SYNC_CHUNK = 10_000  # products made into items at a time (a million 256-d items at once took 9 GB)
 EMBEDDING_FORMAT = "float32-le"
 
 
@@ -123,12 +124,7 @@ def sync(dynamodb: Any, table_name: str, changes: CatalogChanges, snapshot_id: s
     item. Unchanged products are not touched, so a second run of the same snapshot writes nothing."""
     if removal not in REMOVALS:
         raise ValueError(f"removal {removal!r}: expected one of {REMOVALS}")
-    items = expected_items(changes.upserts, snapshot_id, model_version)
-    new = [i for i in items if i["product_id"] in changes.new_ids]
-    changed = [i for i in items if i["product_id"] not in changes.new_ids]
     serializer = TypeSerializer()
-    requests = [{"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in i.items()}}} for i in new]
-    batches = [requests[i: i + BATCH_SIZE] for i in range(0, len(requests), BATCH_SIZE)]
     not_newer = {"ConditionExpression": f"attribute_not_exists({WRITTEN_IN}) OR {WRITTEN_IN} <= :snapshot",
                  "ExpressionAttributeValues": {":snapshot": {"S": snapshot_id}}}
 
@@ -143,12 +139,28 @@ def sync(dynamodb: Any, table_name: str, changes: CatalogChanges, snapshot_id: s
         return _conditional(lambda: dynamodb.update_item(
             TableName=table_name, Key=key, UpdateExpression=f"SET {REMOVED_IN} = :snapshot", **not_newer))
 
+    created, updated = 0, []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(lambda batch: _write_batch(dynamodb, table_name, batch), batches))
-        updated = list(pool.map(put, changed))
+        for start in range(0, len(changes.upserts), SYNC_CHUNK):
+            items = expected_items(changes.upserts.iloc[start: start + SYNC_CHUNK], snapshot_id, model_version)
+            new = [{"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in i.items()}}}
+                   for i in items if i["product_id"] in changes.new_ids]
+            batches = [new[i: i + BATCH_SIZE] for i in range(0, len(new), BATCH_SIZE)]
+            list(pool.map(lambda batch: _write_batch(dynamodb, table_name, batch), batches))
+            updated += pool.map(put, [i for i in items if i["product_id"] not in changes.new_ids])
+            created += len(new)
         removed = list(pool.map(remove, changes.removed_ids))
-    return SyncReport(created=len(new), updated=sum(updated), unchanged=len(changes.unchanged_ids),
+    return SyncReport(created=created, updated=sum(updated), unchanged=len(changes.unchanged_ids),
                       removed=sum(removed), kept_newer=updated.count(False) + removed.count(False))
+
+
+def content_hashes(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> dict[str, str]:
+    """``product_id -> content hash`` of the items of these rows, a chunk at a time."""
+    hashes: dict[str, str] = {}
+    for start in range(0, len(enriched), SYNC_CHUNK):
+        hashes.update((i["product_id"], i[CONTENT_HASH])
+                      for i in expected_items(enriched.iloc[start: start + SYNC_CHUNK], snapshot_id, model_version))
+    return hashes
 
 
 def expected_items(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> list[dict]:

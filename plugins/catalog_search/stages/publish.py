@@ -77,7 +77,7 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
     ids = enriched["product_id"].astype(str)
     sampled = _sample(sorted(found.new_ids)) | _sample(found.unchanged_ids)
     read_back = pd.concat([found.upserts[~found.upserts["product_id"].astype(str).isin(found.new_ids)], enriched[ids.isin(sampled)]])
-    expected = {i["product_id"]: i[dynamo.CONTENT_HASH] for i in dynamo.expected_items(read_back, snapshot_id, model_version)}
+    expected = dynamo.content_hashes(read_back, snapshot_id, model_version)
     checked = dynamo.reconcile(clients.dynamodb, table, expected, snapshot_id, found.removed_ids)
     store.put_json(Layout.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version,
                                                "live_items": len(enriched), "synced_at": utc_stamp(datetime.now(timezone.utc))})

@@ -141,8 +141,7 @@ def sync(dynamodb: Any, table_name: str, changes: CatalogChanges, snapshot_id: s
 
     created, updated = 0, []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, len(changes.upserts), SYNC_CHUNK):
-            items = expected_items(changes.upserts.iloc[start: start + SYNC_CHUNK], snapshot_id, model_version)
+        for items in item_chunks(changes.upserts, snapshot_id, model_version):
             new = [{"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in i.items()}}}
                    for i in items if i["product_id"] in changes.new_ids]
             batches = [new[i: i + BATCH_SIZE] for i in range(0, len(new), BATCH_SIZE)]
@@ -155,12 +154,14 @@ def sync(dynamodb: Any, table_name: str, changes: CatalogChanges, snapshot_id: s
 
 
 def content_hashes(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> dict[str, str]:
-    """``product_id -> content hash`` of the items of these rows, a chunk at a time."""
-    hashes: dict[str, str] = {}
+    """``product_id -> content hash`` of the items of these rows."""
+    return {i["product_id"]: i[CONTENT_HASH] for items in item_chunks(enriched, snapshot_id, model_version) for i in items}
+
+
+def item_chunks(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> Iterable[list[dict]]:
+    """``expected_items`` of the rows, ``SYNC_CHUNK`` rows at a time."""
     for start in range(0, len(enriched), SYNC_CHUNK):
-        hashes.update((i["product_id"], i[CONTENT_HASH])
-                      for i in expected_items(enriched.iloc[start: start + SYNC_CHUNK], snapshot_id, model_version))
-    return hashes
+        yield expected_items(enriched.iloc[start: start + SYNC_CHUNK], snapshot_id, model_version)
 
 
 def expected_items(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> list[dict]:

@@ -6,7 +6,7 @@ source "$(dirname "$0")/env.sh"
 cd "$CS_ROOT"
 
 stamp_file="$CS_VENV/.catalog-search-setup"
-stamp=$(cat requirements.txt requirements-dev.txt requirements-trainer.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+stamp=$(cat requirements.txt requirements-dev.txt requirements-trainer.txt pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -x "$CS_VENV/bin/python" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stamp" ]; then
   echo "setup: $CS_VENV is up to date with the locks"
   exit 0
@@ -23,7 +23,10 @@ find_links=()
 for d in ${PIP_FIND_LINKS:-}; do
   [ -d "$d" ] && find_links+=(--find-links "$d")
 done
-"$CS_VENV/bin/uv" pip install --quiet --python "$CS_VENV/bin/python" "${find_links[@]}" \
+# Bytecode compiled once here: uv does not by default, and where PYTHONDONTWRITEBYTECODE is set
+# (as on the CI machines) every process would compile its imports again, e.g. 18 s instead of
+# 8 s to import Great Expectations in each validating task.
+"$CS_VENV/bin/uv" pip install --quiet --compile-bytecode --python "$CS_VENV/bin/python" "${find_links[@]}" \
   -r requirements.txt -r requirements-dev.txt -r requirements-trainer.txt
 "$CS_VENV/bin/uv" pip install --quiet --python "$CS_VENV/bin/python" --no-deps -e .
 

@@ -206,7 +206,7 @@ def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, k
     fails only when the graph (or the documents' vectors) is wrong, never on duplicates."""
     count = client.count(index=name)["count"]
     vectors = _unit_rows(np.stack(enriched["embedding"].to_numpy()).astype(np.float32))
-    position = {pid: i for i, pid in enumerate(enriched["product_id"].astype(str))}
+    ids = pd.Index(enriched["product_id"].astype(str))
     rows = np.random.default_rng(0).choice(len(enriched), size=min(sample, len(enriched)), replace=False)
     depth = min(k, len(enriched))
     recalls = []
@@ -216,8 +216,8 @@ def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, k
         body = {"size": depth, "_source": False,
                 "query": {"knn": {"embedding": {"vector": np.asarray(enriched["embedding"].iloc[row], dtype=float).tolist(),
                                                   "k": depth}}}}
-        hits = [position.get(h["_id"]) for h in client.search(index=name, body=body)["hits"]["hits"]]
-        recalls.append(sum(h is not None and similarity[h] >= kth_best - TIE_TOLERANCE for h in hits) / depth)
+        hits = ids.get_indexer([h["_id"] for h in client.search(index=name, body=body)["hits"]["hits"]])
+        recalls.append(sum(h >= 0 and similarity[h] >= kth_best - TIE_TOLERANCE for h in hits) / depth)
     check = IndexCheck(count, len(enriched), float(np.mean(recalls)) if recalls else 1.0)
     problems = []
     if count != len(enriched):

@@ -119,8 +119,15 @@ class Layout:
 
     @staticmethod
     def carried_over(snapshot_id: str, model_version: str) -> str:
-        """Embeddings taken unchanged from the previous enriched snapshot of the same model."""
-        return Layout.enrichment(snapshot_id, model_version) + "carried/embeddings.parquet"
+        """Products whose embeddings are taken unchanged from an earlier enriched snapshot of the
+        same model, and that snapshot (``from_snapshot``)."""
+        return Layout.enrichment(snapshot_id, model_version) + "carried/product_ids.parquet"
+
+    @staticmethod
+    def catalog_changes(snapshot_id: str, model_version: str, before_snapshot: str, compared: str) -> str:
+        """What changed since the enriched catalog of ``before_snapshot`` (``changes.kinds``);
+        ``compared`` names the two catalog objects compared (a digest of their ETags)."""
+        return Layout.enrichment(snapshot_id, model_version) + f"changes/from-{before_snapshot}-{compared}.parquet"
 
     @staticmethod
     def enriched_products(snapshot_id: str, model_version: str) -> str:

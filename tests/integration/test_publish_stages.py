@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catalog_search import index
+from catalog_search import changes, index
 from catalog_search.clients import Clients
 from catalog_search.errors import PermanentError
 from catalog_search.layout import Layout
@@ -103,6 +103,30 @@ def test_a_later_snapshot_of_the_same_model_is_the_live_index_with_its_changes_a
     assert rebuilt["build"] == "full" and rebuilt["documents"] == 50
     stage_clients.store.put_parquet(Layout.enriched_products("20260301T000000Z-x", "m2"), later)
     assert publish.build_index(stage_clients, run, "20260301T000000Z-x", "m2")["build"] == "full"  # another model
+
+
+def test_the_changes_of_a_night_are_found_once_and_again_when_a_catalog_is_rewritten(stage_clients, monkeypatch):
+    store, run = stage_clients.store, Run("search_index_publish", "manual__1")
+    before, after = "20260101T000000Z-x", "20260301T000000Z-x"
+    publish.upsert_items(stage_clients, run, before, "m1")
+    publish.swap_alias(stage_clients, run, publish.build_index(stage_clients, run, before, "m1")["index"])
+    later = _enriched().drop(index=3)
+    later.loc[7, "title"] = "Women red watch"
+    store.put_parquet(Layout.enriched_products(after, "m1"), later)
+    assert publish.build_index(stage_clients, run, after, "m1")["changed"] == 1
+    [stored] = store.list_keys(Layout.enrichment(after, "m1") + "changes/")
+
+    def compared_again(*args):
+        raise AssertionError("the stored changes were not used")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(changes, "diff", compared_again)
+        synced = publish.upsert_items(stage_clients, run, after, "m1")  # the table holds the live index's snapshot
+    assert (synced["updated"], synced["removed"], synced["unchanged"]) == (1, 1, 48)
+
+    store.put_parquet(Layout.enriched_products(after, "m1"), later.drop(index=9))  # enrichment ran again
+    assert publish.build_index(stage_clients, run, after, "m1")["removed"] == 2
+    assert len(store.list_keys(Layout.enrichment(after, "m1") + "changes/")) == 2 and store.exists(stored)
 
 
 def test_an_index_rebuilt_from_dynamodb_when_the_enriched_catalog_is_gone(stage_clients):

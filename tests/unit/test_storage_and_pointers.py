@@ -55,3 +55,25 @@ def test_the_enrichment_pointer_follows_newer_snapshots_and_the_champion_within_
     assert latest_enrichment(store) == {"snapshot_id": "20260102T000000Z-x", "model_version": "m-0000"}
     advance_enrichment(store, "20260103T000000Z-x", "m-ffff")  # a newer snapshot always moves it
     assert latest_enrichment(store)["snapshot_id"] == "20260103T000000Z-x"
+
+
+def test_vectors_are_stored_as_fixed_size_lists_and_read_back_as_the_same_arrays(store):
+    import io
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    frame = pd.DataFrame({"product_id": ["a", "b"], "embedding": [np.arange(3, dtype=np.float32), np.ones(3, np.float32)],
+                          "price": [1.5, None]})
+    store.put_parquet("frames/vectors.parquet", frame)
+    schema = pq.read_schema(io.BytesIO(store.get_bytes("frames/vectors.parquet")))
+    assert str(schema.field("embedding").type) == "fixed_size_list<element: float>[3]"
+    back = store.get_parquet("frames/vectors.parquet")
+    assert list(back.columns) == ["product_id", "embedding", "price"] and back["embedding"].iloc[0].dtype == np.float32
+    np.testing.assert_array_equal(np.stack(back["embedding"].to_numpy()), np.stack(frame["embedding"].to_numpy()))
+    assert store.get_parquet("frames/vectors.parquet", columns=["price"]).columns.tolist() == ["price"]
+
+    ragged = pd.DataFrame({"embedding": [np.ones(3, np.float32), np.ones(2, np.float32)]})  # not one vector size
+    store.put_parquet("frames/ragged.parquet", ragged)
+    assert [len(v) for v in store.get_parquet("frames/ragged.parquet")["embedding"]] == [3, 2]

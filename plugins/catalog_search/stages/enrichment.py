@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from catalog_search import pointers, projector, sagemaker_jobs, tokenizer, validation
+from catalog_search.changes import is_in
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
@@ -56,7 +57,7 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
     carried over (``carried_over``), plus a few of them embedded again as canaries that
     ``assemble_enriched`` compares. A new model embeds everything."""
     settings, store = clients.settings, clients.store
-    products = store.get_parquet(Layout.snapshot_products(snapshot_id))
+    products = store.get_parquet(Layout.snapshot_products(snapshot_id), columns=["product_id", "title"])
     product_ids = products["product_id"].astype(str)
     vocab, max_seq_len = model_vocabulary(store, model_version)  # any model format: SageMaker's or the local trainer's
 
@@ -64,9 +65,9 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
         return [tuple(tokenizer.encode(t, vocab, max_seq_len)) for t in titles]
 
     carried = _carried_over(store, snapshot_id, model_version, products.assign(product_id=product_ids), encode)
-    embed = ~product_ids.isin(carried["product_id"])
+    embed = ~is_in(product_ids, carried["product_id"])
     canaries = carried["product_id"].sample(min(CANARIES, len(carried)), random_state=0)
-    embed |= product_ids.isin(canaries)
+    embed |= is_in(product_ids, canaries)
     local = settings.work_dir / "enrichment" / snapshot_id / model_version / "input"
     shutil.rmtree(local, ignore_errors=True)  # a retry may write fewer parts
     titles = products.loc[embed, "title"]
@@ -87,22 +88,39 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
 
 def _carried_over(store, snapshot_id: str, model_version: str, products: pd.DataFrame,
                   encode: Callable[[pd.Series], list[tuple[int, ...]]]) -> pd.DataFrame:
-    """``product_id, embedding`` of the products whose token ids are the same as in the newest
-    earlier snapshot enriched with this model (none when there is none). Only titles that differ
-    are tokenized: an equal title has equal token ids."""
+    """``product_id, from_snapshot`` of the products whose token ids are the same as in the
+    newest earlier snapshot enriched with this model (none when there is none): their vectors are
+    taken from that snapshot's enriched catalog when the catalog is assembled, so the vectors are
+    read once, not copied here. Only titles that differ are tokenized: an equal title has equal
+    token ids."""
     previous = pointers.latest_enrichment_before(store, snapshot_id, model_version)
     if previous is None:
-        return pd.DataFrame({"product_id": pd.Series(dtype=str), "embedding": pd.Series(dtype=object)})
-    before = store.get_parquet(Layout.enriched_products(previous, model_version))[["product_id", "title", "embedding"]]
+        return pd.DataFrame({"product_id": pd.Series(dtype=str), "from_snapshot": pd.Series(dtype=str)})
+    before = store.get_parquet(Layout.enriched_products(previous, model_version), columns=["product_id", "title"])
     before = before.assign(product_id=before["product_id"].astype(str))
     both = products[["product_id", "title"]].merge(before, on="product_id", suffixes=("", "_before"))
     retitled = both["title"] != both["title_before"]
     same_ids = pd.Series(True, index=both.index)
     same_ids[retitled] = [a == b for a, b in zip(encode(both.loc[retitled, "title"]), encode(both.loc[retitled, "title_before"]))]
-    carried = both.loc[same_ids, ["product_id", "embedding"]].reset_index(drop=True)
+    carried = both.loc[same_ids, ["product_id"]].assign(from_snapshot=previous).reset_index(drop=True)
     log.info("carrying over %d embeddings from snapshot %s (%d retitled, %d of them with the same token ids)",
              len(carried), previous, int(retitled.sum()), int((same_ids & retitled).sum()))
     return carried
+
+
+def _carried_vectors(store, carried: pd.DataFrame, model_version: str) -> tuple[pd.Series, np.ndarray]:
+    """The product ids of ``carried`` and their vectors, read from the enriched catalog they come from."""
+    if carried.empty:
+        return pd.Series(dtype=str), np.empty((0, 0), dtype=np.float32)
+    source = Layout.enriched_products(carried["from_snapshot"].iloc[0], model_version)
+    before = store.get_parquet(source, columns=["product_id", "embedding"])
+    keep = is_in(before["product_id"], carried["product_id"])
+    before = before[keep]
+    return before["product_id"].astype(str).reset_index(drop=True), _matrix(before["embedding"])
+
+
+def _matrix(column: pd.Series) -> np.ndarray:
+    return np.stack(column.to_numpy()).astype(np.float32, copy=False) if len(column) else np.empty((0, 0), dtype=np.float32)
 
 
 def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
@@ -119,21 +137,23 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
             "embeddings", output, lines,
             [validation.RuleResult(f"one output line per input record ({len(order)})", False, observed=lines)],
         ))
-    fresh = pd.DataFrame({"product_id": order.to_numpy(), "embedding": list(vectors)})
-    carried = store.get_parquet(Layout.carried_over(snapshot_id, model_version))
-    _check_canaries(fresh, carried, store.uri(Layout.carried_over(snapshot_id, model_version)))
-    embeddings = pd.concat([fresh, carried[~carried["product_id"].isin(fresh["product_id"])]], ignore_index=True)
-    matrix = np.stack(embeddings["embedding"].to_numpy()) if len(embeddings) else np.empty((0, 0))
-    frame = embeddings.assign(embedding_dim=matrix.shape[1], embedding_norm=np.linalg.norm(matrix, axis=1))
-    validation.check_and_publish(store, frame, "embeddings", output,
+    carried_ids, carried = _carried_vectors(store, store.get_parquet(Layout.carried_over(snapshot_id, model_version)), model_version)
+    _check_canaries(order, vectors, carried_ids, carried, store.uri(Layout.carried_over(snapshot_id, model_version)))
+    kept = ~is_in(carried_ids, order)
+    ids = pd.concat([order, carried_ids[kept]], ignore_index=True)
+    matrix = np.concatenate([vectors, carried[kept]]) if len(carried) else vectors
+    checked = pd.DataFrame({"product_id": ids, "embedding_dim": matrix.shape[1] if matrix.size else 0,
+                            "embedding_norm": np.linalg.norm(matrix, axis=1) if matrix.size else np.empty(0)})
+    validation.check_and_publish(store, checked, "embeddings", output,
                                  validation.embeddings_expectations(len(products), settings.embedding_dim),
                                  run.report_prefix, settings.work_dir)
-    keyed = products.assign(_key=products["product_id"].astype(str))
-    enriched = keyed.merge(embeddings.rename(columns={"product_id": "_key"}), on="_key", how="inner",
-                           validate="one_to_one").drop(columns="_key")
+    # The suite checked one vector per product and no product twice, so every product has its row.
+    position = pd.Index(ids).get_indexer(products["product_id"].astype(str))
+    assert (position >= 0).all(), "a product without a vector passed the embeddings suite"
+    enriched = products.assign(embedding=list(matrix[position]))
     enriched_uri = store.put_parquet(Layout.enriched_products(snapshot_id, model_version), enriched)
     pointers.advance_enrichment(store, snapshot_id, model_version)
-    embedded = len(order) - int(order.isin(carried["product_id"]).sum())
+    embedded = len(order) - int(is_in(order, carried_ids).sum())
     return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri,
             "products": len(enriched), "embedded": embedded, "carried_over": len(enriched) - embedded}
 
@@ -166,7 +186,9 @@ def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version
     if not settings.projector_sample:
         return {"exported": 0}
     local = settings.work_dir / "projector" / snapshot_id / model_version
-    written = projector.write(store.get_parquet(Layout.enriched_products(snapshot_id, model_version)), local,
+    enriched = store.get_parquet(Layout.enriched_products(snapshot_id, model_version),
+                                 columns=["product_id", *projector.METADATA_COLUMNS, "embedding"])
+    written = projector.write(enriched, local,
                               settings.projector_sample, tensor_name=model_version)
     uri = store.upload_dir(local, Layout.projector(snapshot_id, model_version))
     log.info("Embedding Projector files of %d products: %s (open at https://projector.tensorflow.org: Load "
@@ -177,19 +199,21 @@ def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version
 CANARY_MIN_COSINE = 0.999
 
 
-def _check_canaries(fresh: pd.DataFrame, carried: pd.DataFrame, carried_uri: str) -> None:
+def _check_canaries(fresh_ids: pd.Series, fresh: np.ndarray, carried_ids: pd.Series, carried: np.ndarray,
+                    carried_uri: str) -> None:
     """Carried-over vectors must be what the model gives today: the canaries, embedded again, say so."""
-    both = fresh.merge(carried, on="product_id", suffixes=("_fresh", "_carried"))
-    if both.empty:
+    at_carried = pd.Index(carried_ids).get_indexer(fresh_ids)
+    both = at_carried >= 0
+    if not both.any():
         return
-    a, b = np.stack(both["embedding_fresh"].to_numpy()), np.stack(both["embedding_carried"].to_numpy())
+    a, b = fresh[both], carried[at_carried[both]]
     cosine = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
     if (cosine < CANARY_MIN_COSINE).any():
         raise validation.ValidationFailed(validation.ValidationReport(
-            "embeddings", carried_uri, len(both),
+            "embeddings", carried_uri, int(both.sum()),
             [validation.RuleResult(f"carried-over vectors equal the model's fresh ones (cosine ≥ {CANARY_MIN_COSINE}) "
                                    "for every canary; if not, the earlier enriched snapshot was not embedded by this model: "
                                    "delete its enrichment/ prefix so that everything is embedded again",
-                                   False, observed=f"{int((cosine < CANARY_MIN_COSINE).sum())} of {len(both)} differ, "
+                                   False, observed=f"{int((cosine < CANARY_MIN_COSINE).sum())} of {int(both.sum())} differ, "
                                                    f"lowest cosine {cosine.min():.4f}")],
         ))

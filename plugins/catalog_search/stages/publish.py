@@ -3,6 +3,7 @@ its checks (documents, vectors, the golden queries), the atomic alias swap, rete
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime, timezone
 
@@ -72,11 +73,11 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
         return {"table": table, "written": 0, "table_snapshot": snapshot_id, "live_items": current["live_items"]}
     dynamo.ensure_table(clients.dynamodb, table)
     enriched = _enriched(clients, snapshot_id, model_version)
-    found = _held_changes(store, current, enriched, model_version)
+    found = _held_changes(store, current, snapshot_id, model_version, enriched)
     report = dynamo.sync(clients.dynamodb, table, found, snapshot_id, model_version, settings.removed_products)
     ids = enriched["product_id"].astype(str)
     sampled = _sample(sorted(found.new_ids)) | _sample(found.unchanged_ids)
-    read_back = pd.concat([found.upserts[~found.upserts["product_id"].astype(str).isin(found.new_ids)], enriched[ids.isin(sampled)]])
+    read_back = pd.concat([found.upserts[~changes.is_in(found.upserts["product_id"], found.new_ids)], enriched[changes.is_in(ids, sampled)]])
     expected = dynamo.content_hashes(read_back, snapshot_id, model_version)
     checked = dynamo.reconcile(clients.dynamodb, table, expected, snapshot_id, found.removed_ids)
     store.put_json(Layout.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version,
@@ -91,7 +92,8 @@ def _sample(product_ids) -> set[str]:
     return set(ids.sample(min(RECONCILE_SAMPLE, len(ids)), random_state=0))
 
 
-def _held_changes(store: ObjectStore, current: dict, enriched: pd.DataFrame, model_version: str) -> changes.CatalogChanges:
+def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_version: str,
+                  enriched: pd.DataFrame) -> changes.CatalogChanges:
     """The snapshot's enriched catalog against the one the table holds (``current``, its state):
     with the same model, a diff; with another model (every vector differs), or when the held
     enriched catalog is gone, every product is written again and the held snapshot's products
@@ -100,10 +102,28 @@ def _held_changes(store: ObjectStore, current: dict, enriched: pd.DataFrame, mod
         return changes.everything(enriched)
     held = Layout.enriched_products(current["snapshot_id"], current["model_version"])
     if current["model_version"] == model_version and store.exists(held):
-        return changes.diff(store.get_parquet(held), enriched)
+        return _changes_since(store, current["snapshot_id"], snapshot_id, model_version, enriched)
     ids = set(enriched["product_id"].astype(str))
     before = set(store.get_parquet(Layout.snapshot_products(current["snapshot_id"]))["product_id"].astype(str))
     return changes.CatalogChanges(enriched, frozenset(ids - before), tuple(sorted(before - ids)), ())
+
+
+def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, model_version: str,
+                   enriched: pd.DataFrame) -> changes.CatalogChanges:
+    """The enriched catalog of ``before_snapshot`` against this snapshot's (``enriched``), compared
+    once a night: the index build keeps what changed beside the enriched catalog and the DynamoDB
+    sync, whose table usually holds the same snapshot as the live index, reads it. Its key names
+    the ETags of both catalogs, so a catalog written again is compared again."""
+    before_key = Layout.enriched_products(before_snapshot, model_version)
+    compared = hashlib.sha256((store.etag(before_key) + store.etag(Layout.enriched_products(snapshot_id, model_version))).encode())
+    key = Layout.catalog_changes(snapshot_id, model_version, before_snapshot, compared.hexdigest()[:16])
+    try:
+        return changes.from_kinds(store.get_parquet(key), enriched)
+    except MissingObject:
+        found = changes.diff(store.get_parquet(before_key), enriched)
+    store.put_parquet(key, found.kinds())
+    log.info("%s since snapshot %s: %s (%s)", snapshot_id, before_snapshot, found.summary, store.uri(key))
+    return found
 
 
 SOURCES = ("s3", "dynamodb")
@@ -134,7 +154,7 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
         how = {"build": "full"}
     else:
         base_meta = index.index_meta(clients.opensearch, base)
-        found = changes.diff(_enriched(clients, base_meta["snapshot_id"], model_version), enriched)
+        found = _changes_since(clients.store, base_meta["snapshot_id"], snapshot_id, model_version, enriched)
         index.build_from(clients.opensearch, name, base, found.upserts, found.removed_ids, shape, {**meta, "base_index": base})
         how = {"build": "incremental", "base_index": base, **found.summary}
     check = index.validate(clients.opensearch, name, enriched)

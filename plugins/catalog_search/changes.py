@@ -5,7 +5,6 @@ hold one enriched catalog; a night applies only this difference to them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Iterable
 
 import numpy as np
@@ -76,7 +75,7 @@ def diff(before: pd.DataFrame, after: pd.DataFrame, chunk: int = 100_000) -> Cat
             return everything(after)
         for start in range(0, len(rows), chunk):
             part = slice(start, start + chunk)
-            differs[part] |= (_matrix(vectors_now[rows[part]]) != _matrix(vectors_before[old_rows[part]])).any(axis=1)
+            differs[part] |= (as_matrix(vectors_now[rows[part]]) != as_matrix(vectors_before[old_rows[part]])).any(axis=1)
     rewrite = at_old < 0
     rewrite[rows[differs]] = True
     kept = np.zeros(len(old_ids), dtype=bool)
@@ -98,5 +97,7 @@ def is_in(ids: Iterable[str], values: Iterable[str]) -> np.ndarray:
     return pc.is_in(strings(ids), value_set=strings(values)).to_numpy(zero_copy_only=False)
 
 
-def _matrix(vectors: np.ndarray) -> np.ndarray:
-    return np.stack(vectors).astype(np.float32, copy=False)
+def as_matrix(vectors: Iterable[np.ndarray]) -> np.ndarray:
+    """A column of vectors as one float32 matrix (0 × 0 for none)."""
+    vectors = list(vectors)
+    return np.stack(vectors).astype(np.float32, copy=False) if vectors else np.empty((0, 0), dtype=np.float32)

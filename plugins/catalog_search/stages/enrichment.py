@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from catalog_search import pointers, projector, sagemaker_jobs, tokenizer, validation
-from catalog_search.changes import is_in
+from catalog_search.changes import as_matrix, is_in
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
@@ -116,11 +116,7 @@ def _carried_vectors(store, carried: pd.DataFrame, model_version: str) -> tuple[
     before = store.get_parquet(source, columns=["product_id", "embedding"])
     keep = is_in(before["product_id"], carried["product_id"])
     before = before[keep]
-    return before["product_id"].astype(str).reset_index(drop=True), _matrix(before["embedding"])
-
-
-def _matrix(column: pd.Series) -> np.ndarray:
-    return np.stack(column.to_numpy()).astype(np.float32, copy=False) if len(column) else np.empty((0, 0), dtype=np.float32)
+    return before["product_id"].astype(str).reset_index(drop=True), as_matrix(before["embedding"])
 
 
 def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
@@ -188,8 +184,7 @@ def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version
     local = settings.work_dir / "projector" / snapshot_id / model_version
     enriched = store.get_parquet(Layout.enriched_products(snapshot_id, model_version),
                                  columns=["product_id", *projector.METADATA_COLUMNS, "embedding"])
-    written = projector.write(enriched, local,
-                              settings.projector_sample, tensor_name=model_version)
+    written = projector.write(enriched, local, settings.projector_sample, tensor_name=model_version)
     uri = store.upload_dir(local, Layout.projector(snapshot_id, model_version))
     log.info("Embedding Projector files of %d products: %s (open at https://projector.tensorflow.org: Load "
              "tensors.tsv and metadata.tsv)", written["products"], uri)

@@ -22,6 +22,7 @@ import dataclasses
 import multiprocessing
 import os
 import resource
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -111,7 +112,9 @@ def night(snapshot_id: str, model_version: str) -> dict[str, tuple[dict, float, 
 
 
 def reset(clients: Clients, source: Clients) -> str:
-    """An empty bench bucket, table and alias holding the demo's champion; returns its version."""
+    """An empty bench bucket, table, alias and local work directory (the local runner's job
+    files: gigabytes a run), holding the demo's champion; returns its version."""
+    shutil.rmtree(clients.settings.work_dir, ignore_errors=True)
     store = clients.store
     store.ensure_bucket()
     for page in clients.s3.get_paginator("list_objects_v2").paginate(Bucket=NAME):

@@ -65,10 +65,16 @@ class ObjectStore:
         return self.put_bytes(key, buffer.getvalue())
 
     def get_parquet(self, key: str, columns: list[str] | None = None) -> Any:
-        """The frame at ``key``, or only ``columns`` of it (the others are not decoded)."""
-        import pandas as pd
+        """The frame at ``key``, or only ``columns`` of it (the others are not decoded); a vector
+        column comes back as a column of float32 arrays."""
+        return frame_of(self.get_table(key, columns))
 
-        return pd.read_parquet(io.BytesIO(self.get_bytes(key)), columns=columns)
+    def get_table(self, key: str, columns: list[str] | None = None) -> Any:
+        """The Arrow table at ``key``, or only ``columns`` of it: for ``vector_matrix``, or to
+        pick rows before making a frame."""
+        import pyarrow.parquet as pq
+
+        return pq.read_table(io.BytesIO(self.get_bytes(key)), columns=columns)
 
     def upload_file(self, path: Path, key: str) -> str:
         self.s3.upload_file(str(path), self.bucket, key)
@@ -125,20 +131,57 @@ class ObjectStore:
         return paths
 
 
+VECTOR_ENCODING = "float32-le"  # a vector column's field metadata: packed little-endian float32
+
+
 def arrow_table(frame: Any) -> Any:
     """``frame`` as an Arrow table in which a column of equal-length float32 vectors (the
-    embeddings) is a fixed-size list, not the variable-length list pandas would infer: the type
-    states the dimension, and a million 256-d vectors read back (as the same column of arrays)
-    in 6.4 s instead of 9.1 s."""
+    embeddings) is one fixed-size binary value a row, the vector packed as little-endian float32
+    (as in the DynamoDB items), marked by the field's ``vector`` metadata. Parquet decodes a list
+    column value by value with its nesting levels; a million 256-d vectors as fixed-size lists
+    took 8 s to read and 7 s to write, packed 3 s and 1.5 s (``benchmarks/vector_column.py``)."""
     import numpy as np
     import pyarrow as pa
 
     table = pa.Table.from_pandas(frame.drop(columns=(vectors := _vector_columns(frame))), preserve_index=False)
     for name in vectors:
-        matrix = np.stack(frame[name].to_numpy())
-        column = pa.FixedSizeListArray.from_arrays(pa.array(matrix.reshape(-1)), matrix.shape[1])
-        table = table.add_column(list(frame.columns).index(name), name, column)
+        matrix = np.ascontiguousarray(np.stack(frame[name].to_numpy()), dtype="<f4")
+        column = pa.FixedSizeBinaryArray.from_buffers(pa.binary(matrix.shape[1] * 4), len(matrix), [None, pa.py_buffer(matrix)])
+        field = pa.field(name, column.type, nullable=False, metadata={"vector": VECTOR_ENCODING})
+        table = table.add_column(list(frame.columns).index(name), field, column)
     return table
+
+
+def frame_of(table: Any) -> Any:
+    """The pandas frame of an Arrow table, vector columns (``arrow_table``) as columns of arrays."""
+    import pandas as pd
+
+    vectors = [field.name for field in table.schema if is_vector_field(field)]
+    frame = table.drop_columns(vectors).to_pandas()
+    for name in vectors:
+        frame.insert(table.schema.get_field_index(name), name, pd.Series(list(vector_matrix(table.column(name))), dtype=object))
+    return frame
+
+
+def is_vector_field(field: Any) -> bool:
+    return (field.metadata or {}).get(b"vector") == VECTOR_ENCODING.encode()
+
+
+def vector_matrix(column: Any) -> Any:
+    """A vector column of an Arrow table as one float32 matrix, without a copy per row. Also
+    reads the fixed-size float32 lists that enriched catalogs written before the packed column
+    hold, so that a night can carry their vectors over."""
+    import numpy as np
+    import pyarrow as pa
+
+    packed = column.combine_chunks()
+    if pa.types.is_fixed_size_list(packed.type):
+        return packed.flatten().to_numpy().astype(np.float32, copy=False).reshape(len(packed), packed.type.list_size)
+    width = packed.type.byte_width // 4
+    if not len(packed):
+        return np.empty((0, width), dtype=np.float32)
+    values = np.frombuffer(packed.buffers()[1], dtype="<f4", count=len(packed) * width, offset=packed.offset * width * 4)
+    return values.reshape(len(packed), width)
 
 
 def _vector_columns(frame: Any) -> list[str]:

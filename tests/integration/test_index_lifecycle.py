@@ -81,7 +81,7 @@ def test_an_index_whose_vectors_are_not_the_products_fails_the_knn_check(client,
     wrong = frame.assign(embedding=list(np.random.default_rng(9).normal(size=(60, 8)).astype(np.float32)))
     name = index.index_name(alias, "20260501T000000Z-x", "m1", "1")
     index.build(client, name, wrong, 8, LOCAL, {"snapshot_id": "20260501T000000Z-x", "built_at": "1"})
-    with pytest.raises(index.IndexValidationFailed, match=r"k-NN recall@10 against exact search is \d+%"):
+    with pytest.raises(index.IndexValidationFailed, match=r"k-NN recall@10 \(k=100\) against exact search is \d+%"):
         index.validate(client, name, frame)
 
 

@@ -57,22 +57,50 @@ def test_the_enrichment_pointer_follows_newer_snapshots_and_the_champion_within_
     assert latest_enrichment(store)["snapshot_id"] == "20260103T000000Z-x"
 
 
-def test_vectors_are_stored_as_fixed_size_lists_and_read_back_as_the_same_arrays(store):
+def test_vectors_are_stored_packed_and_read_back_as_the_same_arrays_or_one_matrix(store):
     import io
 
     import numpy as np
     import pandas as pd
     import pyarrow.parquet as pq
 
-    frame = pd.DataFrame({"product_id": ["a", "b"], "embedding": [np.arange(3, dtype=np.float32), np.ones(3, np.float32)],
-                          "price": [1.5, None]})
+    from catalog_search.storage import vector_matrix
+
+    frame = pd.DataFrame({"product_id": ["a", "b", "c"], "embedding": [np.arange(3, dtype=np.float32), np.ones(3, np.float32),
+                                                                        np.array([-1.5, 0, 2e-7], np.float32)],
+                          "price": [1.5, None, 2.0]})
     store.put_parquet("frames/vectors.parquet", frame)
-    schema = pq.read_schema(io.BytesIO(store.get_bytes("frames/vectors.parquet")))
-    assert str(schema.field("embedding").type) == "fixed_size_list<element: float>[3]"
+    field = pq.read_schema(io.BytesIO(store.get_bytes("frames/vectors.parquet"))).field("embedding")
+    assert str(field.type) == "fixed_size_binary[12]" and field.metadata == {b"vector": b"float32-le"}
     back = store.get_parquet("frames/vectors.parquet")
     assert list(back.columns) == ["product_id", "embedding", "price"] and back["embedding"].iloc[0].dtype == np.float32
     np.testing.assert_array_equal(np.stack(back["embedding"].to_numpy()), np.stack(frame["embedding"].to_numpy()))
     assert store.get_parquet("frames/vectors.parquet", columns=["price"]).columns.tolist() == ["price"]
+    rows = store.get_table("frames/vectors.parquet").slice(1)  # an offset into the column's buffer
+    np.testing.assert_array_equal(vector_matrix(rows.column("embedding")), np.stack(frame["embedding"].to_numpy()[1:]))
+
+
+def test_vectors_written_as_fixed_size_lists_before_are_still_read(store):
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from catalog_search.storage import vector_matrix
+
+    vectors = np.arange(6, dtype=np.float32).reshape(2, 3)
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"product_id": ["a", "b"],
+                             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 3)}), buffer)
+    store.put_bytes("frames/lists.parquet", buffer.getvalue())
+    np.testing.assert_array_equal(np.stack(store.get_parquet("frames/lists.parquet")["embedding"].to_numpy()), vectors)
+    np.testing.assert_array_equal(vector_matrix(store.get_table("frames/lists.parquet").column("embedding")), vectors)
+
+
+def test_vectors_of_different_sizes_stay_a_list_column(store):
+    import numpy as np
+    import pandas as pd
 
     ragged = pd.DataFrame({"embedding": [np.ones(3, np.float32), np.ones(2, np.float32)]})  # not one vector size
     store.put_parquet("frames/ragged.parquet", ragged)

@@ -11,8 +11,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from catalog_search import pointers, projector, sagemaker_jobs, tokenizer, validation
-from catalog_search.changes import as_matrix, is_in
+from catalog_search import pointers, projector, sagemaker_jobs, storage, tokenizer, validation
+from catalog_search.changes import is_in
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
@@ -113,10 +113,9 @@ def _carried_vectors(store, carried: pd.DataFrame, model_version: str) -> tuple[
     if carried.empty:
         return pd.Series(dtype=str), np.empty((0, 0), dtype=np.float32)
     source = Layout.enriched_products(carried["from_snapshot"].iloc[0], model_version)
-    before = store.get_parquet(source, columns=["product_id", "embedding"])
-    keep = is_in(before["product_id"], carried["product_id"])
-    before = before[keep]
-    return before["product_id"].astype(str).reset_index(drop=True), as_matrix(before["embedding"])
+    before = store.get_table(source, columns=["product_id", "embedding"])
+    before = before.filter(is_in(before.column("product_id").to_pandas(), carried["product_id"]))
+    return before.column("product_id").to_pandas().astype(str), storage.vector_matrix(before.column("embedding"))
 
 
 def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:

@@ -157,7 +157,7 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
         found = _changes_since(clients.store, base_meta["snapshot_id"], snapshot_id, model_version, enriched)
         index.build_from(clients.opensearch, name, base, found.upserts, found.removed_ids, shape, {**meta, "base_index": base})
         how = {"build": "incremental", "base_index": base, **found.summary}
-    check = index.validate(clients.opensearch, name, enriched)
+    check = index.validate(clients.opensearch, name, enriched, candidates=settings.fusion_window)
     log.info("index %s (%s): %d documents, k-NN recall@10 against exact search %.3f", name, how, check.documents, check.knn_recall)
     return {"index": name, "documents": check.documents, "knn_recall": check.knn_recall, **how}
 

@@ -139,7 +139,7 @@ def arrow_table(frame: Any) -> Any:
     embeddings) is one fixed-size binary value a row, the vector packed as little-endian float32
     (as in the DynamoDB items), marked by the field's ``vector`` metadata. Parquet decodes a list
     column value by value with its nesting levels; a million 256-d vectors as fixed-size lists
-    took 8 s to read and 7 s to write, packed 3 s and 1.5 s (``benchmarks/vector_column.py``)."""
+    took 8.4 s to read and 6.8 s to write, packed 2.6 s and 2.2 s (``benchmarks/vector_column.py``)."""
     import numpy as np
     import pyarrow as pa
 
@@ -156,14 +156,14 @@ def frame_of(table: Any) -> Any:
     """The pandas frame of an Arrow table, vector columns (``arrow_table``) as columns of arrays."""
     import pandas as pd
 
-    vectors = [field.name for field in table.schema if is_vector_field(field)]
+    vectors = [field.name for field in table.schema if _is_vector_field(field)]
     frame = table.drop_columns(vectors).to_pandas()
     for name in vectors:
         frame.insert(table.schema.get_field_index(name), name, pd.Series(list(vector_matrix(table.column(name))), dtype=object))
     return frame
 
 
-def is_vector_field(field: Any) -> bool:
+def _is_vector_field(field: Any) -> bool:
     return (field.metadata or {}).get(b"vector") == VECTOR_ENCODING.encode()
 
 

@@ -114,8 +114,9 @@ def _carried_vectors(store, carried: pd.DataFrame, model_version: str) -> tuple[
         return pd.Series(dtype=str), np.empty((0, 0), dtype=np.float32)
     source = Layout.enriched_products(carried["from_snapshot"].iloc[0], model_version)
     before = store.get_table(source, columns=["product_id", "embedding"])
-    before = before.filter(is_in(before.column("product_id").to_pandas(), carried["product_id"]))
-    return before.column("product_id").to_pandas().astype(str), storage.vector_matrix(before.column("embedding"))
+    ids = before.column("product_id").to_pandas().astype(str)
+    keep = is_in(ids, carried["product_id"])
+    return ids[keep].reset_index(drop=True), storage.vector_matrix(before.column("embedding"))[keep]
 
 
 def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:

@@ -54,11 +54,13 @@ def everything(after: pd.DataFrame) -> CatalogChanges:
     return CatalogChanges(after, frozenset(ids), (), ())
 
 
-def diff(before: pd.DataFrame, after: pd.DataFrame, chunk: int = 100_000) -> CatalogChanges:
+def diff(before: pd.DataFrame, after: pd.DataFrame, chunk: int = 100_000,
+         vectors: tuple[np.ndarray, np.ndarray] | None = None) -> CatalogChanges:
     """Compare by product id, field by field (missing values equal each other) and vector by
     vector, exactly: vectorised over rows aligned by position (no per-row hashing, no index
     look-ups per column), the vectors ``chunk`` rows at a time. Catalogs with different columns
-    differ everywhere."""
+    differ everywhere. ``vectors``: both catalogs' embedding columns as matrices (before's,
+    after's), when they were read as such; otherwise the row arrays are stacked."""
     if set(before.columns) != set(after.columns):
         return everything(after)
     new_ids, old_ids = after["product_id"].astype(str), before["product_id"].astype(str)
@@ -70,7 +72,7 @@ def diff(before: pd.DataFrame, after: pd.DataFrame, chunk: int = 100_000) -> Cat
     b = before[fields].iloc[old_rows].reset_index(drop=True)
     differs = ~((a == b) | (a.isna() & b.isna())).all(axis=1).to_numpy()
     if len(rows):
-        vectors_now, vectors_before = after["embedding"].to_numpy(), before["embedding"].to_numpy()
+        vectors_before, vectors_now = vectors or (before["embedding"].to_numpy(), after["embedding"].to_numpy())
         if len(vectors_now[rows[0]]) != len(vectors_before[old_rows[0]]):  # another embedding size: another model
             return everything(after)
         for start in range(0, len(rows), chunk):
@@ -98,6 +100,8 @@ def is_in(ids: Iterable[str], values: Iterable[str]) -> np.ndarray:
 
 
 def as_matrix(vectors: Iterable[np.ndarray]) -> np.ndarray:
-    """A column of vectors as one float32 matrix (0 × 0 for none)."""
+    """A column of vectors as one float32 matrix (0 × 0 for none); a matrix is returned as is."""
+    if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
+        return vectors.astype(np.float32, copy=False)
     vectors = list(vectors)
     return np.stack(vectors).astype(np.float32, copy=False) if vectors else np.empty((0, 0), dtype=np.float32)

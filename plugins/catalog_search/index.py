@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from catalog_search.catalog import CATEGORY_SEPARATOR
+from catalog_search.changes import as_matrix
 from catalog_search.errors import NotFound, PermanentError
 from catalog_search.settings import short_hash, slug
 
@@ -198,7 +199,7 @@ TIE_TOLERANCE = 1e-5  # cosine similarities this close are the same neighbour di
 
 
 def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, k: int = 10, candidates: int = 100,
-             min_knn_recall: float = 0.9) -> IndexCheck:
+             min_knn_recall: float = 0.9, vectors: np.ndarray | None = None) -> IndexCheck:
     """Every product is in the index, and its k-NN search finds the true neighbours: for a
     sample of products' vectors, the share of the index's top ``k`` that are among the exact top
     ``k`` (cosine over the enriched vectors), where a hit as close as the exact ``k``-th neighbour
@@ -207,21 +208,22 @@ def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, k
 
     The index is asked as the search asks it: ``candidates`` neighbours (the search's k-NN k),
     of which the top ``k`` count. Asked for only ``k``, the HNSW search explores ``k`` candidates,
-    and a healthy graph of a million vectors scored 87 %."""
+    and a healthy graph of a million vectors scored 87 %. ``vectors`` is the enriched catalog's
+    embedding column as one matrix, when the caller read it as one (stacking a million row
+    arrays takes seconds)."""
     count = client.count(index=name)["count"]
-    vectors = _unit_rows(np.stack(enriched["embedding"].to_numpy()).astype(np.float32))
+    vectors = as_matrix(enriched["embedding"]) if vectors is None else vectors
     ids = pd.Index(enriched["product_id"].astype(str))
     rows = np.random.default_rng(0).choice(len(enriched), size=min(sample, len(enriched)), replace=False)
     depth = min(k, len(enriched))
+    similarity = _exact_similarity(vectors, rows)
+    kth_best = np.partition(similarity, -depth, axis=1)[:, -depth] if len(rows) else np.empty(0)
     recalls = []
-    for row in rows:
-        similarity = vectors @ vectors[row]
-        kth_best = np.partition(similarity, -depth)[-depth]
+    for query, row in enumerate(rows):
         body = {"size": depth, "_source": False,
-                "query": {"knn": {"embedding": {"vector": np.asarray(enriched["embedding"].iloc[row], dtype=float).tolist(),
-                                                  "k": max(candidates, depth)}}}}
+                "query": {"knn": {"embedding": {"vector": vectors[row].astype(float).tolist(), "k": max(candidates, depth)}}}}
         hits = ids.get_indexer([h["_id"] for h in client.search(index=name, body=body)["hits"]["hits"]])
-        recalls.append(sum(h >= 0 and similarity[h] >= kth_best - TIE_TOLERANCE for h in hits) / depth)
+        recalls.append(sum(h >= 0 and similarity[query, h] >= kth_best[query] - TIE_TOLERANCE for h in hits) / depth)
     check = IndexCheck(count, len(enriched), float(np.mean(recalls)) if recalls else 1.0)
     problems = []
     if count != len(enriched):
@@ -234,8 +236,12 @@ def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, k
     return check
 
 
-def _unit_rows(matrix: np.ndarray) -> np.ndarray:
-    return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+def _exact_similarity(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Cosine of the ``rows``' vectors with every vector (a row per sampled vector), as one
+    matrix product: a million 256-d vectors one query at a time took 7 s."""
+    norms = np.maximum(np.sqrt(np.einsum("ij,ij->i", vectors, vectors)), 1e-12)
+    queries = vectors[rows] / norms[rows, None]
+    return (queries @ vectors.T) / norms
 
 
 def live_index(client: Any, alias: str) -> str | None:

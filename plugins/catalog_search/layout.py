@@ -118,6 +118,12 @@ class Layout:
         return Layout.enrichment(snapshot_id, model_version) + "projector/"
 
     @staticmethod
+    def projector_sample(snapshot_id: str, model_version: str) -> str:
+        """The products ``export_projector`` writes, drawn when the enriched catalog is assembled
+        (the export then reads a few thousand rows, not the whole catalog)."""
+        return Layout.enrichment(snapshot_id, model_version) + "projector_sample.parquet"
+
+    @staticmethod
     def carried_over(snapshot_id: str, model_version: str) -> str:
         """Products whose embeddings are taken unchanged from an earlier enriched snapshot of the
         same model, and that snapshot (``from_snapshot``)."""

@@ -17,10 +17,16 @@ TENSORS, METADATA, CONFIG = "tensors.tsv", "metadata.tsv", "projector_config.pbt
 METADATA_COLUMNS = ("title", "category")
 
 
-def write(enriched: pd.DataFrame, out_dir: Path, sample: int, tensor_name: str, seed: int = 0) -> dict:
-    """Write the three files for a seeded sample of ``enriched`` (product_id, title, category,
-    embedding); returns what was written."""
-    rows = enriched.sample(min(sample, len(enriched)), random_state=seed).sort_values("product_id")
+def sample(products: pd.DataFrame, vectors: np.ndarray, size: int, seed: int = 0) -> pd.DataFrame:
+    """A seeded sample of ``size`` products (all of them if fewer): ``product_id``, the metadata
+    columns and ``embedding`` (row i of ``vectors`` is the product in row i), by product id."""
+    rows = np.sort(np.random.default_rng(seed).choice(len(products), size=min(size, len(products)), replace=False))
+    picked = products.iloc[rows][["product_id", *METADATA_COLUMNS]].assign(embedding=list(vectors[rows]))
+    return picked.sort_values("product_id", ignore_index=True)
+
+
+def write(rows: pd.DataFrame, out_dir: Path, tensor_name: str) -> dict:
+    """Write the three files for ``rows`` (a ``sample``); returns what was written."""
     vectors = np.stack(rows["embedding"].to_numpy()).astype(np.float32)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -57,11 +57,13 @@ class ObjectStore:
                 raise
             return default
 
-    def put_parquet(self, key: str, frame: Any) -> str:
+    def put_parquet(self, key: str, frame: Any, vectors: dict[str, Any] | None = None) -> str:
+        """``frame`` as Parquet at ``key``; ``vectors``: more vector columns, each given as one
+        matrix (row i belongs to the frame's row i), written after the frame's columns."""
         import pyarrow.parquet as pq
 
         buffer = io.BytesIO()
-        pq.write_table(arrow_table(frame), buffer)
+        pq.write_table(arrow_table(frame, vectors), buffer)
         return self.put_bytes(key, buffer.getvalue())
 
     def get_parquet(self, key: str, columns: list[str] | None = None) -> Any:
@@ -134,22 +136,34 @@ class ObjectStore:
 VECTOR_ENCODING = "float32-le"  # a vector column's field metadata: packed little-endian float32
 
 
-def arrow_table(frame: Any) -> Any:
+def arrow_table(frame: Any, vectors: dict[str, Any] | None = None) -> Any:
     """``frame`` as an Arrow table in which a column of equal-length float32 vectors (the
     embeddings) is one fixed-size binary value a row, the vector packed as little-endian float32
     (as in the DynamoDB items), marked by the field's ``vector`` metadata. Parquet decodes a list
     column value by value with its nesting levels; a million 256-d vectors as fixed-size lists
-    took 8.4 s to read and 6.8 s to write, packed 2.6 s and 2.2 s (``benchmarks/vector_column.py``)."""
+    took 8.4 s to read and 6.8 s to write, packed 2.6 s and 2.2 s (``benchmarks/vector_column.py``).
+    ``vectors``: more such columns given as matrices, appended; a matrix is packed as it is,
+    while a column of row arrays is stacked first."""
     import numpy as np
     import pyarrow as pa
 
-    table = pa.Table.from_pandas(frame.drop(columns=(vectors := _vector_columns(frame))), preserve_index=False)
-    for name in vectors:
-        matrix = np.ascontiguousarray(np.stack(frame[name].to_numpy()), dtype="<f4")
-        column = pa.FixedSizeBinaryArray.from_buffers(pa.binary(matrix.shape[1] * 4), len(matrix), [None, pa.py_buffer(matrix)])
-        field = pa.field(name, column.type, nullable=False, metadata={"vector": VECTOR_ENCODING})
-        table = table.add_column(list(frame.columns).index(name), field, column)
+    stacked = {name: np.stack(frame[name].to_numpy()) for name in _vector_columns(frame)}
+    table = pa.Table.from_pandas(frame.drop(columns=list(stacked)), preserve_index=False)
+    for name, matrix in stacked.items():
+        table = table.add_column(list(frame.columns).index(name), *_packed(name, matrix))
+    for name, matrix in (vectors or {}).items():
+        table = table.append_column(*_packed(name, matrix))
     return table
+
+
+def _packed(name: str, matrix: Any) -> tuple[Any, Any]:
+    """The field and column of a vector column (``arrow_table``) holding ``matrix``."""
+    import numpy as np
+    import pyarrow as pa
+
+    matrix = np.ascontiguousarray(matrix, dtype="<f4")
+    column = pa.FixedSizeBinaryArray.from_buffers(pa.binary(matrix.shape[1] * 4), len(matrix), [None, pa.py_buffer(matrix)])
+    return pa.field(name, column.type, nullable=False, metadata={"vector": VECTOR_ENCODING}), column
 
 
 def frame_of(table: Any) -> Any:

@@ -111,6 +111,8 @@ def test_the_diff_finds_new_changed_and_removed_products_field_by_field_and_vect
     assert sorted(found.upserts["product_id"]) == ["1", "2", "5"] and found.new_ids == {"5"}
     assert found.removed_ids == ("4",) and sorted(found.unchanged_ids) == ["0", "3"]
     assert found.summary == {"new": 1, "changed": 2, "removed": 1, "unchanged": 2}
+    as_read = diff(before, after, vectors=(np.stack(before["embedding"].to_numpy()), np.stack(after["embedding"].to_numpy())))
+    assert as_read.summary == found.summary and as_read.upserts["product_id"].tolist() == found.upserts["product_id"].tolist()
     other_model = after.assign(embedding=[np.zeros(8, dtype=np.float32)] * len(after))
     assert len(diff(before, other_model).upserts) == len(after)
 

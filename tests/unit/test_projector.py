@@ -6,17 +6,25 @@ import pandas as pd
 from catalog_search import projector
 
 
-def _enriched(n=30):
+def _products(n=30):
     return pd.DataFrame({
         "product_id": [f"p{i:02d}" for i in range(n)],
         "title": [f"Men\tnavy shirt {i}\n" if i == 3 else f"Men navy shirt {i}" for i in range(n)],
         "category": ["Apparel > Topwear > Shirts"] * (n - 1) + [None],
-        "embedding": [np.arange(4, dtype=np.float32) + i for i in range(n)],
+        "price": [float(i) for i in range(n)],
     })
 
 
+def _vectors(n=30):
+    return np.arange(4, dtype=np.float32) + np.arange(n, dtype=np.float32)[:, None]  # shirt i has arange(4) + i
+
+
+def _sample(n=30, size=30):
+    return projector.sample(_products(n), _vectors(n), size)
+
+
 def test_the_projector_files_hold_aligned_vectors_and_metadata(tmp_path):
-    written = projector.write(_enriched(), tmp_path, sample=30, tensor_name="cs-o2v-x")
+    written = projector.write(_sample(), tmp_path, tensor_name="cs-o2v-x")
     assert written == {"products": 30, "dimension": 4}
     vectors = np.loadtxt(tmp_path / projector.TENSORS, delimiter="\t", ndmin=2)
     metadata = (tmp_path / projector.METADATA).read_text(encoding="utf-8").splitlines()
@@ -29,8 +37,11 @@ def test_the_projector_files_hold_aligned_vectors_and_metadata(tmp_path):
     assert 'tensor_name: "cs-o2v-x"' in config and 'tensor_path: "tensors.tsv"' in config and 'metadata_path: "metadata.tsv"' in config
 
 
-def test_the_sample_is_the_same_for_the_same_seed_and_capped_by_the_catalog(tmp_path):
-    projector.write(_enriched(), tmp_path / "a", sample=10, tensor_name="m")
-    projector.write(_enriched(), tmp_path / "b", sample=10, tensor_name="m")
-    assert (tmp_path / "a" / projector.METADATA).read_bytes() == (tmp_path / "b" / projector.METADATA).read_bytes()
-    assert projector.write(_enriched(5), tmp_path / "c", sample=10, tensor_name="m")["products"] == 5
+def test_the_sample_is_the_same_for_the_same_seed_and_capped_by_the_catalog():
+    picked = _sample(size=10)
+    ids = picked["product_id"].tolist()
+    assert ids == _sample(size=10)["product_id"].tolist() and len(ids) == 10 and ids == sorted(ids)
+    assert ids != projector.sample(_products(), _vectors(), 10, seed=1)["product_id"].tolist()
+    assert list(picked.columns) == ["product_id", *projector.METADATA_COLUMNS, "embedding"]
+    assert all(vector[0] == int(pid[1:]) for pid, vector in zip(picked["product_id"], picked["embedding"]))
+    assert len(_sample(n=5, size=10)) == 5

@@ -78,6 +78,11 @@ def test_vectors_are_stored_packed_and_read_back_as_the_same_arrays_or_one_matri
     assert store.get_parquet("frames/vectors.parquet", columns=["price"]).columns.tolist() == ["price"]
     rows = store.get_table("frames/vectors.parquet").slice(1)  # an offset into the column's buffer
     np.testing.assert_array_equal(vector_matrix(rows.column("embedding")), np.stack(frame["embedding"].to_numpy()[1:]))
+    store.put_parquet("frames/matrix.parquet", frame.drop(columns="embedding"), vectors={"embedding": np.stack(frame["embedding"])})
+    assert pq.read_schema(io.BytesIO(store.get_bytes("frames/matrix.parquet"))).field("embedding") == field
+    given = store.get_parquet("frames/matrix.parquet")  # a matrix given apart is the same column, after the frame's
+    assert list(given.columns) == ["product_id", "price", "embedding"]
+    np.testing.assert_array_equal(np.stack(given["embedding"].to_numpy()), np.stack(frame["embedding"].to_numpy()))
 
 
 def test_vectors_written_as_fixed_size_lists_before_are_still_read(store):

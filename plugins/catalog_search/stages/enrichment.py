@@ -146,12 +146,15 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     # The suite checked one vector per product and no product twice, so every product has its row.
     position = pd.Index(ids).get_indexer(products["product_id"].astype(str))
     assert (position >= 0).all(), "a product without a vector passed the embeddings suite"
-    enriched = products.assign(embedding=list(matrix[position]))
-    enriched_uri = store.put_parquet(Layout.enriched_products(snapshot_id, model_version), enriched)
+    vectors = matrix[position]
+    enriched_uri = store.put_parquet(Layout.enriched_products(snapshot_id, model_version), products, vectors={"embedding": vectors})
+    if settings.projector_sample:
+        store.put_parquet(Layout.projector_sample(snapshot_id, model_version),
+                          projector.sample(products, vectors, settings.projector_sample))
     pointers.advance_enrichment(store, snapshot_id, model_version)
     embedded = len(order) - int(is_in(order, carried_ids).sum())
     return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri,
-            "products": len(enriched), "embedded": embedded, "carried_over": len(enriched) - embedded}
+            "products": len(products), "embedded": embedded, "carried_over": len(products) - embedded}
 
 
 def _transform_vectors(store, snapshot_id: str, model_version: str, expected: int, local) -> tuple[int, np.ndarray]:
@@ -177,14 +180,13 @@ def _transform_vectors(store, snapshot_id: str, model_version: str, expected: in
 
 def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
     """A sample of the enriched catalog as Embedding Projector files under ``Layout.projector``
-    (``projector_sample`` products; 0: none), to look at the embedding space as the seed does."""
+    (``projector_sample`` products, drawn by ``assemble_enriched``; 0: none), to look at the
+    embedding space as the seed does."""
     settings, store = clients.settings, clients.store
     if not settings.projector_sample:
         return {"exported": 0}
     local = settings.work_dir / "projector" / snapshot_id / model_version
-    enriched = store.get_parquet(Layout.enriched_products(snapshot_id, model_version),
-                                 columns=["product_id", *projector.METADATA_COLUMNS, "embedding"])
-    written = projector.write(enriched, local, settings.projector_sample, tensor_name=model_version)
+    written = projector.write(store.get_parquet(Layout.projector_sample(snapshot_id, model_version)), local, tensor_name=model_version)
     uri = store.upload_dir(local, Layout.projector(snapshot_id, model_version))
     log.info("Embedding Projector files of %d products: %s (open at https://projector.tensorflow.org: Load "
              "tensors.tsv and metadata.tsv)", written["products"], uri)

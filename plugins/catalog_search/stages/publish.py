@@ -7,9 +7,10 @@ import hashlib
 import logging
 from datetime import datetime, timezone
 
+import numpy as np
 import pandas as pd
 
-from catalog_search import changes, dynamo, evaluation, index, pointers, query_endpoint, search
+from catalog_search import changes, dynamo, evaluation, index, pointers, query_endpoint, search, storage
 from catalog_search.batch_embeddings import BatchQueryEncoders
 from catalog_search.clients import Clients
 from catalog_search.errors import PermanentError
@@ -46,8 +47,11 @@ def needs_publishing(clients: Clients, run: Run, snapshot_id: str, model_version
     return True
 
 
-def _enriched(clients: Clients, snapshot_id: str, model_version: str) -> pd.DataFrame:
-    return clients.store.get_parquet(Layout.enriched_products(snapshot_id, model_version))
+def _enriched(store: ObjectStore, snapshot_id: str, model_version: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """The enriched catalog and its vectors as one matrix (the frame's row arrays are views of
+    it), for the diff and the index check, which would otherwise stack a million arrays."""
+    table = store.get_table(Layout.enriched_products(snapshot_id, model_version))
+    return storage.frame_of(table), storage.vector_matrix(table.column("embedding"))
 
 
 # Read back after a sync: every product written one by one (changed or removed: its condition
@@ -72,8 +76,8 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
         log.info("DynamoDB %s already holds snapshot %s with model %s: nothing written", table, snapshot_id, model_version)
         return {"table": table, "written": 0, "table_snapshot": snapshot_id, "live_items": current["live_items"]}
     dynamo.ensure_table(clients.dynamodb, table)
-    enriched = _enriched(clients, snapshot_id, model_version)
-    found = _held_changes(store, current, snapshot_id, model_version, enriched)
+    enriched, vectors = _enriched(store, snapshot_id, model_version)
+    found = _held_changes(store, current, snapshot_id, model_version, enriched, vectors)
     report = dynamo.sync(clients.dynamodb, table, found, snapshot_id, model_version, settings.removed_products)
     ids = enriched["product_id"].astype(str)
     sampled = _sample(sorted(found.new_ids)) | _sample(found.unchanged_ids)
@@ -93,7 +97,7 @@ def _sample(product_ids) -> set[str]:
 
 
 def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_version: str,
-                  enriched: pd.DataFrame) -> changes.CatalogChanges:
+                  enriched: pd.DataFrame, vectors: np.ndarray) -> changes.CatalogChanges:
     """The snapshot's enriched catalog against the one the table holds (``current``, its state):
     with the same model, a diff; with another model (every vector differs), or when the held
     enriched catalog is gone, every product is written again and the held snapshot's products
@@ -102,7 +106,7 @@ def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_ver
         return changes.everything(enriched)
     held = Layout.enriched_products(current["snapshot_id"], current["model_version"])
     if current["model_version"] == model_version and store.exists(held):
-        return _changes_since(store, current["snapshot_id"], snapshot_id, model_version, enriched)
+        return _changes_since(store, current["snapshot_id"], snapshot_id, model_version, enriched, vectors)
     ids = set(enriched["product_id"].astype(str))
     before = set(store.get_parquet(Layout.snapshot_products(current["snapshot_id"]))["product_id"].astype(str))
     return changes.CatalogChanges(enriched, frozenset(ids - before), tuple(sorted(before - ids)), ())
@@ -113,14 +117,16 @@ def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, m
     """The enriched catalog of ``before_snapshot`` against this snapshot's (``enriched``), compared
     once a night: the index build keeps what changed beside the enriched catalog and the DynamoDB
     sync, whose table usually holds the same snapshot as the live index, reads it. Its key names
-    the ETags of both catalogs, so a catalog written again is compared again."""
+    the ETags of both catalogs, so a catalog written again is compared again. ``vectors``: the
+    enriched catalog's, as a matrix."""
     before_key = Layout.enriched_products(before_snapshot, model_version)
     compared = hashlib.sha256((store.etag(before_key) + store.etag(Layout.enriched_products(snapshot_id, model_version))).encode())
     key = Layout.catalog_changes(snapshot_id, model_version, before_snapshot, compared.hexdigest()[:16])
     try:
         return changes.from_kinds(store.get_parquet(key), enriched)
     except MissingObject:
-        found = changes.diff(store.get_parquet(before_key), enriched)
+        before, before_vectors = _enriched(store, before_snapshot, model_version)
+        found = changes.diff(before, enriched, vectors=(before_vectors, vectors))
     store.put_parquet(key, found.kinds())
     log.info("%s since snapshot %s: %s (%s)", snapshot_id, before_snapshot, found.summary, store.uri(key))
     return found
@@ -141,10 +147,14 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
     settings = clients.settings
     if source not in SOURCES:
         raise PermanentError(f"source {source!r}: expected one of {SOURCES}")
-    enriched = _enriched(clients, snapshot_id, model_version) if source == "s3" else _table_catalog(clients, snapshot_id, model_version)
+    if source == "s3":
+        enriched, vectors = _enriched(clients.store, snapshot_id, model_version)
+    else:
+        enriched = _table_catalog(clients, snapshot_id, model_version)
+        vectors = changes.as_matrix(enriched["embedding"])
     rebuild = rebuild or source == "dynamodb"
     name = index.index_name(settings.index_alias, snapshot_id, model_version, run.key)
-    dim = len(enriched["embedding"].iloc[0])
+    dim = vectors.shape[1]
     meta = {"snapshot_id": snapshot_id, "model_version": model_version, "run_key": run.key,
             "schema": index.schema_version(dim, settings.knn_engine), "built_at": utc_stamp(datetime.now(timezone.utc))}
     shape = index.IndexShape(settings.knn_engine, settings.index_replicas, settings.index_force_merge_segments)
@@ -154,10 +164,10 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
         how = {"build": "full"}
     else:
         base_meta = index.index_meta(clients.opensearch, base)
-        found = _changes_since(clients.store, base_meta["snapshot_id"], snapshot_id, model_version, enriched)
+        found = _changes_since(clients.store, base_meta["snapshot_id"], snapshot_id, model_version, enriched, vectors)
         index.build_from(clients.opensearch, name, base, found.upserts, found.removed_ids, shape, {**meta, "base_index": base})
         how = {"build": "incremental", "base_index": base, **found.summary}
-    check = index.validate(clients.opensearch, name, enriched, candidates=settings.fusion_window)
+    check = index.validate(clients.opensearch, name, enriched, candidates=settings.fusion_window, vectors=vectors)
     log.info("index %s (%s): %d documents, k-NN recall@10 against exact search %.3f", name, how, check.documents, check.knn_recall)
     return {"index": name, "documents": check.documents, "knn_recall": check.knn_recall, **how}
 

@@ -113,7 +113,7 @@ def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_ver
 
 
 def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, model_version: str,
-                   enriched: pd.DataFrame) -> changes.CatalogChanges:
+                   enriched: pd.DataFrame, vectors: np.ndarray) -> changes.CatalogChanges:
     """The enriched catalog of ``before_snapshot`` against this snapshot's (``enriched``), compared
     once a night: the index build keeps what changed beside the enriched catalog and the DynamoDB
     sync, whose table usually holds the same snapshot as the live index, reads it. Its key names

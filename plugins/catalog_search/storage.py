@@ -74,9 +74,12 @@ class ObjectStore:
     def get_table(self, key: str, columns: list[str] | None = None) -> Any:
         """The Arrow table at ``key``, or only ``columns`` of it: for ``vector_matrix``, or to
         pick rows before making a frame."""
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        return pq.read_table(io.BytesIO(self.get_bytes(key)), columns=columns)
+        # An Arrow buffer, not a BytesIO: Parquet then reads the bytes in place instead of through
+        # Python file calls (a million 256-d vectors: 0.6 s instead of 3.3 s).
+        return pq.read_table(pa.BufferReader(self.get_bytes(key)), columns=columns)
 
     def upload_file(self, path: Path, key: str) -> str:
         self.s3.upload_file(str(path), self.bucket, key)
@@ -168,13 +171,25 @@ def _packed(name: str, matrix: Any) -> tuple[Any, Any]:
 
 def frame_of(table: Any) -> Any:
     """The pandas frame of an Arrow table, vector columns (``arrow_table``) as columns of arrays."""
+    return _frame_and_matrices(table)[0]
+
+
+def frame_with_vectors(table: Any, name: str) -> tuple[Any, Any]:
+    """``frame_of`` the table, and its vector column ``name`` as the one matrix whose rows the
+    frame's arrays are (made once: each is a copy of a gigabyte at a million 256-d vectors)."""
+    frame, matrices = _frame_and_matrices(table)
+    return frame, matrices[name] if name in matrices else vector_matrix(table.column(name))
+
+
+def _frame_and_matrices(table: Any) -> tuple[Any, dict[str, Any]]:
     import pandas as pd
 
-    vectors = [field.name for field in table.schema if _is_vector_field(field)]
-    frame = table.drop_columns(vectors).to_pandas()
-    for name in vectors:
-        frame.insert(table.schema.get_field_index(name), name, pd.Series(list(vector_matrix(table.column(name))), dtype=object))
-    return frame
+    names = [field.name for field in table.schema if _is_vector_field(field)]
+    frame = table.drop_columns(names).to_pandas()
+    matrices = {name: vector_matrix(table.column(name)) for name in names}
+    for name, matrix in matrices.items():
+        frame.insert(table.schema.get_field_index(name), name, pd.Series(list(matrix), dtype=object))
+    return frame, matrices
 
 
 def _is_vector_field(field: Any) -> bool:

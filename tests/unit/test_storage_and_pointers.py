@@ -64,7 +64,7 @@ def test_vectors_are_stored_packed_and_read_back_as_the_same_arrays_or_one_matri
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from catalog_search.storage import vector_matrix
+    from catalog_search.storage import frame_with_vectors, vector_matrix
 
     frame = pd.DataFrame({"product_id": ["a", "b", "c"], "embedding": [np.arange(3, dtype=np.float32), np.ones(3, np.float32),
                                                                         np.array([-1.5, 0, 2e-7], np.float32)],
@@ -76,6 +76,9 @@ def test_vectors_are_stored_packed_and_read_back_as_the_same_arrays_or_one_matri
     assert list(back.columns) == ["product_id", "embedding", "price"] and back["embedding"].iloc[0].dtype == np.float32
     np.testing.assert_array_equal(np.stack(back["embedding"].to_numpy()), np.stack(frame["embedding"].to_numpy()))
     assert store.get_parquet("frames/vectors.parquet", columns=["price"]).columns.tolist() == ["price"]
+    framed, matrix = frame_with_vectors(store.get_table("frames/vectors.parquet"), "embedding")
+    np.testing.assert_array_equal(matrix, np.stack(frame["embedding"].to_numpy()))
+    assert all(np.shares_memory(row, matrix) for row in framed["embedding"])  # one matrix, not a copy per row
     rows = store.get_table("frames/vectors.parquet").slice(1)  # an offset into the column's buffer
     np.testing.assert_array_equal(vector_matrix(rows.column("embedding")), np.stack(frame["embedding"].to_numpy()[1:]))
     store.put_parquet("frames/matrix.parquet", frame.drop(columns="embedding"), vectors={"embedding": np.stack(frame["embedding"])})

@@ -50,8 +50,7 @@ def needs_publishing(clients: Clients, run: Run, snapshot_id: str, model_version
 def _enriched(store: ObjectStore, snapshot_id: str, model_version: str) -> tuple[pd.DataFrame, np.ndarray]:
     """The enriched catalog and its vectors as one matrix (the frame's row arrays are views of
     it), for the diff and the index check, which would otherwise stack a million arrays."""
-    table = store.get_table(Layout.enriched_products(snapshot_id, model_version))
-    return storage.frame_of(table), storage.vector_matrix(table.column("embedding"))
+    return storage.frame_with_vectors(store.get_table(Layout.enriched_products(snapshot_id, model_version)), "embedding")
 
 
 # Read back after a sync: every product written one by one (changed or removed: its condition

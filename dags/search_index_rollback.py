@@ -14,7 +14,9 @@ with DAG(
 ### search_index_rollback
 Moves the search alias to `target_index` (default: the newest index older than the live one) in
 one atomic call, and the query encoder's endpoint (`CATALOG_SEARCH_QUERY_ENCODER=endpoint`) back
-to that index's model. Use it when a published index turns out bad; the next publish moves forward again.
+to that index's model. An index of another model than the champion makes that model the champion
+again (from the record it was promoted with), so the nights keep embedding and publishing with it.
+Use it when a published index turns out bad; the next publish moves forward again.
 """,
     schedule=None,
     start_date=datetime(2026, 1, 1),

@@ -72,6 +72,12 @@ class Layout:
         return Layout.model(model_version) + "lineage.json"
 
     @staticmethod
+    def model_champion_record(model_version: str) -> str:
+        """The record the model was promoted with (``CHAMPION``'s content then): a rollback to one
+        of its indices makes it the champion again from this."""
+        return Layout.model(model_version) + "champion.json"
+
+    @staticmethod
     def batch_embeddings(model_version: str, key: str) -> str:
         """A model's embeddings of fixed texts (the golden queries, the gate's product sample), by Batch Transform."""
         return Layout.model(model_version) + f"batch-embeddings/{key}/"

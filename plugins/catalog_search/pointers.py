@@ -1,11 +1,16 @@
 """The three pointers of the object store, which only ever move forward: the newest catalog
 snapshot, the champion model and the newest enriched catalog. A backfill writes older data
-beside them and leaves them alone."""
+beside them and leaves them alone. The one move back is by hand: a rollback to an index of an
+earlier champion makes that model the champion again, and that index's enriched catalog the
+newest (``reinstate_champion``)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from catalog_search.errors import NotFound
 from catalog_search.layout import Layout
+from catalog_search.settings import utc_stamp
 from catalog_search.storage import ObjectStore
 
 
@@ -36,6 +41,28 @@ def champion(store: ObjectStore) -> dict:
     if not record:
         raise NotFound(f"no champion model ({store.uri(Layout.CHAMPION)}): run embedding_training first")
     return record
+
+
+def champion_record(store: ObjectStore, model_version: str) -> dict:
+    """The record ``model_version`` was promoted with, to make it the champion again."""
+    record = store.get_json(Layout.model_champion_record(model_version), default=None)
+    if not record:
+        raise NotFound(f"model {model_version} has no champion record ({store.uri(Layout.model_champion_record(model_version))}): "
+                       "it was never promoted, or before promotions kept one; train again, or write its record there "
+                       f"(its metrics are in {store.uri(Layout.model_metrics(model_version))}) and roll back again")
+    return record
+
+
+def reinstate_champion(store: ObjectStore, record: dict, snapshot_id: str) -> dict:
+    """Make the model of ``record`` (``champion_record``) the champion again, and its enriched
+    catalog of ``snapshot_id`` (the one rolled back to) the newest: the next enrichment embeds
+    the newest snapshot with it, its challengers are gated against its metrics, and a publish
+    without a snapshot publishes nothing of the model rolled back from."""
+    replaced = store.get_json(Layout.CHAMPION, default={}).get("model_version")
+    reinstated = {**record, "reinstated_at": utc_stamp(datetime.now(timezone.utc)), "replaced": replaced}
+    store.put_json(Layout.CHAMPION, reinstated)
+    store.put_json(Layout.LATEST_ENRICHMENT, {"snapshot_id": snapshot_id, "model_version": record["model_version"]})
+    return reinstated
 
 
 def latest_enrichment(store: ObjectStore) -> dict:

@@ -54,6 +54,33 @@ def test_build_swap_and_rollback_stages(stage_clients):
     assert rolled["live"] == first["index"]
 
 
+def test_a_rollback_to_an_index_of_the_previous_model_makes_that_model_the_champion_again(stage_clients):
+    store, run = stage_clients.store, Run("search_index_publish", "manual__1")
+    store.put_parquet(Layout.enriched_products("20260201T000000Z-x", "m2"), _enriched(seed=1))
+    records = {model: {"model_version": model, "snapshot_id": "20260101T000000Z-x", "metrics": {"accuracy": 0.9}}
+               for model in ("m1", "m2")}
+    store.put_json(Layout.model_champion_record("m1"), records["m1"])
+    store.put_json(Layout.CHAMPION, records["m1"])
+    first = publish.build_index(stage_clients, run, "20260101T000000Z-x", "m1")
+    publish.swap_alias(stage_clients, run, first["index"])
+    store.put_json(Layout.CHAMPION, records["m2"])  # m2 promoted, then published
+    second = publish.build_index(stage_clients, run, "20260201T000000Z-x", "m2")
+    publish.swap_alias(stage_clients, run, second["index"])
+
+    store.s3.delete_object(Bucket=store.bucket, Key=Layout.model_champion_record("m1"))  # promoted before records were kept
+    with pytest.raises(PermanentError, match="model m1 has no champion record"):
+        publish.rollback(stage_clients, Run("search_index_rollback", "manual__2"))
+    assert index.live_index(stage_clients.opensearch, stage_clients.settings.index_alias) == second["index"]  # nothing moved
+
+    store.put_json(Layout.model_champion_record("m1"), records["m1"])
+    rolled = publish.rollback(stage_clients, Run("search_index_rollback", "manual__3"))
+    assert rolled["live"] == first["index"] and rolled["champion"] == "m1"
+    champion = store.get_json(Layout.CHAMPION)
+    assert champion["model_version"] == "m1" and champion["replaced"] == "m2" and champion["metrics"] == {"accuracy": 0.9}
+    assert publish.resolve_inputs(stage_clients, run) == {"snapshot_id": "20260101T000000Z-x", "model_version": "m1"}
+    assert not publish.needs_publishing(stage_clients, run, **publish.resolve_inputs(stage_clients, run))  # m2 stays rolled back
+
+
 def test_a_run_publishes_only_what_is_new_and_never_older_data(stage_clients):
     run = Run("search_index_publish", "manual__1")
     assert publish.needs_publishing(stage_clients, run, "20260101T000000Z-x", "m1")  # nothing live yet

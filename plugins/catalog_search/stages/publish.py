@@ -217,11 +217,22 @@ def swap_alias(clients: Clients, run: Run, index_name: str) -> dict:
 
 def rollback(clients: Clients, run: Run, target_index: str | None = None) -> dict:
     """Move the alias back to ``target_index`` (default: the index built before the live one),
-    and the endpoint query encoder to that index's model."""
-    alias = clients.settings.index_alias
+    and the endpoint query encoder to that index's model. An index of another model than the
+    champion makes that model the champion again, so that the next nights embed and publish with
+    it instead of moving the alias forward to the model rolled back from."""
+    store, alias = clients.store, clients.settings.index_alias
     target = index.rollback_target(clients.opensearch, alias, target_index)
+    target_meta = index.index_meta(clients.opensearch, target)
+    model_version = target_meta.get("model_version")
+    champion = store.get_json(Layout.CHAMPION, default={}).get("model_version")
+    if champion and model_version not in (None, champion):
+        # Before the alias moves: a retry then finds the same default target (the index before the
+        # live one), and a model without its record stops the rollback before anything moved.
+        pointers.reinstate_champion(store, pointers.champion_record(store, model_version), target_meta["snapshot_id"])
+        log.info("champion: %s again (replaces %s); the next nights embed and publish with it", model_version, champion)
+        champion = model_version
     encoder = _point_query_encoder(clients, target)
-    return {**index.rollback(clients.opensearch, alias, target).__dict__, "query_encoder": encoder}
+    return {**index.rollback(clients.opensearch, alias, target).__dict__, "query_encoder": encoder, "champion": champion}
 
 
 def _point_query_encoder(clients: Clients, index_name: str) -> dict | None:

@@ -205,6 +205,7 @@ def promote(clients: Clients, run: Run, candidate: dict) -> dict:
                                 f"the champion {current['model_version']} was trained on a newer snapshot "
                                 f"({current['snapshot_id']}). The champion is unchanged.")
     record = {**candidate, "promoted_at": utc_stamp(datetime.now(timezone.utc))}
+    store.put_json(Layout.model_champion_record(candidate["model_version"]), record)
     store.put_json(Layout.CHAMPION, record)
     log.info("champion: %s", candidate["model_version"])
     return record

@@ -91,6 +91,7 @@ def test_train_and_gate_make_a_registered_champion_with_lineage(chain):
     assert champion["metrics"]["test:cross_entropy"] <= settings.max_test_cross_entropy
     assert champion["purity@10"] >= settings.min_embedding_purity
     assert store.get_json(Layout.CHAMPION)["model_version"] == champion["model_version"]
+    assert store.get_json(Layout.model_champion_record(champion["model_version"])) == store.get_json(Layout.CHAMPION)  # kept for a rollback
     assert store.exists(Layout.model_artifact(champion["model_version"]))
     lineage = store.get_json(Layout.model_lineage(champion["model_version"]))
     assert lineage["snapshot_id"] == snapshot_id and lineage["evaluation_set"] == champion["evaluation_set"]

@@ -108,15 +108,17 @@ def _carried_over(store, snapshot_id: str, model_version: str, products: pd.Data
     return carried
 
 
-def _carried_vectors(store, carried: pd.DataFrame, model_version: str) -> tuple[pd.Series, np.ndarray]:
-    """The product ids of ``carried`` and their vectors, read from the enriched catalog they come from."""
+def _carried_vectors(store, carried: pd.DataFrame, model_version: str) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """The product ids of ``carried``, the vector matrix of the enriched catalog they come from,
+    and their rows in it (taken once, when the enriched catalog is assembled: each gathering of
+    a million 256-d vectors is a gigabyte's copy)."""
     if carried.empty:
-        return pd.Series(dtype=str), np.empty((0, 0), dtype=np.float32)
+        return pd.Series(dtype=str), np.empty((0, 0), dtype=np.float32), np.empty(0, dtype=np.int64)
     source = Layout.enriched_products(carried["from_snapshot"].iloc[0], model_version)
     before = store.get_table(source, columns=["product_id", "embedding"])
     ids = before.column("product_id").to_pandas().astype(str)
-    keep = is_in(ids, carried["product_id"])
-    return ids[keep].reset_index(drop=True), storage.vector_matrix(before.column("embedding"))[keep]
+    rows = np.flatnonzero(is_in(ids, carried["product_id"]))
+    return ids.iloc[rows].reset_index(drop=True), storage.vector_matrix(before.column("embedding")), rows
 
 
 def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
@@ -133,26 +135,35 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
             "embeddings", output, lines,
             [validation.RuleResult(f"one output line per input record ({len(order)})", False, observed=lines)],
         ))
-    carried_ids, carried = _carried_vectors(store, store.get_parquet(Layout.carried_over(snapshot_id, model_version)), model_version)
-    _check_canaries(order, vectors, carried_ids, carried, store.uri(Layout.carried_over(snapshot_id, model_version)))
-    kept = ~is_in(carried_ids, order)
-    ids = pd.concat([order, carried_ids[kept]], ignore_index=True)
-    matrix = np.concatenate([vectors, carried[kept]]) if len(carried) else vectors
-    checked = pd.DataFrame({"product_id": ids, "embedding_dim": matrix.shape[1] if matrix.size else 0,
-                            "embedding_norm": np.linalg.norm(matrix, axis=1) if matrix.size else np.empty(0)})
+    carried_ids, source, rows = _carried_vectors(store, store.get_parquet(Layout.carried_over(snapshot_id, model_version)), model_version)
+    at_carried = pd.Index(carried_ids).get_indexer(order)
+    canaries = at_carried >= 0
+    _check_canaries(vectors[canaries], source[rows[at_carried[canaries]]], store.uri(Layout.carried_over(snapshot_id, model_version)))
+    again = is_in(carried_ids, order)  # the canaries: their fresh vectors are the ones kept
+    ids = pd.concat([order, carried_ids[~again]], ignore_index=True)
+    kept_rows = rows[~again]
+    dim = vectors.shape[1] if vectors.size else source.shape[1]
+    checked = pd.DataFrame({"product_id": ids, "embedding_dim": dim,
+                            "embedding_norm": np.concatenate([_norms(vectors), _norms(source)[kept_rows]])})
     validation.check_and_publish(store, checked, "embeddings", output,
                                  validation.embeddings_expectations(len(products), settings.embedding_dim),
                                  run.report_prefix, settings.work_dir)
     # The suite checked one vector per product and no product twice, so every product has its row.
     position = pd.Index(ids).get_indexer(products["product_id"].astype(str))
     assert (position >= 0).all(), "a product without a vector passed the embeddings suite"
-    vectors = matrix[position]
-    enriched_uri = store.put_parquet(Layout.enriched_products(snapshot_id, model_version), products, vectors={"embedding": vectors})
+    # Each product's vector gathered once, from the fresh ones or from the carried-over catalog.
+    fresh = position < len(order)
+    enriched_vectors = np.empty((len(products), dim), dtype=np.float32)
+    enriched_vectors[fresh] = vectors[position[fresh]]
+    if not fresh.all():
+        enriched_vectors[~fresh] = source[kept_rows[position[~fresh] - len(order)]]
+    enriched_uri = store.put_parquet(Layout.enriched_products(snapshot_id, model_version), products,
+                                     vectors={"embedding": enriched_vectors})
     if settings.projector_sample:
         store.put_parquet(Layout.projector_sample(snapshot_id, model_version),
-                          projector.sample(products, vectors, settings.projector_sample))
+                          projector.sample(products, enriched_vectors, settings.projector_sample))
     pointers.advance_enrichment(store, snapshot_id, model_version)
-    embedded = len(order) - int(is_in(order, carried_ids).sum())
+    embedded = len(order) - int(canaries.sum())
     return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri,
             "products": len(products), "embedded": embedded, "carried_over": len(products) - embedded}
 
@@ -196,21 +207,23 @@ def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version
 CANARY_MIN_COSINE = 0.999
 
 
-def _check_canaries(fresh_ids: pd.Series, fresh: np.ndarray, carried_ids: pd.Series, carried: np.ndarray,
-                    carried_uri: str) -> None:
-    """Carried-over vectors must be what the model gives today: the canaries, embedded again, say so."""
-    at_carried = pd.Index(carried_ids).get_indexer(fresh_ids)
-    both = at_carried >= 0
-    if not both.any():
+def _norms(matrix: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("ij,ij->i", matrix, matrix)) if matrix.size else np.empty(0, dtype=np.float32)
+
+
+def _check_canaries(fresh: np.ndarray, carried: np.ndarray, carried_uri: str) -> None:
+    """Carried-over vectors must be what the model gives today: the canaries, embedded again
+    (``fresh``, row by row the same products as ``carried``), say so."""
+    if not len(fresh):
         return
-    a, b = fresh[both], carried[at_carried[both]]
+    a, b = fresh, carried
     cosine = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
     if (cosine < CANARY_MIN_COSINE).any():
         raise validation.ValidationFailed(validation.ValidationReport(
-            "embeddings", carried_uri, int(both.sum()),
+            "embeddings", carried_uri, len(fresh),
             [validation.RuleResult(f"carried-over vectors equal the model's fresh ones (cosine ≥ {CANARY_MIN_COSINE}) "
                                    "for every canary; if not, the earlier enriched snapshot was not embedded by this model: "
                                    "delete its enrichment/ prefix so that everything is embedded again",
-                                   False, observed=f"{int((cosine < CANARY_MIN_COSINE).sum())} of {int(both.sum())} differ, "
+                                   False, observed=f"{int((cosine < CANARY_MIN_COSINE).sum())} of {len(fresh)} differ, "
                                                    f"lowest cosine {cosine.min():.4f}")],
         ))

@@ -78,7 +78,7 @@ class ObjectStore:
         import pyarrow.parquet as pq
 
         # An Arrow buffer, not a BytesIO: Parquet then reads the bytes in place instead of through
-        # Python file calls (a million 256-d vectors: 0.6 s instead of 3.3 s).
+        # Python file calls (a million packed 256-d vectors: 0.25 s instead of 1.3 s).
         return pq.read_table(pa.BufferReader(self.get_bytes(key)), columns=columns)
 
     def upload_file(self, path: Path, key: str) -> str:
@@ -144,7 +144,8 @@ def arrow_table(frame: Any, vectors: dict[str, Any] | None = None) -> Any:
     embeddings) is one fixed-size binary value a row, the vector packed as little-endian float32
     (as in the DynamoDB items), marked by the field's ``vector`` metadata. Parquet decodes a list
     column value by value with its nesting levels; a million 256-d vectors as fixed-size lists
-    took 8.4 s to read and 6.8 s to write, packed 2.6 s and 2.2 s (``benchmarks/vector_column.py``).
+    took 5.1 s to read as a frame and 6.2 s to write, packed 1.0 s and 1.7 s
+    (``benchmarks/vector_column.py``).
     ``vectors``: more such columns given as matrices, appended; a matrix is packed as it is,
     while a column of row arrays is stacked first."""
     import numpy as np

@@ -105,3 +105,8 @@ def as_matrix(vectors: Iterable[np.ndarray]) -> np.ndarray:
         return vectors.astype(np.float32, copy=False)
     vectors = list(vectors)
     return np.stack(vectors).astype(np.float32, copy=False) if vectors else np.empty((0, 0), dtype=np.float32)
+
+
+def row_norms(matrix: np.ndarray) -> np.ndarray:
+    """The Euclidean norm of each row, without a temporary the size of the matrix (empty for none)."""
+    return np.sqrt(np.einsum("ij,ij->i", matrix, matrix)) if matrix.size else np.empty(0, dtype=np.float32)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from catalog_search import pointers, projector, sagemaker_jobs, storage, tokenizer, validation
-from catalog_search.changes import is_in
+from catalog_search.changes import is_in, row_norms
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
@@ -139,12 +139,13 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     at_carried = pd.Index(carried_ids).get_indexer(order)
     canaries = at_carried >= 0
     _check_canaries(vectors[canaries], source[rows[at_carried[canaries]]], store.uri(Layout.carried_over(snapshot_id, model_version)))
-    again = is_in(carried_ids, order)  # the canaries: their fresh vectors are the ones kept
+    again = np.zeros(len(carried_ids), dtype=bool)  # the canaries: their fresh vectors are the ones kept
+    again[at_carried[canaries]] = True
     ids = pd.concat([order, carried_ids[~again]], ignore_index=True)
     kept_rows = rows[~again]
     dim = vectors.shape[1] if vectors.size else source.shape[1]
     checked = pd.DataFrame({"product_id": ids, "embedding_dim": dim,
-                            "embedding_norm": np.concatenate([_norms(vectors), _norms(source)[kept_rows]])})
+                            "embedding_norm": np.concatenate([row_norms(vectors), row_norms(source)[kept_rows]])})
     validation.check_and_publish(store, checked, "embeddings", output,
                                  validation.embeddings_expectations(len(products), settings.embedding_dim),
                                  run.report_prefix, settings.work_dir)
@@ -207,17 +208,12 @@ def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version
 CANARY_MIN_COSINE = 0.999
 
 
-def _norms(matrix: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.einsum("ij,ij->i", matrix, matrix)) if matrix.size else np.empty(0, dtype=np.float32)
-
-
 def _check_canaries(fresh: np.ndarray, carried: np.ndarray, carried_uri: str) -> None:
     """Carried-over vectors must be what the model gives today: the canaries, embedded again
     (``fresh``, row by row the same products as ``carried``), say so."""
     if not len(fresh):
         return
-    a, b = fresh, carried
-    cosine = (a * b).sum(axis=1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-12)
+    cosine = (fresh * carried).sum(axis=1) / np.maximum(row_norms(fresh) * row_norms(carried), 1e-12)
     if (cosine < CANARY_MIN_COSINE).any():
         raise validation.ValidationFailed(validation.ValidationReport(
             "embeddings", carried_uri, len(fresh),

@@ -78,8 +78,11 @@ class ObjectStore:
         import pyarrow.parquet as pq
 
         # An Arrow buffer, not a BytesIO: Parquet then reads the bytes in place instead of through
-        # Python file calls (a million packed 256-d vectors: 0.25 s instead of 1.3 s).
-        return pq.read_table(pa.BufferReader(self.get_bytes(key)), columns=columns)
+        # Python file calls (a million packed 256-d vectors: 0.25 s instead of 1.3 s). ParquetFile,
+        # not read_table: it decodes each row group into one chunk, so a vector column of up to a
+        # row group (1,048,576 rows) is one buffer that ``vector_matrix`` views; read_table's
+        # batches of 128k rows had to be copied into one (another gigabyte: 1-4 s here).
+        return pq.ParquetFile(pa.BufferReader(self.get_bytes(key))).read(columns=columns)
 
     def upload_file(self, path: Path, key: str) -> str:
         self.s3.upload_file(str(path), self.bucket, key)
@@ -204,7 +207,8 @@ def vector_matrix(column: Any) -> Any:
     import numpy as np
     import pyarrow as pa
 
-    packed = column.combine_chunks()
+    # combine_chunks copies even a single chunk (a gigabyte to allocate and fault in: 0.5-4 s here).
+    packed = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
     if pa.types.is_fixed_size_list(packed.type):
         return packed.flatten().to_numpy().astype(np.float32, copy=False).reshape(len(packed), packed.type.list_size)
     width = packed.type.byte_width // 4

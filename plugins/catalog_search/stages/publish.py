@@ -3,7 +3,6 @@ its checks (documents, vectors, the golden queries), the atomic alias swap, rete
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime, timezone
 
@@ -53,17 +52,18 @@ def _enriched(store: ObjectStore, snapshot_id: str, model_version: str) -> tuple
     return storage.frame_with_vectors(store.get_table(Layout.enriched_products(snapshot_id, model_version)), "embedding")
 
 
-# Read back after a sync: every product written one by one (changed or removed: its condition
-# may have kept a newer item), and this many of those written in batches (which DynamoDB
-# acknowledges item by item) and of those left unchanged.
+# Read back after a sync: this many products of each kind (new, changed, removed, unchanged).
+# DynamoDB has already acknowledged every write, item by item (a batch's unprocessed items are
+# sent again; a failed condition is counted as a newer item kept), so the read-back looks for
+# what an acknowledgement cannot show: another writer, or items edited outside the pipeline.
 RECONCILE_SAMPLE = 1000
 
 
 def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
     """DynamoDB made equal to the snapshot: only new and changed products written, removed ones
-    deleted (or tombstoned), never over an item of a newer snapshot; then reconciled (every
-    product written one by one and samples of the others read back), and the snapshot recorded as the
-    table's (``Layout.table_state``). A snapshot older than the table's writes nothing: it could
+    deleted (or tombstoned), never over an item of a newer snapshot; then reconciled (a sample of
+    each kind of product read back), and the snapshot recorded as the table's
+    (``Layout.table_state``). A snapshot older than the table's writes nothing: it could
     only bring back products a newer snapshot removed."""
     settings, store = clients.settings, clients.store
     table = settings.table_name
@@ -78,11 +78,12 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
     enriched, vectors = _enriched(store, snapshot_id, model_version)
     found = _held_changes(store, current, snapshot_id, model_version, enriched, vectors)
     report = dynamo.sync(clients.dynamodb, table, found, snapshot_id, model_version, settings.removed_products)
-    ids = enriched["product_id"].astype(str)
-    sampled = _sample(sorted(found.new_ids)) | _sample(found.unchanged_ids)
-    read_back = pd.concat([found.upserts[~changes.is_in(found.upserts["product_id"], found.new_ids)], enriched[changes.is_in(ids, sampled)]])
+    upserted = found.upserts["product_id"].astype(str)
+    is_new = changes.is_in(upserted, found.new_ids)
+    sampled = _sample(upserted[is_new]) | _sample(upserted[~is_new]) | _sample(found.unchanged_ids)
+    read_back = enriched[changes.is_in(enriched["product_id"].astype(str), sampled)]
     expected = dynamo.content_hashes(read_back, snapshot_id, model_version)
-    checked = dynamo.reconcile(clients.dynamodb, table, expected, snapshot_id, found.removed_ids)
+    checked = dynamo.reconcile(clients.dynamodb, table, expected, snapshot_id, _sample(found.removed_ids))
     store.put_json(Layout.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version,
                                                "live_items": len(enriched), "synced_at": utc_stamp(datetime.now(timezone.utc))})
     log.info("DynamoDB %s: %s; %d products read back and as written; %d live items", table, report, checked, len(enriched))
@@ -91,7 +92,7 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
 
 
 def _sample(product_ids) -> set[str]:
-    ids = pd.Series(list(product_ids), dtype=str)
+    ids = pd.Series(product_ids, dtype=str)
     return set(ids.sample(min(RECONCILE_SAMPLE, len(ids)), random_state=0))
 
 
@@ -114,13 +115,10 @@ def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_ver
 def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, model_version: str,
                    enriched: pd.DataFrame, vectors: np.ndarray) -> changes.CatalogChanges:
     """The enriched catalog of ``before_snapshot`` against this snapshot's (``enriched``), compared
-    once a night: the index build keeps what changed beside the enriched catalog and the DynamoDB
-    sync, whose table usually holds the same snapshot as the live index, reads it. Its key names
-    the ETags of both catalogs, so a catalog written again is compared again. ``vectors``: the
-    enriched catalog's, as a matrix."""
-    before_key = Layout.enriched_products(before_snapshot, model_version)
-    compared = hashlib.sha256((store.etag(before_key) + store.etag(Layout.enriched_products(snapshot_id, model_version))).encode())
-    key = Layout.catalog_changes(snapshot_id, model_version, before_snapshot, compared.hexdigest()[:16])
+    once a night (``changes.kept_changes``): usually by the enrichment, when the vectors were
+    carried over from that snapshot; otherwise here, and kept for the stage after. ``vectors``:
+    the enriched catalog's, as a matrix."""
+    key = changes.kept_changes(store, before_snapshot, snapshot_id, model_version)
     try:
         return changes.from_kinds(store.get_parquet(key), enriched)
     except MissingObject:

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from catalog_search import changes
 from catalog_search.layout import Layout
 from catalog_search.stages import enrichment, jobs
 from catalog_search.validation import ValidationFailed
@@ -77,6 +78,11 @@ def test_a_refresh_embeds_only_the_changed_products_and_carries_the_others_over(
     np.testing.assert_array_equal(np.stack(after[unchanged].to_numpy()), np.stack(before[unchanged].to_numpy()))
     retitled = products["product_id"].iloc[:5]
     assert not np.allclose(np.stack(after[retitled].to_numpy()), np.stack(before[retitled].to_numpy()))
+    # What changed is kept where the index build and the DynamoDB sync look for it, so that
+    # neither reads the older catalog again.
+    kept = store.get_parquet(changes.kept_changes(store, chain.snapshot_id, "29990101T000000Z-refresh", model_version))
+    assert kept.groupby("change")["product_id"].apply(set).to_dict() == {
+        "changed": set(retitled), "new": {f"new{i}" for i in range(4)}, "removed": set(before.index[-3:])}
 
 
 def test_vectors_a_model_would_not_give_today_are_never_carried_over(chain):
@@ -85,10 +91,12 @@ def test_vectors_a_model_would_not_give_today_are_never_carried_over(chain):
     tampered = store.get_parquet(Layout.enriched_products(chain.snapshot_id, model_version))
     tampered["embedding"] = [-vector for vector in tampered["embedding"]]
     store.put_parquet(Layout.enriched_products(tampered_id, model_version), tampered)
+    store.put_parquet(Layout.snapshot_products(tampered_id), tampered.drop(columns="embedding"))  # what it was enriched from
     refreshed_snapshot(chain, "29990102T000000Z-refresh")
     with pytest.raises(ValidationFailed, match="carried-over vectors equal the model's fresh ones"):
         enrich(chain, "29990102T000000Z-refresh", model_version)
     store.s3.delete_object(Bucket=store.bucket, Key=Layout.enriched_products(tampered_id, model_version))
+    store.s3.delete_object(Bucket=store.bucket, Key=Layout.snapshot_products(tampered_id))
 
 
 def test_the_projector_export_is_a_sample_of_the_enriched_catalog(chain, tmp_path):

@@ -125,7 +125,8 @@ YML
 
 start_moto() {
   alive moto && return 0
-  "$CS_VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$LOGS/moto.log" 2>&1 &
+  # moto_server's app under gunicorn, which keeps connections open (scripts/moto_wsgi.py).
+  "$CS_VENV/bin/gunicorn" -c "$CS_ROOT/scripts/moto_gunicorn.conf.py" -b "127.0.0.1:$MOTO_PORT" >"$LOGS/moto.log" 2>&1 &
   echo $! >"$RUN/moto.pid"
   wait_http moto "http://127.0.0.1:$MOTO_PORT/moto-api/" 60
 }

@@ -183,9 +183,18 @@ def test_airflow_image_matches_the_lock():
     assert "requirements.txt" in dockerfile and "requirements-trainer.txt" in dockerfile
 
 
-def test_moto_image_matches_the_dev_lock():
-    assert SERVICE_DEFS["moto"]["image"].startswith("motoserver/moto:")
+def test_moto_is_the_dev_lock_served_as_the_local_stack_serves_it():
+    build = SERVICE_DEFS["moto"]["build"]
+    assert build["args"]["MOTO_IMAGE"] == f"motoserver/moto:{pin('requirements-dev.txt', 'moto')}"
+    assert build["args"]["GUNICORN_VERSION"] == pin("requirements-dev.txt", "gunicorn")
     assert image_tag("moto") == pin("requirements-dev.txt", "moto")
+    config = "scripts/moto_gunicorn.conf.py"
+    assert config in (ROOT / build["dockerfile"]).read_text()
+    assert config in (ROOT / "scripts" / "services.sh").read_text()
+    settings: dict = {"__file__": str(ROOT / config)}
+    exec((ROOT / config).read_text(), settings)
+    # moto's state lives in its one process: a second worker, or a restarted one, would not have it.
+    assert (settings["workers"], settings["timeout"], settings.get("max_requests", 0)) == (1, 0, 0)
 
 
 def test_postgres_is_16():

@@ -5,6 +5,7 @@ hold one enriched catalog; a night applies only this difference to them."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -14,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from catalog_search.layout import Layout
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,15 @@ def kept_changes(store, before_snapshot: str, snapshot_id: str, model_version: s
     compared = hashlib.sha256((store.etag(Layout.enriched_products(before_snapshot, model_version))
                                + store.etag(Layout.enriched_products(snapshot_id, model_version))).encode())
     return Layout.catalog_changes(snapshot_id, model_version, before_snapshot, compared.hexdigest()[:16])
+
+
+def keep(store, before_snapshot: str, snapshot_id: str, model_version: str, found: CatalogChanges) -> str:
+    """Store ``found``, the changes from ``before_snapshot``'s enriched catalog to this
+    snapshot's, where ``kept_changes`` says; returns the key."""
+    key = kept_changes(store, before_snapshot, snapshot_id, model_version)
+    store.put_parquet(key, found.kinds())
+    log.info("%s since snapshot %s: %s (%s)", snapshot_id, before_snapshot, found.summary, store.uri(key))
+    return key
 
 
 def from_kinds(kinds: pd.DataFrame, after: pd.DataFrame) -> CatalogChanges:

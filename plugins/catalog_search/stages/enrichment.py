@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -185,10 +186,16 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     else:
         enriched_vectors = np.take(source_vectors, np.where(fresh, 0, kept_rows[np.maximum(position - len(order), 0)]), axis=0)
         enriched_vectors[fresh] = vectors[position[fresh]]
-    enriched_uri = store.put_parquet(Layout.enriched_products(snapshot_id, model_version), products,
-                                     vectors={"embedding": enriched_vectors})
-    if source.snapshot_id:
-        _keep_changes(store, source, snapshot_id, model_version, products, enriched_vectors)
+    # The upload (a gigabyte at a million products, waiting on the store) while this process compares
+    # the catalog with the one the vectors came from (which it already holds: the index build and
+    # the DynamoDB sync, which need that comparison, then read neither again).
+    with ThreadPoolExecutor(max_workers=1) as uploader:
+        upload = uploader.submit(store.put_parquet, Layout.enriched_products(snapshot_id, model_version), products,
+                                 vectors={"embedding": enriched_vectors})
+        found = changes.diff(source.fields, products, vectors=(source.vectors, enriched_vectors)) if source.snapshot_id else None
+        enriched_uri = upload.result()
+    if found is not None:
+        changes.keep(store, source.snapshot_id, snapshot_id, model_version, found)
     if settings.projector_sample:
         store.put_parquet(Layout.projector_sample(snapshot_id, model_version),
                           projector.sample(products, enriched_vectors, settings.projector_sample))
@@ -196,17 +203,6 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     embedded = len(order) - int(canaries.sum())
     return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri,
             "products": len(products), "embedded": embedded, "carried_over": len(products) - embedded}
-
-
-def _keep_changes(store, source: CarriedOver, snapshot_id: str, model_version: str, products: pd.DataFrame,
-                  vectors: np.ndarray) -> None:
-    """What changed since the catalog the vectors were carried over from, kept where the index
-    build and the DynamoDB sync look for it (``changes.kept_changes``): both usually hold that
-    snapshot, and this process already has both catalogs, so neither reads the older one again."""
-    found = changes.diff(source.fields, products, vectors=(source.vectors, vectors))
-    key = changes.kept_changes(store, source.snapshot_id, snapshot_id, model_version)
-    store.put_parquet(key, found.kinds())
-    log.info("%s since snapshot %s: %s (%s)", snapshot_id, source.snapshot_id, found.summary, store.uri(key))
 
 
 def _transform_vectors(store, snapshot_id: str, model_version: str, expected: int, local) -> tuple[int, np.ndarray]:

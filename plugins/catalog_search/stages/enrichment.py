@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -186,16 +185,13 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     else:
         enriched_vectors = np.take(source_vectors, np.where(fresh, 0, kept_rows[np.maximum(position - len(order), 0)]), axis=0)
         enriched_vectors[fresh] = vectors[position[fresh]]
-    # The upload (a gigabyte at a million products, waiting on the store) while this process compares
-    # the catalog with the one the vectors came from (which it already holds: the index build and
-    # the DynamoDB sync, which need that comparison, then read neither again).
-    with ThreadPoolExecutor(max_workers=1) as uploader:
-        upload = uploader.submit(store.put_parquet, Layout.enriched_products(snapshot_id, model_version), products,
-                                 vectors={"embedding": enriched_vectors})
-        found = changes.diff(source.fields, products, vectors=(source.vectors, enriched_vectors)) if source.snapshot_id else None
-        enriched_uri = upload.result()
-    if found is not None:
-        changes.keep(store, source.snapshot_id, snapshot_id, model_version, found)
+    enriched_uri = store.put_parquet(Layout.enriched_products(snapshot_id, model_version), products,
+                                     vectors={"embedding": enriched_vectors})
+    if source.snapshot_id:
+        # This process holds the catalog the vectors came from: kept, the comparison spares the
+        # index build and the DynamoDB sync reading that older catalog.
+        changes.keep(store, source.snapshot_id, snapshot_id, model_version,
+                     changes.diff(source.fields, products, vectors=(source.vectors, enriched_vectors)))
     if settings.projector_sample:
         store.put_parquet(Layout.projector_sample(snapshot_id, model_version),
                           projector.sample(products, enriched_vectors, settings.projector_sample))

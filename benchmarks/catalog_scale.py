@@ -147,9 +147,12 @@ def land(clients: Clients, snapshot_id: str, products: pd.DataFrame) -> None:
 
 
 def _moto_peak() -> str:
+    """The peak RSS of moto's gunicorn worker, the child of the process in moto's PID file."""
     pid_file = Path(os.environ.get("CS_LOCAL", ".local")) / "run" / "moto.pid"
     try:
-        return f"{_high_water_kib(pid_file.read_text().strip()) / 2**20:.1f} GB"
+        master = pid_file.read_text().strip()
+        processes = [master, *Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+        return f"{max(_high_water_kib(pid) for pid in processes) / 2**20:.1f} GB"
     except OSError:
         return "?"
 

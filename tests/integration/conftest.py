@@ -1,4 +1,4 @@
-"""Integration tests run on the real local stack (OpenSearch with k-NN, moto_server), reached
+"""Integration tests run on the real local stack (OpenSearch with k-NN, moto in server mode), reached
 through the same connections as the DAGs (``AIRFLOW_CONN_*`` from scripts/env.sh).
 
 Every test here carries the ``integration`` marker. When the stack is down they are skipped with

@@ -51,13 +51,10 @@ def kept_changes(store, before_snapshot: str, snapshot_id: str, model_version: s
     return Layout.catalog_changes(snapshot_id, model_version, before_snapshot, compared.hexdigest()[:16])
 
 
-def keep(store, before_snapshot: str, snapshot_id: str, model_version: str, found: CatalogChanges) -> str:
-    """Store ``found``, the changes from ``before_snapshot``'s enriched catalog to this
-    snapshot's, where ``kept_changes`` says; returns the key."""
-    key = kept_changes(store, before_snapshot, snapshot_id, model_version)
+def keep(store, key: str, found: CatalogChanges) -> None:
+    """Store ``found`` at ``key``, the place ``kept_changes`` gave for it."""
     store.put_parquet(key, found.kinds())
-    log.info("%s since snapshot %s: %s (%s)", snapshot_id, before_snapshot, found.summary, store.uri(key))
-    return key
+    log.info("what changed: %s (%s)", found.summary, store.uri(key))
 
 
 def from_kinds(kinds: pd.DataFrame, after: pd.DataFrame) -> CatalogChanges:

@@ -124,7 +124,7 @@ def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, m
     except MissingObject:
         before, before_vectors = _enriched(store, before_snapshot, model_version)
         found = changes.diff(before, enriched, vectors=(before_vectors, vectors))
-    changes.keep(store, before_snapshot, snapshot_id, model_version, found)
+    changes.keep(store, key, found)
     return found
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
@@ -19,12 +19,23 @@ from catalog_search.layout import Layout
 log = logging.getLogger(__name__)
 
 
+# Read back after a DynamoDB sync: this many products of each kind (new, changed, removed,
+# unchanged). DynamoDB has already acknowledged every write, item by item (a batch's unprocessed
+# items are sent again; a failed condition is counted as a newer item kept), so the read-back
+# looks for what an acknowledgement cannot show: another writer, or items edited outside the
+# pipeline. The changes carry the rows of their unchanged sample, so that the sync need not read
+# the catalog they were found in.
+RECONCILE_SAMPLE = 1000
+
+
 @dataclass(frozen=True)
 class CatalogChanges:
     upserts: pd.DataFrame  # rows of the new catalog that are new or changed
     new_ids: frozenset[str]  # of those, the products the old catalog lacks
     removed_ids: tuple[str, ...]  # products of the old catalog the new one lacks
     unchanged_ids: tuple[str, ...]
+    # rows of the new catalog for up to RECONCILE_SAMPLE of the unchanged products, drawn once
+    unchanged_sample: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def summary(self) -> dict:
@@ -32,42 +43,52 @@ class CatalogChanges:
                 "removed": len(self.removed_ids), "unchanged": len(self.unchanged_ids)}
 
     def kinds(self) -> pd.DataFrame:
-        """``product_id, change`` (new, changed or removed) of every product that changed: with
-        the new catalog, all ``from_kinds`` needs to make these changes again."""
+        """``product_id, change`` (new, changed, removed or unchanged) of every product of
+        either catalog."""
         upserts = self.upserts["product_id"].astype(str)
         return pd.DataFrame({
-            "product_id": pd.concat([upserts, pd.Series(self.removed_ids, dtype=str)], ignore_index=True),
+            "product_id": pd.concat([upserts, pd.Series(self.removed_ids, dtype=str), pd.Series(self.unchanged_ids, dtype=str)],
+                                    ignore_index=True),
             "change": np.concatenate([np.where(is_in(upserts, self.new_ids), "new", "changed"),
-                                      np.full(len(self.removed_ids), "removed")]),
+                                      np.full(len(self.removed_ids), "removed"), np.full(len(self.unchanged_ids), "unchanged")]),
         })
 
 
 def kept_changes(store, before_snapshot: str, snapshot_id: str, model_version: str) -> str:
     """Where the changes from ``before_snapshot``'s enriched catalog to this snapshot's are kept
-    (``kinds``): found once a night, by whichever stage has both catalogs first. The key names
-    the ETags of both catalog objects, so a catalog written again is compared again."""
+    (a prefix: ``keep``): found once a night, by whichever stage has both catalogs first. The key
+    names the ETags of both catalog objects, so a catalog written again is compared again."""
     compared = hashlib.sha256((store.etag(Layout.enriched_products(before_snapshot, model_version))
                                + store.etag(Layout.enriched_products(snapshot_id, model_version))).encode())
     return Layout.catalog_changes(snapshot_id, model_version, before_snapshot, compared.hexdigest()[:16])
 
 
 def keep(store, key: str, found: CatalogChanges) -> None:
-    """Store ``found`` at ``key``, the place ``kept_changes`` gave for it."""
-    store.put_parquet(key, found.kinds())
+    """Store ``found`` under ``key``, the prefix ``kept_changes`` gave for it: the rows it
+    carries (upserts and the unchanged sample, with their vectors), then the kinds of every
+    product, which ``kept`` looks for first, so kinds found means rows there."""
+    store.put_parquet(key + "rows.parquet", pd.concat([found.upserts, found.unchanged_sample], ignore_index=True))
+    store.put_parquet(key + "kinds.parquet", found.kinds())
     log.info("what changed: %s (%s)", found.summary, store.uri(key))
 
 
-def from_kinds(kinds: pd.DataFrame, after: pd.DataFrame) -> CatalogChanges:
-    """The changes ``kinds`` lists, with the rows of ``after``, the new catalog they were found in."""
-    ids = after["product_id"].astype(str)
-    rewrite = is_in(ids, kinds.loc[kinds["change"] != "removed", "product_id"])
-    # tolist: iterating an Arrow-backed string Series builds each value through pandas (1.2 s a
-    # million; tolist 0.1 s).
+def kept(store, key: str) -> CatalogChanges:
+    """The changes ``keep`` stored under ``key`` (``MissingObject`` if none): a night's few
+    thousand rows, without the catalogs they were found in."""
+    kinds = store.get_parquet(key + "kinds.parquet")
+    rows = store.get_parquet(key + "rows.parquet")
+    of_kind = {kind: ids for kind, ids in kinds.groupby("change")["product_id"]}
+    ids = rows["product_id"].astype(str)
+    empty = pd.Series(dtype=str)
+    rewrite = is_in(ids, pd.concat([of_kind.get("new", empty), of_kind.get("changed", empty)]))
     return CatalogChanges(
-        upserts=after[rewrite],
-        new_ids=frozenset(kinds.loc[kinds["change"] == "new", "product_id"]),
-        removed_ids=tuple(kinds.loc[kinds["change"] == "removed", "product_id"]),
-        unchanged_ids=tuple(ids[~rewrite].tolist()),
+        upserts=rows[rewrite].reset_index(drop=True),
+        new_ids=frozenset(of_kind.get("new", empty)),
+        removed_ids=tuple(of_kind.get("removed", empty)),
+        # tolist: iterating an Arrow-backed string Series builds each value through pandas (1.2 s
+        # a million; tolist 0.1 s).
+        unchanged_ids=tuple(of_kind.get("unchanged", empty).tolist()),
+        unchanged_sample=rows[~rewrite].reset_index(drop=True),
     )
 
 
@@ -103,13 +124,16 @@ def diff(before: pd.DataFrame, after: pd.DataFrame, chunk: int = 100_000,
             differs[part] |= (as_matrix(vectors_now[rows[part]]) != as_matrix(vectors_before[old_rows[part]])).any(axis=1)
     rewrite = at_old < 0
     rewrite[rows[differs]] = True
-    kept = np.zeros(len(old_ids), dtype=bool)
-    kept[old_rows] = True
+    still_there = np.zeros(len(old_ids), dtype=bool)
+    still_there[old_rows] = True
+    unchanged = rows[~differs]
+    sample = np.sort(np.random.default_rng(0).choice(len(unchanged), size=min(RECONCILE_SAMPLE, len(unchanged)), replace=False))
     return CatalogChanges(
         upserts=after[rewrite],
         new_ids=frozenset(new_ids[at_old < 0]),
-        removed_ids=tuple(old_ids[~kept].tolist()),
-        unchanged_ids=tuple(new_ids.iloc[rows[~differs]].tolist()),
+        removed_ids=tuple(old_ids[~still_there].tolist()),
+        unchanged_ids=tuple(new_ids.iloc[unchanged].tolist()),
+        unchanged_sample=after.iloc[unchanged[sample]],
     )
 
 

@@ -137,9 +137,10 @@ class Layout:
 
     @staticmethod
     def catalog_changes(snapshot_id: str, model_version: str, before_snapshot: str, compared: str) -> str:
-        """What changed since the enriched catalog of ``before_snapshot`` (``changes.kinds``);
-        ``compared`` names the two catalog objects compared (a digest of their ETags)."""
-        return Layout.enrichment(snapshot_id, model_version) + f"changes/from-{before_snapshot}-{compared}.parquet"
+        """The prefix of what changed since the enriched catalog of ``before_snapshot``
+        (``changes.keep``); ``compared`` names the two catalog objects compared (a digest of
+        their ETags)."""
+        return Layout.enrichment(snapshot_id, model_version) + f"changes/from-{before_snapshot}-{compared}/"
 
     @staticmethod
     def enriched_products(snapshot_id: str, model_version: str) -> str:

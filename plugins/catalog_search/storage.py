@@ -192,8 +192,18 @@ def _frame_and_matrices(table: Any) -> tuple[Any, dict[str, Any]]:
     frame = table.drop_columns(names).to_pandas()
     matrices = {name: vector_matrix(table.column(name)) for name in names}
     for name, matrix in matrices.items():
-        frame.insert(table.schema.get_field_index(name), name, pd.Series(list(matrix), dtype=object))
+        frame = with_vectors(frame, name, matrix, at=table.schema.get_field_index(name))
     return frame, matrices
+
+
+def with_vectors(frame: Any, name: str, matrix: Any, at: int | None = None) -> Any:
+    """``frame`` with the column ``name`` of ``matrix``'s rows (views, not copies), inserted at
+    position ``at`` (default: last)."""
+    import pandas as pd
+
+    frame = frame.copy(deep=False)
+    frame.insert(len(frame.columns) if at is None else at, name, pd.Series(list(matrix), dtype=object, index=frame.index))
+    return frame
 
 
 def _is_vector_field(field: Any) -> bool:

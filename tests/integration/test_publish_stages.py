@@ -141,19 +141,25 @@ def test_the_changes_of_a_night_are_found_once_and_again_when_a_catalog_is_rewri
     later.loc[7, "title"] = "Women red watch"
     store.put_parquet(Layout.enriched_products(after, "m1"), later)
     assert publish.build_index(stage_clients, run, after, "m1")["changed"] == 1
-    [stored] = store.list_keys(Layout.enrichment(after, "m1") + "changes/")
+    stored = store.list_keys(Layout.enrichment(after, "m1") + "changes/")
+    assert [key.rsplit("/", 1)[-1] for key in stored] == ["kinds.parquet", "rows.parquet"]
 
     def compared_again(*args):
         raise AssertionError("the stored changes were not used")
 
+    def read_a_catalog(*args):
+        raise AssertionError("the DynamoDB sync read an enriched catalog, not only the stored changes")
+
     with monkeypatch.context() as patched:
         patched.setattr(changes, "diff", compared_again)
+        patched.setattr(publish, "_enriched", read_a_catalog)
         synced = publish.upsert_items(stage_clients, run, after, "m1")  # the table holds the live index's snapshot
-    assert (synced["updated"], synced["removed"], synced["unchanged"]) == (1, 1, 48)
+    assert (synced["updated"], synced["removed"], synced["unchanged"], synced["live_items"]) == (1, 1, 48, 49)
+    assert synced["read_back"] == 49  # the changed product and the 48 unchanged ones, from the stored rows
 
     store.put_parquet(Layout.enriched_products(after, "m1"), later.drop(index=9))  # enrichment ran again
     assert publish.build_index(stage_clients, run, after, "m1")["removed"] == 2
-    assert len(store.list_keys(Layout.enrichment(after, "m1") + "changes/")) == 2 and store.exists(stored)
+    assert len(store.list_keys(Layout.enrichment(after, "m1") + "changes/")) == 4 and all(store.exists(key) for key in stored)
 
 
 def test_an_index_rebuilt_from_dynamodb_when_the_enriched_catalog_is_gone(stage_clients):

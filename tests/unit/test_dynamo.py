@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
+from catalog_search import changes
 from catalog_search.changes import diff, everything
 from catalog_search.dynamo import (CONTENT_HASH, OtherModel, TableMismatch, ensure_table, expected_items, read_catalog, reconcile,
                                    sync, to_item, unpack_embedding)
@@ -111,10 +112,20 @@ def test_the_diff_finds_new_changed_and_removed_products_field_by_field_and_vect
     assert sorted(found.upserts["product_id"]) == ["1", "2", "5"] and found.new_ids == {"5"}
     assert found.removed_ids == ("4",) and sorted(found.unchanged_ids) == ["0", "3"]
     assert found.summary == {"new": 1, "changed": 2, "removed": 1, "unchanged": 2}
+    pd.testing.assert_frame_equal(found.unchanged_sample, after.iloc[[0, 3]])  # rows "0" and "3", for the read-back
     as_read = diff(before, after, vectors=(np.stack(before["embedding"].to_numpy()), np.stack(after["embedding"].to_numpy())))
     assert as_read.summary == found.summary and as_read.upserts["product_id"].tolist() == found.upserts["product_id"].tolist()
     other_model = after.assign(embedding=[np.zeros(8, dtype=np.float32)] * len(after))
     assert len(diff(before, other_model).upserts) == len(after)
+
+
+def test_the_diff_keeps_the_rows_of_a_sample_of_the_unchanged_products(monkeypatch):
+    before = _enriched(n=50)
+    monkeypatch.setattr(changes, "RECONCILE_SAMPLE", 10)
+    sample = diff(before, before).unchanged_sample
+    assert len(sample) == 10 and sample["product_id"].is_unique
+    pd.testing.assert_frame_equal(sample, before.loc[sample.index])  # whole rows, vectors and all
+    assert diff(before, before).unchanged_sample["product_id"].tolist() == sample["product_id"].tolist()  # drawn the same each time
 
 
 def test_the_table_reads_back_as_the_enriched_catalog_it_was_written_from(table):

@@ -189,9 +189,11 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
                                      vectors={"embedding": enriched_vectors})
     if source.snapshot_id:
         # This process holds the catalog the vectors came from: kept, the comparison spares the
-        # index build and the DynamoDB sync reading that older catalog.
-        changes.keep(store, changes.kept_changes(store, source.snapshot_id, snapshot_id, model_version),
-                     changes.diff(source.fields, products, vectors=(source_vectors, enriched_vectors)))
+        # index build reading that older catalog, and the DynamoDB sync reading either.
+        found = changes.diff(storage.with_vectors(source.fields, "embedding", source_vectors),
+                             storage.with_vectors(products, "embedding", enriched_vectors),
+                             vectors=(source_vectors, enriched_vectors))
+        changes.keep(store, changes.kept_changes(store, source.snapshot_id, snapshot_id, model_version), found)
     if settings.projector_sample:
         store.put_parquet(Layout.projector_sample(snapshot_id, model_version),
                           projector.sample(products, enriched_vectors, settings.projector_sample))

@@ -52,19 +52,13 @@ def _enriched(store: ObjectStore, snapshot_id: str, model_version: str) -> tuple
     return storage.frame_with_vectors(store.get_table(Layout.enriched_products(snapshot_id, model_version)), "embedding")
 
 
-# Read back after a sync: this many products of each kind (new, changed, removed, unchanged).
-# DynamoDB has already acknowledged every write, item by item (a batch's unprocessed items are
-# sent again; a failed condition is counted as a newer item kept), so the read-back looks for
-# what an acknowledgement cannot show: another writer, or items edited outside the pipeline.
-RECONCILE_SAMPLE = 1000
-
-
 def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
     """DynamoDB made equal to the snapshot: only new and changed products written, removed ones
     deleted (or tombstoned), never over an item of a newer snapshot; then reconciled (a sample of
     each kind of product read back), and the snapshot recorded as the table's
     (``Layout.table_state``). A snapshot older than the table's writes nothing: it could
-    only bring back products a newer snapshot removed."""
+    only bring back products a newer snapshot removed. With the same model as the table's, only
+    the night's changes are read, not the enriched catalog."""
     settings, store = clients.settings, clients.store
     table = settings.table_name
     current = store.get_json(Layout.table_state(table), default={})
@@ -75,55 +69,56 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
         log.info("DynamoDB %s already holds snapshot %s with model %s: nothing written", table, snapshot_id, model_version)
         return {"table": table, "written": 0, "table_snapshot": snapshot_id, "live_items": current["live_items"]}
     dynamo.ensure_table(clients.dynamodb, table)
-    enriched, vectors = _enriched(store, snapshot_id, model_version)
-    found = _held_changes(store, current, snapshot_id, model_version, enriched, vectors)
+    found = _held_changes(store, current, snapshot_id, model_version)
     report = dynamo.sync(clients.dynamodb, table, found, snapshot_id, model_version, settings.removed_products)
     upserted = found.upserts["product_id"].astype(str)
     is_new = changes.is_in(upserted, found.new_ids)
-    sampled = _sample(upserted[is_new]) | _sample(upserted[~is_new]) | _sample(found.unchanged_ids)
-    read_back = enriched[changes.is_in(enriched["product_id"].astype(str), sampled)]
+    sampled = changes.is_in(upserted, _sample(upserted[is_new]) | _sample(upserted[~is_new]))
+    read_back = pd.concat([found.upserts[sampled], found.unchanged_sample], ignore_index=True)
     expected = dynamo.content_hashes(read_back, snapshot_id, model_version)
     checked = dynamo.reconcile(clients.dynamodb, table, expected, snapshot_id, _sample(found.removed_ids))
+    live_items = len(found.upserts) + len(found.unchanged_ids)
     store.put_json(Layout.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version,
-                                               "live_items": len(enriched), "synced_at": utc_stamp(datetime.now(timezone.utc))})
-    log.info("DynamoDB %s: %s; %d products read back and as written; %d live items", table, report, checked, len(enriched))
-    return {"table": table, "written": report.written, "read_back": checked, "live_items": len(enriched),
+                                               "live_items": live_items, "synced_at": utc_stamp(datetime.now(timezone.utc))})
+    log.info("DynamoDB %s: %s; %d products read back and as written; %d live items", table, report, checked, live_items)
+    return {"table": table, "written": report.written, "read_back": checked, "live_items": live_items,
             "table_snapshot": snapshot_id, **report.__dict__}
 
 
 def _sample(product_ids) -> set[str]:
     ids = pd.Series(product_ids, dtype=str)
-    return set(ids.sample(min(RECONCILE_SAMPLE, len(ids)), random_state=0))
+    return set(ids.sample(min(changes.RECONCILE_SAMPLE, len(ids)), random_state=0))
 
 
-def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_version: str,
-                  enriched: pd.DataFrame, vectors: np.ndarray) -> changes.CatalogChanges:
+def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_version: str) -> changes.CatalogChanges:
     """The snapshot's enriched catalog against the one the table holds (``current``, its state):
-    with the same model, a diff; with another model (every vector differs), or when the held
-    enriched catalog is gone, every product is written again and the held snapshot's products
-    missing now are removed."""
+    with the same model, the changes between them; with another model (every vector differs),
+    or when the held enriched catalog is gone, every product is written again and the held
+    snapshot's products missing now are removed."""
     if not current.get("snapshot_id"):
-        return changes.everything(enriched)
+        return changes.everything(_enriched(store, snapshot_id, model_version)[0])
     held = Layout.enriched_products(current["snapshot_id"], current["model_version"])
     if current["model_version"] == model_version and store.exists(held):
-        return _changes_since(store, current["snapshot_id"], snapshot_id, model_version, enriched, vectors)
+        return _changes_since(store, current["snapshot_id"], snapshot_id, model_version)
+    enriched = _enriched(store, snapshot_id, model_version)[0]
     ids = set(enriched["product_id"].astype(str))
     before = set(store.get_parquet(Layout.snapshot_products(current["snapshot_id"]))["product_id"].astype(str))
     return changes.CatalogChanges(enriched, frozenset(ids - before), tuple(sorted(before - ids)), ())
 
 
 def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, model_version: str,
-                   enriched: pd.DataFrame, vectors: np.ndarray) -> changes.CatalogChanges:
-    """The enriched catalog of ``before_snapshot`` against this snapshot's (``enriched``), compared
-    once a night (``changes.kept_changes``): usually by the enrichment, when the vectors were
-    carried over from that snapshot; otherwise here, and kept for the stage after. ``vectors``:
-    the enriched catalog's, as a matrix."""
+                   enriched: tuple[pd.DataFrame, np.ndarray] | None = None) -> changes.CatalogChanges:
+    """The enriched catalog of ``before_snapshot`` against this snapshot's, compared once a night
+    (``changes.kept_changes``): usually by the enrichment, when the vectors were carried over
+    from that snapshot; otherwise here, and kept for the stage after. ``enriched``: this
+    snapshot's enriched catalog and its vectors as a matrix, when the caller has read them."""
     key = changes.kept_changes(store, before_snapshot, snapshot_id, model_version)
     try:
-        return changes.from_kinds(store.get_parquet(key), enriched)
+        return changes.kept(store, key)
     except MissingObject:
+        after, vectors = enriched or _enriched(store, snapshot_id, model_version)
         before, before_vectors = _enriched(store, before_snapshot, model_version)
-        found = changes.diff(before, enriched, vectors=(before_vectors, vectors))
+        found = changes.diff(before, after, vectors=(before_vectors, vectors))
     changes.keep(store, key, found)
     return found
 
@@ -160,7 +155,7 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
         how = {"build": "full"}
     else:
         base_meta = index.index_meta(clients.opensearch, base)
-        found = _changes_since(clients.store, base_meta["snapshot_id"], snapshot_id, model_version, enriched, vectors)
+        found = _changes_since(clients.store, base_meta["snapshot_id"], snapshot_id, model_version, (enriched, vectors))
         index.build_from(clients.opensearch, name, base, found.upserts, found.removed_ids, shape, {**meta, "base_index": base})
         how = {"build": "incremental", "base_index": base, **found.summary}
     check = index.validate(clients.opensearch, name, enriched, candidates=settings.fusion_window, vectors=vectors)

@@ -79,10 +79,14 @@ def test_a_refresh_embeds_only_the_changed_products_and_carries_the_others_over(
     retitled = products["product_id"].iloc[:5]
     assert not np.allclose(np.stack(after[retitled].to_numpy()), np.stack(before[retitled].to_numpy()))
     # What changed is kept where the index build and the DynamoDB sync look for it, so that
-    # neither reads the older catalog again.
-    kept = store.get_parquet(changes.kept_changes(store, chain.snapshot_id, "29990101T000000Z-refresh", model_version))
-    assert kept.groupby("change")["product_id"].apply(set).to_dict() == {
-        "changed": set(retitled), "new": {f"new{i}" for i in range(4)}, "removed": set(before.index[-3:])}
+    # neither reads the older catalog again, and the sync not this one either: the rows it
+    # writes and reads back come with the changes, vectors and all.
+    kept = changes.kept(store, changes.kept_changes(store, chain.snapshot_id, "29990101T000000Z-refresh", model_version))
+    assert set(kept.upserts["product_id"]) == set(retitled) | {f"new{i}" for i in range(4)}
+    assert kept.new_ids == {f"new{i}" for i in range(4)} and set(kept.removed_ids) == set(before.index[-3:])
+    assert sorted(kept.unchanged_ids) == sorted(unchanged) and set(kept.unchanged_sample["product_id"]) == set(unchanged)
+    for rows in (kept.upserts, kept.unchanged_sample):
+        np.testing.assert_array_equal(np.stack(rows["embedding"].to_numpy()), np.stack(after[rows["product_id"]].to_numpy()))
 
 
 def test_vectors_a_model_would_not_give_today_are_never_carried_over(chain):

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from catalog_search import evaluation
-from catalog_search.cli import _clients, _query_vectors
+from catalog_search.cli import _clients, _query_vectors, live_judgments
 from catalog_search.search import SearchRequest, ranked_ids
 from catalog_search.settings import Settings
 
@@ -39,8 +39,8 @@ def main() -> int:
     parser.add_argument("--qrels", default=settings.golden_qrels)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    judgments = evaluation.read_judgments(args.queries, args.qrels)
     clients = _clients()
+    judgments = live_judgments(clients, args.queries, args.qrels)
     vectors = _query_vectors(clients)
     results = []
     keyword = _score(clients, vectors, settings, judgments, "keyword", 1.0, 60)

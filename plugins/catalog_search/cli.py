@@ -111,21 +111,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """nDCG@10, recall@100 and MRR of every mode on judged queries, against the live alias; and
-    the leaf-category purity of recommendations over a sample of products."""
+    """nDCG@10, recall@100 and MRR of every mode on judged queries, against the live alias (judged
+    by rule on the live index's own catalog, or by qrels); and the leaf-category purity of
+    recommendations over a sample of products."""
     from catalog_search import evaluation
     from catalog_search.search import SearchRequest, ranked_ids
 
     settings = Settings.from_env()
-    judgments = evaluation.read_judgments(args.queries or settings.golden_queries, args.qrels or settings.golden_qrels)
     modes = args.modes or list(MODES)
     clients = _clients()
     vectors, alias = _query_vectors(clients), settings.index_alias
+    judgments = live_judgments(clients, args.queries or settings.golden_queries, args.qrels or settings.golden_qrels)
 
     report = evaluation.evaluate(judgments, modes, lambda text, mode: ranked_ids(
         clients.opensearch, alias, vectors, SearchRequest(text, mode, size=evaluation.RECALL_DEPTH)))
     if args.purity_sample:
         report["recommendations"] = recommendation_purity(clients.opensearch, alias, args.purity_sample)
+    print(f"{report['queries']} queries judged by {report['judging']}"
+          + (f"; {len(report['unjudgeable'])} without a relevant product, not scored: {', '.join(report['unjudgeable'])}"
+             if report["unjudgeable"] else ""))
     print(evaluation.table(report))
     if "recommendations" in report:
         r = report["recommendations"]
@@ -139,6 +143,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         args.json.write_text(json.dumps(report, indent=1))
         print(f"report: {args.json}")
     return 0
+
+
+def live_judgments(clients, queries: str, qrels: str | None):
+    """The judgments of a query set on the live index: by rule on the catalog it serves (the
+    snapshot in its ``_meta``), or by the qrels (``evaluation``)."""
+    from catalog_search import evaluation
+    from catalog_search.errors import NotFound
+    from catalog_search.index import index_meta, live_index
+    from catalog_search.layout import Layout
+
+    settings = clients.settings
+    query_set = evaluation.read_query_set(queries, qrels or None, evaluation.JudgingRule.from_settings(settings))
+    if not query_set.needs_catalog:
+        return query_set.judge()
+    live = live_index(clients.opensearch, settings.index_alias)
+    if live is None:
+        raise NotFound(f"no index behind the alias {settings.index_alias!r} yet: publish one first (search_index_publish)")
+    snapshot_id = index_meta(clients.opensearch, live)["snapshot_id"]
+    return query_set.judge(clients.store.get_parquet(Layout.snapshot_products(snapshot_id), columns=evaluation.catalog_columns(query_set.rule)))
 
 
 def recommendation_purity(client, alias: str, sample: int, seed: int = 13) -> dict:

@@ -63,6 +63,10 @@ class Settings:
     index_force_merge_segments: int = _setting(0, help="force-merge a new index to this many segments (0: off)")
     index_retention: int = _setting(3)
     projector_sample: int = _setting(5000, help="products in each enrichment's Embedding Projector export (0: none)")
+    # when the DAGs run (cron, UTC): the catalog lands, the nightly enrichment, weekly training
+    refresh_schedule: str = _setting("0 1 * * *", help="catalog_refresh's cron")
+    enrichment_schedule: str = _setting("0 2 * * *", help="catalog_enrichment's cron (it also runs on new snapshots and models)")
+    training_schedule: str = _setting("0 3 * * 0", help="embedding_training's cron")
     filter_attributes: tuple[str, ...] = _setting(("gender", "colour", "season", "year", "usage"),
                                                   help="catalog attributes search may filter on")
     # search (tuned on the dev queries by benchmarks/tune_search.py; see the README)
@@ -80,7 +84,16 @@ class Settings:
     golden_queries: str = _setting("data/fashion/queries_dev.tsv", help="TSV (local or s3://); empty: no gate")
     golden_qrels: str = _setting("data/fashion/qrels_dev.tsv")
     min_golden_ndcg: float = _setting(0.5, help="absolute floor of the default mode's nDCG@10")
-    golden_ndcg_tolerance: float = _setting(0.02, help="how far below the live index's nDCG@10 a new one may be")
+    golden_ndcg_tolerance: float = _setting(0.02, help="a mean drop in nDCG@10 against the live index up to this is never refused")
+    golden_confidence: float = _setting(0.95, help="a larger drop is refused when this one-sided paired bootstrap "
+                                                   "bound over the queries says it is not noise")
+    # how a catalog maps onto the rule columns of a query set (evaluation.JudgingRule): the first
+    # decides relevance, the others grade 2; a query set without these columns is judged by its qrels
+    judging_fields: tuple[str, ...] = _setting(("article_types=category.leaf", "gender=gender", "colours=colour", "usage=usage"),
+                                               help="query_column=catalog_field: category, category.leaf, category.N, "
+                                                    "a canonical column or an attribute")
+    judging_also_meets: tuple[str, ...] = _setting(("gender:Unisex=Men|Women",),
+                                                   help="column:product_value=wanted|wanted: a value that meets others too")
     # pair sampling
     pairs: int = _setting(60_000)
     positive_share: float = _setting(0.5)

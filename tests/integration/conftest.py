@@ -6,15 +6,19 @@ the reason, except under CI (``CI=true``), where a stack that did not come up is
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
 import uuid
 from pathlib import Path
+from typing import Callable
 
+import pandas as pd
 import pytest
 
 from catalog_search.clients import Clients
+from catalog_search.layout import Layout
 from catalog_search.settings import Settings
 from catalog_search.storage import ObjectStore
 
@@ -107,3 +111,38 @@ def chain_service(chain, tmp_path_factory):
     settings = dataclasses.replace(Settings.from_env(), bucket=env["CATALOG_SEARCH_BUCKET"], index_alias=env["CATALOG_SEARCH_INDEX_ALIAS"],
                                    work_dir=tmp_path_factory.mktemp("api-work"))
     return Service.from_clients(Clients.from_environment(settings))
+
+
+@dataclasses.dataclass(frozen=True)
+class World:
+    """A bucket, DynamoDB table, index alias and work folder of their own (all named ``name``),
+    holding the chain's champion model, and a sample of the chain's catalog to start from."""
+
+    name: str
+    clients: Clients
+    sample: pd.DataFrame
+
+
+@pytest.fixture(scope="session")
+def world(chain, clients, tmp_path_factory) -> Callable[[str, int], World]:
+    """Makes ``World``s; their indices are deleted at the end of the session."""
+    source = ObjectStore(clients.s3, chain[0]["CATALOG_SEARCH_BUCKET"])
+    champion = source.get_json(Layout.CHAMPION)
+    products = source.get_parquet(Layout.snapshot_products(champion["snapshot_id"]))
+    made: list[str] = []
+
+    def make(prefix: str, size: int) -> World:
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        settings = dataclasses.replace(clients.settings, bucket=name, table_name=name, index_alias=name,
+                                       work_dir=tmp_path_factory.mktemp(name))
+        scoped = Clients(settings, clients.make_aws, clients.make_opensearch, clients.endpoints)
+        scoped.store.ensure_bucket()
+        for key in source.list_keys(Layout.model(champion["model_version"])):  # record, lineage, artifact, metrics
+            scoped.store.put_bytes(key, source.get_bytes(key))
+        scoped.store.put_json(Layout.CHAMPION, champion)
+        made.append(name)
+        return World(name, scoped, products.sample(size, random_state=0).reset_index(drop=True))
+
+    yield make
+    for name in made:
+        clients.opensearch.indices.delete(index=f"{name}-*", ignore_unavailable=True)

@@ -195,10 +195,12 @@ def test_the_cli_says_not_found(stage_clients, args, message):
 
 
 def _golden(tmp_path) -> tuple[str, str]:
-    """Golden queries for the synthetic catalog: "navy shirt" should find products 0-9."""
+    """Golden queries for the synthetic catalog, judged by qrels (no rule columns): "navy shirt 3"
+    wants product 3, and products 0-19 were judged (the others not relevant, grade 0)."""
     queries, qrels = tmp_path / "queries.tsv", tmp_path / "qrels.tsv"
     queries.write_text("qid\tquery\ng1\tnavy shirt 3\ng2\tnavy shirt 7\n")
-    qrels.write_text("qid\tproduct_id\tgrade\ng1\t3\t2\ng2\t7\t2\n")
+    judged = [f"{qid}\t{p}\t{2 if p == wanted else 0}" for qid, wanted in (("g1", 3), ("g2", 7)) for p in range(20)]
+    qrels.write_text("qid\tproduct_id\tgrade\n" + "\n".join(judged) + "\n")
     return str(queries), str(qrels)
 
 
@@ -217,6 +219,6 @@ def test_the_golden_query_gate_passes_a_good_index_and_refuses_a_bad_one(stage_c
     scrambled["title"] = ["Women red watch"] * 50  # a broken load: every title lost
     clients.store.put_parquet(Layout.enriched_products("20260301T000000Z-x", "m1"), scrambled)
     bad = publish.build_index(clients, Run("search_index_publish", "manual__2"), "20260301T000000Z-x", "m1")
-    with pytest.raises(publish.SearchQualityFailed, match=r"nDCG@10 0\.[0-4]\d+ is below the floor 0\.500.*below the live index's 1\.000"):
+    with pytest.raises(publish.SearchQualityFailed, match=r"nDCG@10 0\.[0-4]\d+ is below the floor 0\.500.*against the live index's 1\.000"):
         publish.check_search_quality(clients, run, bad["index"])
     assert index.live_index(clients.opensearch, gated.index_alias) == good["index"]

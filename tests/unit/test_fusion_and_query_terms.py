@@ -1,4 +1,4 @@
-"""Fusion arithmetic and pagination, unknown words and typos, and the evaluation metrics."""
+"""Fusion arithmetic and pagination, unknown words and typos."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import math
 
 import pytest
 
-from catalog_search import evaluation
 from catalog_search.query_terms import Speller, analyze
 from catalog_search.search import SearchRequest, fuse
 from catalog_search.tokenizer import build_vocab
@@ -66,30 +65,3 @@ def test_a_query_of_unknown_words_gets_no_vector():
 def test_short_words_are_not_corrected():
     vocab = build_vocab(["tee top"])
     assert Speller(vocab).correct("tep") is None
-
-
-def test_metrics_on_a_known_ranking():
-    grades = {"a": 2, "b": 1, "c": 0, "d": 2}
-    ranked = ["c", "a", "x", "b"]
-    dcg = 3 / math.log2(3) + 1 / math.log2(5)
-    ideal = 3 + 3 / math.log2(3) + 1 / math.log2(4)
-    assert evaluation.ndcg(ranked, grades) == pytest.approx(dcg / ideal)
-    assert evaluation.recall(ranked, grades) == pytest.approx(2 / 3)
-    assert evaluation.reciprocal_rank(ranked, grades) == pytest.approx(1 / 2)
-    assert evaluation.ndcg(["a", "d", "b"], grades) == pytest.approx(1.0)
-
-
-def test_evaluate_reports_means_and_per_query(tmp_path):
-    (tmp_path / "q.tsv").write_text("qid\tquery\nq1\tshirt\nq2\twatch\n")
-    (tmp_path / "r.tsv").write_text("qid\tproduct_id\tgrade\nq1\ts1\t2\nq2\tw1\t1\n")
-    judgments = evaluation.read_judgments(tmp_path / "q.tsv", tmp_path / "r.tsv")
-    report = evaluation.evaluate(judgments, ["keyword"], lambda text, mode: ["s1"] if text == "shirt" else ["x", "w1"])
-    mode = report["modes"]["keyword"]
-    assert mode["per_query"]["q1"]["mrr"] == 1.0 and mode["per_query"]["q2"]["mrr"] == 0.5
-    assert mode["mrr"] == pytest.approx(0.75)
-    assert "keyword" in evaluation.table(report)
-
-
-def test_leaf_purity():
-    categories = {"p": "A > B", "n1": "A > B", "n2": "A > C", "q": "A > C", "n3": "A > C"}
-    assert evaluation.leaf_purity({"p": ["n1", "n2"], "q": ["n3"]}, categories) == pytest.approx(0.75)

@@ -243,21 +243,27 @@ class SearchQualityFailed(PermanentError):
 
 def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
     """Score the default search mode on the golden queries against the new index and the live
-    one; refuse the new index (alias unmoved) below the floor or too far below the live index."""
+    one, each judged on its own catalog (``evaluation``: by rule, or condensed qrels); refuse the
+    new index (alias unmoved) below the floor, or when it answers the queries worse than the live
+    index by more than the tolerance and more than the queries' own spread explains (a paired
+    bootstrap over the queries)."""
     settings = clients.settings
     if not settings.golden_queries:
         log.warning("no golden queries configured (CATALOG_SEARCH_GOLDEN_QUERIES): search quality not checked")
         return {"checked": False}
     local = settings.work_dir / "golden" / run.key
-    judgments = evaluation.read_judgments(_local_copy(clients, settings.golden_queries, local),
-                                          _local_copy(clients, settings.golden_qrels, local))
-    vectors = _gate_query_vectors(clients, list(judgments.queries.values()))
+    query_set = evaluation.read_query_set(_local_copy(clients, settings.golden_queries, local),
+                                          _local_copy(clients, settings.golden_qrels, local) if settings.golden_qrels else None,
+                                          evaluation.JudgingRule.from_settings(settings))
+    vectors = _gate_query_vectors(clients, list(query_set.queries.values()))
     mode = settings.search_mode
 
-    def score(target: str) -> float:
+    def score(target: str) -> dict:
+        judgments = query_set.judge(_index_catalog(clients, target, query_set.rule) if query_set.needs_catalog else None)
+        depth = evaluation.NDCG_DEPTH if judgments.judged is None else evaluation.RECALL_DEPTH  # condensed lists need depth
         report = evaluation.evaluate(judgments, [mode], lambda text, _: search.ranked_ids(
-            clients.opensearch, target, vectors, search.SearchRequest(text, mode, size=evaluation.NDCG_DEPTH)))
-        return report["modes"][mode]["ndcg@10"]
+            clients.opensearch, target, vectors, search.SearchRequest(text, mode, size=depth)))
+        return {**report, **report.pop("modes")[mode]}
 
     new = score(index_name)
     live_name = index.live_index(clients.opensearch, settings.index_alias)
@@ -266,23 +272,44 @@ def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
         try:
             live = score(live_name)
         except MissingObject as missing:
-            # The live index's query encoder is gone (e.g. a local stack whose moto restarted empty
-            # while OpenSearch kept its data): it cannot answer by vector, so there is nothing to
-            # compare with; the floor still applies.
+            # The live index's query encoder or snapshot is gone (e.g. a local stack whose moto
+            # restarted empty while OpenSearch kept its data): there is nothing to compare with,
+            # and the floor still applies.
             log.warning("live index %s cannot be scored (%s); only the floor applies", live_name, missing)
-    result = {"checked": True, "mode": mode, "queries": len(judgments.queries), "ndcg@10": new,
-              "live_index": live_name, "live_ndcg@10": live}
+    result = {"checked": True, "mode": mode, "judging": new["judging"], "queries": new["queries"],
+              "unjudgeable": new["unjudgeable"], "ndcg@10": new["ndcg@10"], "live_index": live_name,
+              "live_ndcg@10": live["ndcg@10"] if live else None}
     problems = []
-    if new < settings.min_golden_ndcg:
-        problems.append(f"nDCG@10 {new:.3f} is below the floor {settings.min_golden_ndcg:.3f}")
-    if live is not None and new < live - settings.golden_ndcg_tolerance:
-        problems.append(f"nDCG@10 {new:.3f} is below the live index's {live:.3f} by more than {settings.golden_ndcg_tolerance}")
-    log.info("golden queries (%s, %d queries): new %s nDCG@10 %.3f, live %s %s", mode, len(judgments.queries), index_name,
-             new, live_name, f"{live:.3f}" if live is not None else "-")
+    if new["ndcg@10"] < settings.min_golden_ndcg:
+        problems.append(f"nDCG@10 {new['ndcg@10']:.3f} is below the floor {settings.min_golden_ndcg:.3f}")
+    if live is not None:
+        new_scores, live_scores = ({q: s["ndcg@10"] for q, s in report["per_query"].items()} for report in (new, live))
+        if not new_scores.keys() & live_scores.keys():
+            log.warning("no golden query has a relevant product in both indices' catalogs: only the floor applies")
+        else:
+            paired = evaluation.paired_comparison(new_scores, live_scores, settings.golden_confidence)
+            result.update({"compared_queries": paired.queries, "difference": paired.difference, "upper_bound": paired.upper_bound,
+                           "worst_queries": [{"qid": q, "query": query_set.queries[q], "new": a, "live": b} for q, a, b in paired.worst]})
+            if paired.drop_is_real(settings.golden_ndcg_tolerance):
+                worst = "; ".join(f"{q} {query_set.queries[q]!r} {b:.3f} → {a:.3f}" for q, a, b in paired.worst)
+                problems.append(f"on the {paired.queries} queries scored on both, nDCG@10 {paired.new:.3f} against the live "
+                                f"index's {paired.live:.3f}: a drop of {-paired.difference:.3f}, more than the tolerance "
+                                f"{settings.golden_ndcg_tolerance} and beyond the queries' spread (one-sided {paired.confidence:.0%} "
+                                f"paired bootstrap bound of the difference {paired.upper_bound:+.3f}); worst queries, live → new: {worst}")
+    log.info("golden queries (%s mode, judged by %s, %d scored%s): new %s nDCG@10 %.3f, live %s %s%s", mode, new["judging"],
+             new["queries"], f", {len(new['unjudgeable'])} without a relevant product" if new["unjudgeable"] else "",
+             index_name, new["ndcg@10"], live_name, f"{live['ndcg@10']:.3f}" if live else "-",
+             f" (paired difference {result['difference']:+.3f}, bound {result['upper_bound']:+.3f})" if "difference" in result else "")
     if problems:
         raise SearchQualityFailed(f"index {index_name} refused on the golden queries ({mode} mode): "
                                   + "; ".join(problems) + ". The alias was not moved.")
     return result
+
+
+def _index_catalog(clients: Clients, index_name: str, rule: evaluation.JudgingRule) -> pd.DataFrame:
+    """The products of the snapshot an index serves (its ``_meta``), with the fields the rule reads."""
+    snapshot_id = index.index_meta(clients.opensearch, index_name)["snapshot_id"]
+    return clients.store.get_parquet(Layout.snapshot_products(snapshot_id), columns=evaluation.catalog_columns(rule))
 
 
 def _gate_query_vectors(clients: Clients, texts: list[str]) -> QueryVectors:

@@ -88,10 +88,13 @@ def run_stage(stage: str, **inputs: Any) -> Any:
     from catalog_search.settings import Settings
     from catalog_search.stages import Run
 
+    from catalog_search.run_report import recording_failure
+
     context = get_current_context()
     run = Run(context["dag"].dag_id, context["run_id"],
               context.get("logical_date") or context["dag_run"].run_after)
-    return stage_function(stage)(Clients.from_airflow(Settings.from_env()), run, **inputs)
+    with recording_failure(context["ti"]):
+        return stage_function(stage)(Clients.from_airflow(Settings.from_env()), run, **inputs)
 
 
 def stage_function(stage: str) -> Any:
@@ -129,13 +132,16 @@ def add_run_report(dag: Any) -> None:
     runs whatever happened before it and its own outcome does not decide the run's."""
     from airflow.sdk import task
 
+    from catalog_search.run_report import FAILURE_KEY
+
     @task
     def write_run_report() -> dict:
         context = get_current_context()
         ti, order = context["ti"], [t for t in context["dag"].topological_sort() if t.task_id != "write_run_report"]
         states = ti.get_task_states(dag_id=ti.dag_id, task_ids=[t.task_id for t in order], run_ids=[ti.run_id])
         outcomes = [{"task_id": t.task_id, "state": str(states.get(ti.run_id, {}).get(t.task_id)),
-                     "result": ti.xcom_pull(task_ids=t.task_id)} for t in order]
+                     "result": ti.xcom_pull(task_ids=t.task_id),
+                     "failure": ti.xcom_pull(task_ids=t.task_id, key=FAILURE_KEY)} for t in order]
         return run_stage("reporting.write_run_report", outcomes=outcomes)
 
     leaves = [t for t in dag.tasks if not t.downstream_list]

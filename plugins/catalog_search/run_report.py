@@ -10,6 +10,8 @@ reports whatever happened before it) beside the run's other reports:
 from __future__ import annotations
 
 import json
+import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,8 +19,32 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+log = logging.getLogger(__name__)
+
 TEMPLATES = Path(__file__).parent / "web" / "templates"
 PAGE = "index.html"
+FAILURE_KEY = "failure"  # the XCom a failed try leaves for the report (Airflow clears it when the task is tried again)
+FAILURE_LINES = 6  # of the error's message, on the page
+
+
+@contextmanager
+def recording_failure(ti: Any):
+    """Run the body; when it raises, leave the error's first lines and the try number as the
+    task's ``failure`` XCom, then raise it on. The page shows it next to a failed state.
+    Without a task instance (an operator called outside Airflow) nothing is recorded."""
+    try:
+        yield
+    except Exception as err:
+        if ti is None:
+            raise
+        lines = f"{type(err).__name__}: {err}".splitlines()
+        record = {"try_number": ti.try_number, "error": "\n".join(lines[:FAILURE_LINES])
+                  + (f"\n… ({len(lines) - FAILURE_LINES} more lines in the task log)" if len(lines) > FAILURE_LINES else "")}
+        try:
+            ti.xcom_push(FAILURE_KEY, record)
+        except Exception:  # the report is secondary: never hide the task's own error
+            log.warning("could not record the failure for the run report", exc_info=True)
+        raise
 
 
 @dataclass(frozen=True)
@@ -26,6 +52,11 @@ class TaskOutcome:
     task_id: str
     state: str
     result: Any = None
+    failure: dict | None = None  # {"try_number", "error"}: what the last try that failed raised
+
+    @property
+    def failed(self) -> bool:
+        return self.state in ("failed", "upstream_failed", "up_for_retry")
 
     def facts(self) -> list[tuple[str, str]]:
         """The task's returned dict as (name, value) rows; nested values as compact JSON."""

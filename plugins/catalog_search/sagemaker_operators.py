@@ -26,7 +26,21 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
+from catalog_search.run_report import recording_failure
 from catalog_search.runners import attempt_name, described
+
+
+class _RecordsFailure:
+    """The error of a failed try left for the run report (``run_report.recording_failure``), as
+    ``dag_support.run_stage`` does for every other task."""
+
+    def execute(self, context: Any) -> Any:
+        with recording_failure(context.get("ti")):
+            return super().execute(context)
+
+    def execute_complete(self, context: Any, event: Any = None) -> Any:
+        with recording_failure(context.get("ti")):
+            return super().execute_complete(context, event)
 
 
 class _Reattaching:
@@ -59,7 +73,7 @@ class _Reattaching:
         )
 
 
-class TrainingJobOperator(_Reattaching, SageMakerTrainingOperator):
+class TrainingJobOperator(_RecordsFailure, _Reattaching, SageMakerTrainingOperator):
     """CreateTrainingJob, deferrable, re-attaching (returns ``{"Training": description}``)."""
 
     job_type, name_key, status_key = "Training", "TrainingJobName", "TrainingJobStatus"
@@ -71,7 +85,7 @@ class TrainingJobOperator(_Reattaching, SageMakerTrainingOperator):
         return self.hook.describe_training_job(name)
 
 
-class TransformJobOperator(_Reattaching, SageMakerTransformOperator):
+class TransformJobOperator(_RecordsFailure, _Reattaching, SageMakerTransformOperator):
     """CreateTransformJob of an existing model, deferrable, re-attaching
     (returns ``{"Model": …, "Transform": description}``)."""
 
@@ -84,7 +98,7 @@ class TransformJobOperator(_Reattaching, SageMakerTransformOperator):
         return self.hook.describe_transform_job(name)
 
 
-class ProcessingJobOperator(_Reattaching, SageMakerProcessingOperator):
+class ProcessingJobOperator(_RecordsFailure, _Reattaching, SageMakerProcessingOperator):
     """CreateProcessingJob, deferrable, re-attaching (returns ``{"Processing": description}``)."""
 
     job_type, name_key, status_key = "Processing", "ProcessingJobName", "ProcessingJobStatus"
@@ -99,7 +113,7 @@ class ProcessingJobOperator(_Reattaching, SageMakerProcessingOperator):
         return {"Processing": serialize(self.hook.describe_processing_job(job_name))}
 
 
-class ModelOperator(SageMakerModelOperator):
+class ModelOperator(_RecordsFailure, SageMakerModelOperator):
     """CreateModel, once: a retried task (or a model registered before) finds the model of its
     name (returns ``{"Model": description}``)."""
 

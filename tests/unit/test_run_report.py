@@ -2,7 +2,9 @@
 
 from html.parser import HTMLParser
 
-from catalog_search.run_report import TaskOutcome, render
+import pytest
+
+from catalog_search.run_report import FAILURE_KEY, TaskOutcome, recording_failure, render
 
 
 class Text(HTMLParser):
@@ -43,3 +45,35 @@ def test_the_page_shows_each_task_s_state_and_facts_and_each_suite_with_its_data
 def test_user_text_in_a_result_is_escaped_and_floats_are_short():
     page = render("d", "r", [TaskOutcome("t", "success", {"title": "<script>x</script>", "ndcg@10": 0.912345678})], [])
     assert "<script>" not in page and "&lt;script&gt;" in page and "0.9123" in page and "No suite ran" in page
+
+
+class _TaskInstance:
+    def __init__(self, try_number: int):
+        self.try_number, self.pushed = try_number, {}
+
+    def xcom_push(self, key, value):
+        self.pushed[key] = value
+
+
+def test_a_failed_try_leaves_its_error_and_try_number_and_the_error_goes_on():
+    ti = _TaskInstance(2)
+    message = "index x refused on the golden queries: nDCG@10 0.612 against 0.927\n" + "\n".join(f"line {i}" for i in range(10))
+    with pytest.raises(ValueError, match="refused"), recording_failure(ti):
+        raise ValueError(message)
+    failure = ti.pushed[FAILURE_KEY]
+    assert failure["try_number"] == 2 and failure["error"].startswith("ValueError: index x refused")
+    assert "line 4" in failure["error"] and "line 5" not in failure["error"] and "(5 more lines in the task log)" in failure["error"]
+    with recording_failure(ti):
+        pass  # a try that succeeds leaves nothing new
+    assert len(ti.pushed) == 1
+
+
+def test_the_page_shows_a_failed_task_s_error_and_try_next_to_its_state():
+    failure = {"try_number": 1, "error": "SearchQualityFailed: index products-2 refused on the golden queries"}
+    outcomes = [TaskOutcome("build_and_validate_index", "success", {"index": "products-2"}),
+                TaskOutcome("check_search_quality", "failed", None, failure),
+                TaskOutcome("swap_alias", "upstream_failed"),
+                TaskOutcome("needs_publishing", "success", True, {"try_number": 1, "error": "ConnectionError: refused"})]
+    text = " ".join(c for c in parsed(render("search_index_publish", "r", outcomes, [])).chunks if c)
+    assert "check_search_quality failed try 1 SearchQualityFailed: index products-2 refused on the golden queries" in text
+    assert "ConnectionError" not in text  # an earlier try's error, on a task that then succeeded

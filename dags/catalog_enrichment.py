@@ -10,6 +10,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, t
 from catalog_search.dag_support import (
     CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, ENRICHED_CATALOG, TAGS, add_run_report, emit, given, run_stage, sagemaker_job,
 )
+from catalog_search.settings import Settings
 
 with DAG(
     dag_id="catalog_enrichment",
@@ -19,7 +20,9 @@ needs embedding? → tokenize → batch transform → validate embeddings → en
 
 Runs nightly and whenever a new catalog snapshot or champion model is published, one run at a
 time; a run whose (snapshot, model) is already enriched (the night's cron after the snapshot's
-event, say) ends at **needs_embedding** and says so, publishing nothing twice. Writes
+event, say) ends at **needs_embedding** and says so, publishing nothing twice, and so does a run
+for a snapshot older than the newest enriched one (a backfill's: it would never be published)
+unless its conf says `embed_older: true`. Writes
 Object2Vec inference JSON Lines to `enrichment/{snapshot_id}/{model_version}/input/`, runs a
 Batch Transform job (or the local runner) whose `.out` lines land in `output/`, checks them with
 Great Expectations (one vector per product, right dimension, finite and non-zero) and writes
@@ -28,7 +31,7 @@ Embedding Projector files under `projector/` (`tensors.tsv`, `metadata.tsv`, `pr
 Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, the champion).
 """,
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 2 * * *", timezone="UTC"), assets=(CATALOG_SNAPSHOT | EMBEDDING_MODEL)
+        timetable=CronTriggerTimetable(Settings.from_env().enrichment_schedule, timezone="UTC"), assets=(CATALOG_SNAPSHOT | EMBEDDING_MODEL)
     ),
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -38,6 +41,8 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
     params={
         "snapshot_id": Param(None, type=["null", "string"], description="Snapshot to embed (default: newest)"),
         "model_version": Param(None, type=["null", "string"], description="Model to embed with (default: champion)"),
+        "embed_older": Param(False, type="boolean",
+                             description="Embed a snapshot older than the newest enriched one (a backfill's; never published)"),
     },
 ) as dag:
 
@@ -47,8 +52,8 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
         return run_stage("enrichment.resolve_inputs", **inputs)
 
     @task.short_circuit
-    def needs_embedding(inputs: dict) -> bool:
-        return run_stage("enrichment.needs_embedding", **inputs)
+    def needs_embedding(inputs: dict, params: dict | None = None) -> bool:
+        return run_stage("enrichment.needs_embedding", **inputs, embed_older=bool((params or {}).get("embed_older")))
 
     @task
     def prepare_transform_input(inputs: dict) -> dict:

@@ -30,17 +30,25 @@ def resolve_inputs(clients: Clients, run: Run, snapshot_id: str | None = None, m
             "model_version": model_version or pointers.champion(store)["model_version"]}
 
 
-def needs_embedding(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> bool:
-    """False, saying why, when this (snapshot, model) was already enriched and published (the
-    nightly cron and the new-snapshot event name the same one): the run ends without embedding
-    or publishing anything again."""
+def needs_embedding(clients: Clients, run: Run, snapshot_id: str, model_version: str, embed_older: bool = False) -> bool:
+    """False, saying why, when there is nothing worth embedding: this (snapshot, model) was
+    already enriched and published (the nightly cron and the new-snapshot event name the same
+    one), or the snapshot is older than the newest enriched one (a backfill: it is landed and
+    validated, but its vectors would never be published, since a publish never moves the alias
+    back), unless the run's conf asks for it (``embed_older``). The run then ends without
+    embedding or publishing anything."""
     store = clients.store
     latest = store.get_json(Layout.LATEST_ENRICHMENT, default={})
-    published = (latest.get("snapshot_id"), latest.get("model_version")) == (snapshot_id, model_version) \
-        or latest.get("snapshot_id", "") > snapshot_id
-    if published and store.exists(Layout.enriched_products(snapshot_id, model_version)):
-        log.info("nothing to do: snapshot %s is already enriched with model %s (%s)", snapshot_id, model_version,
-                 store.uri(Layout.enriched_products(snapshot_id, model_version)))
+    newest = latest.get("snapshot_id", "")
+    enriched = Layout.enriched_products(snapshot_id, model_version)
+    if ((newest, latest.get("model_version")) == (snapshot_id, model_version) or newest > snapshot_id) and store.exists(enriched):
+        log.info("nothing to do: snapshot %s is already enriched with model %s (%s)", snapshot_id, model_version, store.uri(enriched))
+        return False
+    if newest > snapshot_id and not embed_older:
+        log.info("nothing to embed: snapshot %s is older than the newest enriched snapshot %s (a backfill). It is landed and "
+                 "validated, but its vectors would never be published (a publish never moves the alias back); to embed it "
+                 "anyway, trigger catalog_enrichment with conf {\"snapshot_id\": \"%s\", \"embed_older\": true}",
+                 snapshot_id, newest, snapshot_id)
         return False
     return True
 

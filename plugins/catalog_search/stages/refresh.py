@@ -14,15 +14,24 @@ from catalog_search.stages import Run
 log = logging.getLogger(__name__)
 
 
+PREVIOUS = "previous"  # derive_from: the newest validated snapshot before this one
+
+
 def land_snapshot(clients: Clients, run: Run, snapshot_id: str | None = None, derive_from: str | None = None) -> dict:
     """Write the source catalog as snapshot ``snapshot_id`` (default: from the run's logical
     date); rows that cannot be served go to rejects with a reason.
 
-    With ``derive_from`` (a snapshot id), the refresh simulator derives this snapshot from that
-    one instead (products added, removed, retitled, recategorised), for exercising nightly runs."""
+    With ``derive_from`` (a snapshot id, or ``"previous"``: the newest validated snapshot older
+    than this one), the refresh simulator derives this snapshot from that one instead (products
+    added, removed, retitled, recategorised), for exercising nightly runs; with ``"previous"``
+    and no earlier snapshot, the source is read."""
     settings, store = clients.settings, clients.store
     snapshot_id = snapshot_id or snapshot_id_for(settings.source_dir.name, run.logical_date)
     store.ensure_bucket()  # the first writer of a deployment creates the bucket
+    if derive_from == PREVIOUS:
+        derive_from = pointers.previous_snapshot(store, snapshot_id)
+        if derive_from is None:
+            log.info("no validated snapshot before %s to derive it from: the source is read", snapshot_id)
     if derive_from:
         previous = store.get_parquet(Layout.snapshot_products(derive_from))
         source, changes = refresh.simulate_refresh(previous, refresh.RefreshSpec(seed=int(short_hash(snapshot_id), 16)))

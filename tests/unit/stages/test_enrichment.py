@@ -46,6 +46,15 @@ def test_a_second_run_for_an_already_enriched_snapshot_and_model_does_nothing(ch
     assert enrichment.needs_embedding(clients, run, "29990101T000000Z-fashion", model_version)
 
 
+def test_a_backfill_of_an_older_snapshot_embeds_nothing_unless_asked(chain, caplog):
+    clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-29T02:00:00")
+    older, model_version = "20200101T010000Z-source", chain.champion["model_version"]
+    caplog.set_level("INFO", logger="catalog_search.stages.enrichment")
+    assert not enrichment.needs_embedding(clients, run, older, model_version)
+    assert f"older than the newest enriched snapshot {chain.snapshot_id}" in caplog.text and '"embed_older": true' in caplog.text
+    assert enrichment.needs_embedding(clients, run, older, model_version, embed_older=True)
+
+
 def refreshed_snapshot(chain, snapshot_id: str) -> pd.DataFrame:
     """A refresh of the chain's snapshot: 5 products retitled, 3 gone, 4 new."""
     products = chain.clients.store.get_parquet(Layout.snapshot_products(chain.snapshot_id))

@@ -24,6 +24,13 @@ def test_land_snapshot_can_derive_a_refresh_of_an_earlier_snapshot(clients, snap
     assert derived["snapshot_id"] > snapshot_id and derived["source"].startswith(f"refresh of {snapshot_id}")
 
 
+def test_land_snapshot_derives_from_the_previous_validated_snapshot_or_reads_the_source(clients, snapshot_id):
+    first = refresh.land_snapshot(clients, run_of("catalog_refresh", "2026-11-20T01:00:00"), derive_from=refresh.PREVIOUS)
+    assert first["source"] == str(clients.settings.source_dir)  # nothing validated before it
+    night = refresh.land_snapshot(clients, run_of("catalog_refresh", "2026-11-30T01:00:00"), derive_from=refresh.PREVIOUS)
+    assert night["source"].startswith(f"refresh of {snapshot_id}: ")  # the newest validated one, not the unvalidated first
+
+
 def test_validate_snapshot_publishes_its_report_and_compares_with_the_previous_one(clients, snapshot_id):
     run = run_of("catalog_refresh", "2026-11-30T01:00:00")
     later = refresh.land_snapshot(clients, run, derive_from=snapshot_id)["snapshot_id"]

@@ -1,9 +1,11 @@
 # One entry point for developer commands; each target is a script under scripts/.
-.PHONY: demo test setup up down status airflow-start airflow-stop serve lock bench
+.PHONY: demo night test setup up down status airflow-start airflow-stop serve lock bench
 SHELL := /bin/bash
 
 demo:            ## the main job end to end on the local stack (setup included)
 	bash scripts/demo.sh
+night:           ## one more night on the running demo stack: a simulated refresh, enrichment, publish
+	bash scripts/night.sh
 test:            ## every test (starts the local services if needed)
 	bash scripts/test.sh
 setup:           ## .venv/ from the pinned locks, project installed editable

@@ -7,6 +7,7 @@ from datetime import datetime
 from airflow.sdk import DAG, Param, task
 
 from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, TAGS, add_run_report, emit, given, run_stage
+from catalog_search.settings import Settings
 
 with DAG(
     dag_id="catalog_refresh",
@@ -19,11 +20,13 @@ Great Expectations (contract rules; size within tolerance of the newest earlier 
 churn reported; Data Docs under `reports/catalog_refresh/{run}/data_docs/`), and only then moves
 `catalog/latest.json` forward and emits the **catalog snapshot** asset. A failed validation
 publishes nothing. `derive_from` in the conf simulates a refresh of an earlier snapshot
-(products added, removed, retitled, recategorised) instead of reading the source.
+(products added, removed, retitled, recategorised) instead of reading the source: a snapshot id,
+or `previous` for the newest validated snapshot before this one (a simulated night; `make night`).
+Runs daily at `CATALOG_SEARCH_REFRESH_SCHEDULE` (01:00 UTC).
 The snapshot id comes from the run's logical date (or `snapshot_id` in the run's conf), so a
 re-run rewrites the same snapshot and a backfill writes an older one without moving `latest`.
 """,
-    schedule="0 1 * * *",
+    schedule=Settings.from_env().refresh_schedule,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     default_args=DEFAULT_ARGS,
@@ -31,7 +34,7 @@ re-run rewrites the same snapshot and a backfill writes an older one without mov
     params={
         "snapshot_id": Param(None, type=["null", "string"], description="Override the snapshot id"),
         "derive_from": Param(None, type=["null", "string"],
-                             description="Simulate a refresh of this snapshot instead of reading the source"),
+                             description="Simulate a refresh of this snapshot (or 'previous') instead of reading the source"),
     },
 ) as dag:
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DAG, Param, task
 
 from catalog_search.dag_support import CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, TAGS, add_run_report, emit, given, run_stage, sagemaker_job
+from catalog_search.settings import Settings
 
 APPROVAL_POKE_INTERVAL = 300  # seconds
 APPROVAL_TIMEOUT = timedelta(days=7)  # a version nobody approved within a week fails the run
@@ -44,7 +45,7 @@ pairs → vocabulary → Object2Vec training → model → metric gate → regis
 
 Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest snapshot).
 """,
-    schedule="0 3 * * 0",
+    schedule=Settings.from_env().training_schedule,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     max_active_runs=1,

@@ -71,6 +71,7 @@ def index_body(dim: int, engine: str, meta: dict) -> dict:
                 "currency": {"type": "keyword"},
                 "price": {"type": "float"},
                 "attributes": {"type": "object"},
+                "checksum": {"type": "integer"},
                 "embedding": {
                     "type": "knn_vector", "dimension": dim,
                     "method": {"name": "hnsw", "space_type": "cosinesimil", "engine": engine,
@@ -87,22 +88,51 @@ def category_prefixes(category: str) -> list[str]:
     return [CATEGORY_SEPARATOR.join(levels[: i + 1]) for i in range(len(levels))]
 
 
-def documents(enriched: pd.DataFrame, chunk: int = 10_000) -> Iterable[dict]:
+CONTENT_COLUMNS = ("product_id", "title", "category", "description", "brand", "price", "currency", "vendor", "attributes")
+CHECKSUM_BITS = 16  # a document's checksum; a sum of 10^8 of them is exact in the double an aggregation returns
+DOCUMENT_CHUNK = 10_000
+
+
+def checksums(rows: pd.DataFrame) -> np.ndarray:
+    """Each product's checksum: the top bits of a 64-bit digest of everything its document holds
+    (its fields and the float32 bits of its vector), stored with the document. The index's
+    fingerprint is their count and sum (``fingerprint``), which one aggregation recomputes from
+    what the index holds (``verify``): a lost, extra, stale or changed document moves it."""
+    fields = pd.DataFrame({c: rows[c].astype(str).where(rows[c].notna(), "") for c in CONTENT_COLUMNS if c in rows.columns})
+    text = pd.util.hash_pandas_object(fields, index=False).to_numpy()
+    bits = np.ascontiguousarray(as_matrix(rows["embedding"]), dtype=np.float32).view(np.uint32).astype(np.uint64)
+    weights = np.random.default_rng(CHECKSUM_BITS).integers(1, 2 ** 63, size=bits.shape[1], dtype=np.uint64) | np.uint64(1)
+    mixed = text ^ (bits * weights).sum(axis=1, dtype=np.uint64)
+    return (mixed >> np.uint64(64 - CHECKSUM_BITS)).astype(np.int64)
+
+
+def fingerprint(enriched: pd.DataFrame) -> dict:
+    """``{"documents", "checksum"}`` of an index that holds exactly these products."""
+    total = sum(int(checksums(enriched.iloc[start: start + DOCUMENT_CHUNK]).sum())
+                for start in range(0, len(enriched), DOCUMENT_CHUNK))
+    return {"documents": len(enriched), "checksum": total}
+
+
+def documents(enriched: pd.DataFrame, chunk: int = DOCUMENT_CHUNK) -> Iterable[dict]:
     """The products as index documents, converted a chunk at a time (a million rows as Python
     dicts at once would be gigabytes)."""
     for start in range(0, len(enriched), chunk):
-        for row in enriched.iloc[start: start + chunk].to_dict("records"):
+        rows = enriched.iloc[start: start + chunk]
+        for row, checksum in zip(rows.to_dict("records"), checksums(rows).tolist()):
             doc = {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and v != v)}
             doc["attributes"] = json.loads(row["attributes"]) if row.get("attributes") else {}
             doc["category_path"] = category_prefixes(row["category"])
             doc["embedding"] = np.asarray(row["embedding"]).tolist()
+            doc["checksum"] = checksum
             yield doc
 
 
 def schema_version(dim: int, engine: str) -> str:
-    """A hash of the index's settings and mappings: an index of another schema is never the base
-    of an incremental build."""
-    return short_hash(json.dumps(index_body(dim, engine, {}), sort_keys=True))
+    """A hash of the index's mappings and the settings it keeps (not those of the load, which it
+    leaves): an index of another schema is never the base of an incremental build."""
+    body = index_body(dim, engine, {})
+    kept = {k: v for k, v in body["settings"]["index"].items() if k not in LOAD_SETTINGS}
+    return short_hash(json.dumps({"settings": kept, "mappings": body["mappings"]}, sort_keys=True))
 
 
 def build(client: Any, name: str, enriched: pd.DataFrame, dim: int, shape: IndexShape, meta: dict) -> int:
@@ -126,6 +156,8 @@ def build_from(client: Any, name: str, base: str, upserts: pd.DataFrame, removed
     client.indices.clone(index=base, target=name, body={"settings": {"index": {
         "blocks": {"write": False}, **LOAD_SETTINGS}}}, params={"wait_for_active_shards": "all"})
     client.indices.put_mapping(index=name, body={"_meta": meta})
+    # A delete the clone has nothing for is not an error here: the fingerprint check after the
+    # load decides whether the result holds the snapshot (``verify``).
     deletes = ({"_op_type": "delete", "_index": name, "_id": pid} for pid in removed_ids)
     loaded = _bulk(client, name, itertools.chain(_index_actions(name, upserts), deletes))
     finish_load(client, name, shape)
@@ -150,16 +182,19 @@ def _bulk(client: Any, name: str, actions: Iterable[dict]) -> int:
     def send(chunk: list[dict]) -> tuple[int, list]:
         return helpers.bulk(client, chunk, chunk_size=len(chunk), request_timeout=120, raise_on_error=False, **BULK_RETRIES)
 
+    def failed(results: list) -> list:  # a delete of a document that is not there leaves what a delete wants
+        return [r for r in results if not (r.get("delete", {}).get("status") == 404)]
+
     ok, errors, in_flight = 0, [], set()
     with ThreadPoolExecutor(max_workers=BULK_THREADS) as pool:
         for chunk in _chunks(actions, BULK_CHUNK):
             if len(in_flight) >= BULK_THREADS:
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                 for sent in done:
-                    ok, errors = ok + sent.result()[0], errors + sent.result()[1]
+                    ok, errors = ok + sent.result()[0], errors + failed(sent.result()[1])
             in_flight.add(pool.submit(send, chunk))
         for sent in in_flight:
-            ok, errors = ok + sent.result()[0], errors + sent.result()[1]
+            ok, errors = ok + sent.result()[0], errors + failed(sent.result()[1])
     if errors:
         raise IndexValidationFailed(f"{len(errors)} documents were rejected by {name}, e.g. {errors[:2]}")
     return ok
@@ -172,12 +207,20 @@ def _chunks(items: Iterable[dict], size: int) -> Iterable[list[dict]]:
 
 
 def finish_load(client: Any, name: str, shape: IndexShape) -> None:
-    """Replicas and refresh back to what serving needs, optionally fewer segments; waits until
-    the replicas are assigned, so the index is complete before anyone swaps to it."""
+    """Replicas and refresh back to what serving needs, optionally fewer segments, and every
+    write made durable; waits until the replicas are assigned, so the index is complete and on
+    disk before it is checked or anyone swaps to it.
+
+    The load's translog is fsynced in the background (``LOAD_SETTINGS``), so its last seconds of
+    acknowledged writes may live only in memory: a node that dies then comes back with fewer
+    documents. The flush after the serving settings is a Lucene commit of every operation so far,
+    fsynced, which a restarted node recovers from; later writes are fsynced per request. The
+    replicas, added after it, copy the committed segments, and green health waits for them."""
     client.indices.refresh(index=name)
     if shape.force_merge_segments > 0:
         client.indices.forcemerge(index=name, max_num_segments=shape.force_merge_segments, request_timeout=1800)
     client.indices.put_settings(index=name, body={"index": {"number_of_replicas": shape.replicas, **SERVING_SETTINGS}})
+    flush(client, name)
     # "timeout" is the cluster's wait; opensearch-py's own keyword of that name is the HTTP timeout.
     health = client.cluster.health(index=name, params={"wait_for_status": "green", "timeout": "300s"},
                                    request_timeout=330, ignore=408)
@@ -186,6 +229,28 @@ def finish_load(client: Any, name: str, shape: IndexShape) -> None:
             f"index {name}: {health.get('unassigned_shards')} shard copies unassigned after 300 s with "
             f"{shape.replicas} replica(s) on {health.get('number_of_data_nodes')} data node(s); set "
             "CATALOG_SEARCH_INDEX_REPLICAS below the number of data nodes. The alias was not moved.")
+
+
+def flush(client: Any, name: str) -> None:
+    """A Lucene commit of every write so far, fsynced (waiting for one in progress)."""
+    client.indices.flush(index=name, params={"wait_if_ongoing": "true", "force": "true"}, request_timeout=600)
+
+
+def verify(client: Any, name: str, expected: dict | None = None) -> list[str]:
+    """What is wrong, if anything, with the index against ``expected`` (default: the fingerprint
+    its ``_meta`` claims for its snapshot): its document count and the sum of their checksums,
+    recomputed by one aggregation over what it holds now. An empty list: it holds the snapshot."""
+    meta = index_meta(client, name)
+    expected = expected or meta.get("fingerprint")
+    if not expected:
+        return [f"index {name} has no fingerprint in its _meta (built before fingerprints were kept)"]
+    answer = client.search(index=name, body={"size": 0, "track_total_hits": True,
+                                             "aggs": {"checksum": {"sum": {"field": "checksum"}}}})
+    found = {"documents": answer["hits"]["total"]["value"], "checksum": int(answer["aggregations"]["checksum"]["value"])}
+    if found == {k: expected[k] for k in found}:
+        return []
+    return [f"index {name} holds {found['documents']} documents with checksum {found['checksum']}, but snapshot "
+            f"{meta.get('snapshot_id')} has {expected['documents']} with checksum {expected['checksum']}"]
 
 
 @dataclass(frozen=True)

@@ -147,20 +147,30 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
     name = index.index_name(settings.index_alias, snapshot_id, model_version, run.key)
     dim = vectors.shape[1]
     meta = {"snapshot_id": snapshot_id, "model_version": model_version, "run_key": run.key,
-            "schema": index.schema_version(dim, settings.knn_engine), "built_at": utc_stamp(datetime.now(timezone.utc))}
+            "schema": index.schema_version(dim, settings.knn_engine), "built_at": utc_stamp(datetime.now(timezone.utc)),
+            "fingerprint": index.fingerprint(enriched)}
     shape = index.IndexShape(settings.knn_engine, settings.index_replicas, settings.index_force_merge_segments)
     base = None if rebuild else _incremental_base(clients, meta)
-    if base is None:
-        index.build(clients.opensearch, name, enriched, dim, shape, meta)
-        how = {"build": "full"}
-    else:
+    how: dict = {"build": "full"}
+    if base is not None:
         base_meta = index.index_meta(clients.opensearch, base)
         found = _changes_since(clients.store, base_meta["snapshot_id"], snapshot_id, model_version, (enriched, vectors))
         index.build_from(clients.opensearch, name, base, found.upserts, found.removed_ids, shape, {**meta, "base_index": base})
         how = {"build": "incremental", "base_index": base, **found.summary}
+        problems = index.verify(clients.opensearch, name)
+        if problems:  # the base changed under the clone, or its changes did not apply as found
+            log.warning("the clone of %s with the night's changes does not hold snapshot %s (%s): loading from scratch",
+                        base, snapshot_id, "; ".join(problems))
+            how = {"build": "full", "incremental_refused": problems}
+    if how["build"] == "full":
+        index.build(clients.opensearch, name, enriched, dim, shape, meta)
     check = index.validate(clients.opensearch, name, enriched, candidates=settings.fusion_window, vectors=vectors)
-    log.info("index %s (%s): %d documents, k-NN recall@10 against exact search %.3f", name, how, check.documents, check.knn_recall)
-    return {"index": name, "documents": check.documents, "knn_recall": check.knn_recall, **how}
+    problems = index.verify(clients.opensearch, name)
+    if problems:
+        raise index.IndexValidationFailed("; ".join(problems) + ". The alias was not moved.")
+    log.info("index %s (%s): %d documents, k-NN recall@10 against exact search %.3f, fingerprint %s", name, how,
+             check.documents, check.knn_recall, meta["fingerprint"])
+    return {"index": name, "documents": check.documents, "knn_recall": check.knn_recall, "fingerprint": meta["fingerprint"], **how}
 
 
 def _table_catalog(clients: Clients, snapshot_id: str, model_version: str) -> pd.DataFrame:
@@ -181,30 +191,49 @@ def _table_catalog(clients: Clients, snapshot_id: str, model_version: str) -> pd
 
 def _incremental_base(clients: Clients, meta: dict) -> str | None:
     """The live index if the new one can start from it: same model and schema, an older
-    snapshot, and that snapshot's enriched catalog still in the store."""
+    snapshot, that snapshot's enriched catalog still in the store, and the index proven to hold
+    that snapshot (its fingerprint recomputed from its documents: an index that lost writes in a
+    crash, say, is no base). Otherwise None, and the log says why."""
     live = index.live_index(clients.opensearch, clients.settings.index_alias)
     if live is None:
         return None
     held = index.index_meta(clients.opensearch, live)
     same = all(held.get(key) == meta[key] for key in ("model_version", "schema"))
-    if same and held.get("snapshot_id", "") < meta["snapshot_id"] and clients.store.exists(
-            Layout.enriched_products(held["snapshot_id"], meta["model_version"])):
-        return live
-    return None
+    if not (same and held.get("snapshot_id", "") < meta["snapshot_id"] and clients.store.exists(
+            Layout.enriched_products(held["snapshot_id"], meta["model_version"]))):
+        return None
+    problems = index.verify(clients.opensearch, live)
+    if problems:
+        log.warning("the live index %s is no base for snapshot %s (%s): loading from scratch", live, meta["snapshot_id"],
+                    "; ".join(problems))
+        return None
+    return live
 
 
 def swap_alias(clients: Clients, run: Run, index_name: str) -> dict:
     """Point the alias at the new index (never at an older snapshot), then apply retention. With
     the endpoint query encoder, the endpoint first comes to serve the new index's model, so that
-    index and encoder switch together."""
+    index and encoder switch together.
+
+    Right before the alias moves, the index must still hold what was validated: its fingerprint
+    (document count, checksum sum) recomputed from its documents. If not (writes lost in a node
+    crash since the build, say), it is built again from scratch, checked again (documents, k-NN,
+    the golden queries) and only then swapped in."""
     settings = clients.settings
+    problems, rebuilt = index.verify(clients.opensearch, index_name), None
+    if problems and index.live_index(clients.opensearch, settings.index_alias) != index_name:
+        rebuilt = problems
+        meta = index.index_meta(clients.opensearch, index_name)
+        log.warning("%s: building it again before the swap", "; ".join(problems))
+        index_name = build_index(clients, run, meta["snapshot_id"], meta["model_version"], rebuild=True)["index"]
+        check_search_quality(clients, run, index_name)
     encoder = None
     if index.newer_live_snapshot(clients.opensearch, settings.index_alias, index_name) is None:
         encoder = _point_query_encoder(clients, index_name)
     result = index.swap_alias(clients.opensearch, settings.index_alias, index_name)
     log.info("alias %s → %s (%s)", result.alias, result.live, result.reason)
     removed = index.apply_retention(clients.opensearch, settings.index_alias, settings.index_retention)
-    return {**result.__dict__, "removed": removed, "query_encoder": encoder}
+    return {**result.__dict__, "removed": removed, "query_encoder": encoder, "rebuilt": rebuilt}
 
 
 def rollback(clients: Clients, run: Run, target_index: str | None = None) -> dict:
@@ -215,6 +244,12 @@ def rollback(clients: Clients, run: Run, target_index: str | None = None) -> dic
     store, alias = clients.store, clients.settings.index_alias
     target = index.rollback_target(clients.opensearch, alias, target_index)
     target_meta = index.index_meta(clients.opensearch, target)
+    problems = index.verify(clients.opensearch, target)
+    if problems and not target_meta.get("fingerprint"):
+        log.warning("%s: rolling back to it unproven", problems[0])
+    elif problems:
+        raise index.IndexValidationFailed("; ".join(problems) + ": it is no index to roll back to (rebuild its snapshot "
+                                          "instead, docs/runbook.md). The alias was not moved.")
     model_version = target_meta.get("model_version")
     champion = store.get_json(Layout.CHAMPION, default={}).get("model_version")
     if champion and model_version not in (None, champion):

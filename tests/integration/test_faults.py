@@ -174,33 +174,21 @@ def assert_live_state_is_true(clients, snapshots: list[str], expected: str) -> N
     assert {p for p, s in states.items() if dynamo.REMOVED_IN not in s} == held, "DynamoDB differs from the live snapshot"
 
 
-def test_a_kill_during_a_full_load(nights, monkeypatch):
+@pytest.mark.parametrize("arm, rebuild, fired, build", [
+    (lambda faults: faults.after_bulk_requests(2), True, "bulk", "full"),
+    (lambda faults: faults.on("clone"), False, "clone", None),
+    (lambda faults: faults.after_bulk_requests(1, chunk=20), False, "bulk", "incremental"),
+    (lambda faults: faults.on("update_aliases"), False, "update_aliases", None),
+], ids=["during-a-full-load", "during-the-clone", "during-the-incremental-changes", "during-the-swap"])
+def test_a_kill_of_the_node(nights, monkeypatch, arm, rebuild, fired, build):
     clients, snapshots = nights
     snapshot_id = _next_night(clients, snapshots)
     faults = Faults(monkeypatch)
-    faults.after_bulk_requests(2)
-    outcome = _publish(clients, snapshot_id, rebuild=True)
-    assert faults.fired == ["bulk"] and outcome["built"]["build"] == "full" and outcome["swapped"]["moved"]
-    assert_live_state_is_true(clients, snapshots, snapshot_id)
-
-
-def test_a_kill_during_the_clone(nights, monkeypatch):
-    clients, snapshots = nights
-    snapshot_id = _next_night(clients, snapshots)
-    faults = Faults(monkeypatch)
-    faults.on("clone")
-    outcome = _publish(clients, snapshot_id)
-    assert faults.fired == ["clone"] and outcome["swapped"]["moved"]
-    assert_live_state_is_true(clients, snapshots, snapshot_id)
-
-
-def test_a_kill_during_the_incremental_changes(nights, monkeypatch):
-    clients, snapshots = nights
-    snapshot_id = _next_night(clients, snapshots)
-    faults = Faults(monkeypatch)
-    faults.after_bulk_requests(1, chunk=20)
-    outcome = _publish(clients, snapshot_id)
-    assert faults.fired == ["bulk"] and outcome["built"]["build"] == "incremental" and outcome["swapped"]["moved"]
+    arm(faults)
+    outcome = _publish(clients, snapshot_id, rebuild=rebuild)
+    assert faults.fired == [fired] and outcome["built"]["build"] == (build or outcome["built"]["build"])
+    # The alias change is atomic: a dying node applied it (the retry finds it live) or not (the retry swaps).
+    assert outcome["swapped"]["live"] == outcome["built"]["index"]
     assert_live_state_is_true(clients, snapshots, snapshot_id)
 
 
@@ -221,17 +209,6 @@ def test_writes_lost_after_the_checks_are_found_at_the_swap_and_the_index_is_bui
     outcome = _publish(clients, snapshot_id, after_checks=lambda: (kill_opensearch(), restart_opensearch()))
     assert outcome["built"]["build"] == "incremental" and outcome["swapped"]["moved"]
     assert outcome["swapped"]["rebuilt"] and "holds" in outcome["swapped"]["rebuilt"][0]
-    assert_live_state_is_true(clients, snapshots, snapshot_id)
-
-
-def test_a_kill_during_the_swap(nights, monkeypatch):
-    clients, snapshots = nights
-    snapshot_id = _next_night(clients, snapshots)
-    faults = Faults(monkeypatch)
-    faults.on("update_aliases")
-    outcome = _publish(clients, snapshot_id)
-    # The alias change is atomic: the dying node applied it (the retry finds it live) or not (the retry swaps).
-    assert faults.fired == ["update_aliases"] and outcome["swapped"]["live"] == outcome["built"]["index"]
     assert_live_state_is_true(clients, snapshots, snapshot_id)
 
 

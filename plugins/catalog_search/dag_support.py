@@ -108,16 +108,22 @@ def given(*keys: str, assets: tuple[Asset, ...] = ()) -> dict:
     takes the newest published value)."""
     context = get_current_context()
     conf = (context.get("dag_run") and context["dag_run"].conf) or {}
-    events = context.get("triggering_asset_events") or {}
+    return inputs_given(keys, conf, context.get("triggering_asset_events") or {}, assets)
+
+
+def inputs_given(keys: tuple[str, ...], conf: dict, events: Any, assets: tuple[Asset, ...]) -> dict:
+    """``given`` without the context. A run can be triggered by several events of one asset (two
+    snapshots landed while the DAG was paused or busy); Airflow hands them over in no particular
+    order, so the newest is the one with the latest timestamp, not the last in the list."""
     found: dict = {}
     for key in keys:
         if conf.get(key):
             found[key] = str(conf[key])
             continue
         for asset in assets:
-            extras = [(e.extra or {}).get(key) for e in (events.get(asset) or [])]
-            if any(extras):
-                found[key] = str([x for x in extras if x][-1])
+            carrying = [e for e in (events.get(asset) or []) if (e.extra or {}).get(key)]
+            if carrying:
+                found[key] = str(max(carrying, key=lambda e: e.timestamp).extra[key])
                 break
     return found
 

@@ -17,8 +17,12 @@ with DAG(
     dag_id="embedding_training",
     doc_md="""
 ### embedding_training
-pairs → vocabulary → Object2Vec training → model → metric gate → registry → approval → champion.
+word vectors → pairs → vocabulary → Object2Vec training → model → metric gate → registry → approval → champion.
 
+* **build_word_vectors**: a SageMaker Processing job running `include/jobs/build_word_vectors.py`
+  (`CATALOG_SEARCH_PRETRAINED_EMBEDDINGS=minilm`): all-MiniLM-L6-v2 vectors of every word of the
+  snapshot's titles and of the model's lexicon, under `vectors/minilm/{snapshot_id}/`; skipped,
+  saying why, when other vectors are configured or the snapshot's exist.
 * **prepare_training_data**: a SageMaker Processing job running `include/jobs/prepare_training_data.py`
   (shipped with the library; the local runner runs the same entry point on the same inputs), then
   checked by **check_training_data**: stratified same-category (positive) / different-category (negative, a share of them
@@ -59,6 +63,10 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
         return run_stage("training.resolve_snapshot", **given("snapshot_id", assets=(CATALOG_SNAPSHOT,)))
 
     @task
+    def word_vectors_config(snapshot_id: str) -> dict:
+        return run_stage("training.word_vectors_config", snapshot_id=snapshot_id)
+
+    @task(trigger_rule="none_failed")  # after build_word_vectors, which skips when none are needed
     def processing_config(snapshot_id: str) -> dict:
         return run_stage("training.processing_config", snapshot_id=snapshot_id)
 
@@ -99,7 +107,10 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
         return record
 
     snapshot = resolve_snapshot()
-    prepare = sagemaker_job("prepare_training_data", "processing", processing_config(snapshot))
+    vectors = sagemaker_job("build_word_vectors", "processing", word_vectors_config(snapshot))
+    prepare_config = processing_config(snapshot)
+    vectors >> prepare_config
+    prepare = sagemaker_job("prepare_training_data", "processing", prepare_config)
     training = check_training_data(snapshot, prepare.output)
     config = training_config(snapshot, training)
     train = sagemaker_job("train", "training", config)

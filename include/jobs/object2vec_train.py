@@ -11,16 +11,20 @@ import traceback
 from pathlib import Path
 
 from catalog_search.object2vec_trainer import train
+from catalog_search.settings import POOLED_OUTPUTS
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ml-root", type=Path, default=Path("/opt/ml"))
-    ml = parser.parse_args().ml_root
+    parser.add_argument("--pooled-output", choices=POOLED_OUTPUTS, default=POOLED_OUTPUTS[0],
+                        help="pooled_embedding's output: projected to enc_dim, or the mean of the token vectors")
+    args = parser.parse_args()
+    ml = args.ml_root
     try:
         params = json.loads((ml / "input/config/hyperparameters.json").read_text())
         channels = {p.name: p for p in sorted((ml / "input/data").iterdir()) if p.is_dir()}
-        metrics = train(channels, params, ml / "model")
+        metrics = train(channels, params, ml / "model", pooled_output=args.pooled_output)
     except Exception as err:
         (ml / "output").mkdir(parents=True, exist_ok=True)
         (ml / "output/failure").write_text(f"{type(err).__name__}: {err}")

@@ -1,7 +1,7 @@
 """SageMaker Processing entry point: catalog snapshot in, Object2Vec training inputs out.
 
     prepare_training_data.py --input /opt/ml/processing/input/catalog \
-        --output /opt/ml/processing/output --spec '{"pairs": {"pairs": 1000000}}' \
+        --output /opt/ml/processing/output --spec pairs.pairs=1000000 --spec max_seq_len=16 \
         [--pretrained /opt/ml/processing/input/pretrained/glove.txt] \
         [--evaluation /opt/ml/processing/input/evaluation/pairs.parquet]
 
@@ -24,14 +24,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--input", type=Path, default=Path("/opt/ml/processing/input/catalog"))
     parser.add_argument("--output", type=Path, default=Path("/opt/ml/processing/output"))
-    parser.add_argument("--spec", default="{}", help="TrainingDataSpec as JSON")
+    parser.add_argument("--spec", action="append", default=[], metavar="NAME=JSON",
+                        help="a TrainingDataSpec field (pairs.seed=13), repeatable; fields not given keep their defaults")
     parser.add_argument("--pretrained", type=Path, help="GloVe-format text file to trim to the vocabulary")
     parser.add_argument("--evaluation", type=Path, help="the frozen evaluation set (parquet) to use as the test channel")
     args = parser.parse_args()
     try:
         catalog = read_catalog(args.input)
         evaluation = pd.read_parquet(args.evaluation) if args.evaluation else None
-        report = prepare(catalog, TrainingDataSpec.from_dict(json.loads(args.spec)), args.output, args.pretrained, evaluation)
+        report = prepare(catalog, TrainingDataSpec.from_arguments(args.spec), args.output, args.pretrained, evaluation)
     except (CatalogError, ValueError) as err:
         print(f"prepare_training_data: {err}", file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ from catalog_search.errors import ErrorKind, classify
 log = logging.getLogger(__name__)
 
 SNS_SUBJECT_MAX = 100  # SNS refuses longer subjects
+SNS_MESSAGE_MAX = 256 * 1024  # bytes, SNS's limit of a message
 
 
 @dataclass(frozen=True)
@@ -41,5 +42,14 @@ def send(alert: Alert, topic_arn: str, sns: Callable[[], Any]) -> None:
     if not topic_arn:
         log.error("ALERT %s\n%s", alert.subject, alert.message)
         return
-    sns().publish(TopicArn=topic_arn, Subject=alert.subject, Message=alert.message)
+    sns().publish(**publish_request(alert, topic_arn))
     log.info("alert sent to %s: %s", topic_arn, alert.subject)
+
+
+def publish_request(alert: Alert, topic_arn: str) -> dict:
+    """SNS Publish of the alert, within SNS's limits (a long error is cut, saying so)."""
+    message = alert.message
+    if len(message.encode()) > SNS_MESSAGE_MAX:
+        cut = "\n[… cut: the whole error is in the task log]"
+        message = message.encode()[: SNS_MESSAGE_MAX - len(cut.encode())].decode(errors="ignore") + cut
+    return {"TopicArn": topic_arn, "Subject": alert.subject, "Message": message}

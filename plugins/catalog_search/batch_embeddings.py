@@ -83,12 +83,18 @@ def transform_request(clients, model_version: str, sequences: list[list[int]], p
     embeds them where ``embed_sequences`` reads them."""
     store = clients.store
     key = _key(model_version, sequences, purpose)
-    prefix = Layout.batch_embeddings(model_version, key)
     path = clients.settings.work_dir / "batch-embeddings" / model_version / key / SEQUENCES_FILE
     tokenizer.write_inference_jsonl(sequences, path)
-    store.upload_file(path, f"{prefix}input/{SEQUENCES_FILE}")
+    store.upload_file(path, f"{Layout.batch_embeddings(model_version, key)}input/{SEQUENCES_FILE}")
+    return sequences_transform_request(clients.settings, store, model_version, key, purpose)
+
+
+def sequences_transform_request(settings, store, model_version: str, key: str, purpose: str) -> dict:
+    """The CreateTransformJob request of the sequences uploaded under ``Layout.batch_embeddings``."""
+    prefix = Layout.batch_embeddings(model_version, key)
     return sagemaker_jobs.transform_job_config(job_name(purpose, model_version, key), model_version,
-                                               store.uri(f"{prefix}input/"), store.uri(f"{prefix}output/"))
+                                               store.uri(f"{prefix}input/"), store.uri(f"{prefix}output/"),
+                                               settings.transform_instance_type)
 
 
 def _key(model_version: str, sequences: list[list[int]], purpose: str) -> str:

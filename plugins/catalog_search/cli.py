@@ -1,4 +1,4 @@
-"""``catalog-search``: search, recommend, validate and sample from the command line.
+"""``catalog-search``: search, recommend, validate, sample and plan from the command line.
 
 Talks to the same services as the DAGs, through the same connections (``AIRFLOW_CONN_*`` in the
 environment, read without importing Airflow; ``scripts/env.sh`` sets them for the local stack).
@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from catalog_search.settings import ALLOCATIONS, SEARCH_MODES as MODES, Settings
+from catalog_search.settings import ALLOCATIONS, RUNNERS, SEARCH_MODES as MODES, Settings
 
 DEMO_QUERIES = ("men navy blue shirt", "women black handbag", "running shoes", "silver watch for women", "hoodie")
 EXIT_CODES = {0: "success", 1: "a validation failed", 2: "bad input (arguments, files)",
@@ -243,6 +244,29 @@ def cmd_simulate_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Every AWS request one training run and one night would send, built by the DAGs' own
+    functions, with no call made."""
+    import dataclasses
+
+    from catalog_search import plan
+    from catalog_search.clients import Clients
+
+    settings = Settings.from_env()
+    if args.runner:
+        settings = dataclasses.replace(settings, runner=args.runner)
+    made = plan.requests(settings, Clients.from_environment(settings).region)
+    if made.placeholders:
+        print(f"placeholders (example account {plan.EXAMPLE_ACCOUNT}) for the unset {', '.join(made.placeholders)}")
+    for request in made.requests:
+        print(f"\n## {request['step']}: {request['service']} {request['operation']}")
+        print(json.dumps(request["params"], indent=1, default=plan.json_value))
+    if args.json:
+        args.json.write_text(made.as_json())
+        print(f"\n{len(made.requests)} requests: {args.json}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from catalog_search.refresh import RefreshSpec
 
@@ -289,6 +313,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--per-query", action="store_true", help="also print nDCG@10 per query")
     p.add_argument("--purity-sample", type=int, default=200, help="products whose recommendations are checked (0: none)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("plan", help="a dry run: every AWS request one training run and one night would send (no call made)")
+    p.add_argument("--runner", choices=RUNNERS, help=f"default: CATALOG_SEARCH_RUNNER ({defaults.runner})")
+    p.add_argument("--json", type=Path, help='also write {"requests": [{"service", "operation", "params"}, …]} to this file')
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("validate-catalog", help="validate a catalog file or folder against the snapshot contract")
     p.add_argument("path")
@@ -352,6 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries(args.verbose)
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader stopped reading (`catalog-search plan | head`): not a service's failure
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except NotFound as err:
         print(f"catalog-search: not found: {err}", file=sys.stderr)
         return NOT_FOUND

@@ -10,9 +10,13 @@ Every client comes from the connections ``aws_default`` and ``opensearch_default
   (Airflow's JSON form), read without importing Airflow; without them, boto3's default
   credential chain and ``CATALOG_SEARCH_OPENSEARCH_URL``.
 
+The region is ``aws_default``'s (its extra's ``region_name``, else boto3's own default): every
+client, image URI and ARN uses that one (``Clients.region``).
+
 OpenSearch is reached with basic auth (the connection's login/password) or, when its extra says
 ``"auth_type": "sigv4"``, with requests signed by the AWS connection's identity for the AWS
-connection's region (Amazon OpenSearch with IAM).
+connection's region (Amazon OpenSearch with IAM). OpenSearch Serverless is refused: an index
+build uses APIs it does not have (``SERVERLESS_UNSUPPORTED``).
 
 Clients are made on first use and making one has no side effects (no bucket or table is created).
 """
@@ -32,6 +36,9 @@ from catalog_search.storage import ObjectStore
 
 LOCAL_OPENSEARCH_URL = "http://127.0.0.1:9200"
 SIGV4 = "sigv4"  # opensearch_default's extra "auth_type": sign requests with the AWS connection's identity
+# What an index build calls that OpenSearch Serverless does not offer.
+SERVERLESS_UNSUPPORTED = ("_clone", "_forcemerge", "_flush", "_refresh", "_cluster/health",
+                          "index settings (replicas, refresh interval, translog)")
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,7 @@ class Clients:
     make_aws: Callable[[str], Any]
     make_opensearch: Callable[[], Any]
     endpoints: Endpoints
+    make_region: Callable[[], str | None]
 
     @classmethod
     def from_airflow(cls, settings: Settings) -> "Clients":
@@ -71,13 +79,28 @@ class Clients:
                 return _opensearch_client(conn, aws_identity)
             return hook.client
 
-        return cls(settings, aws, opensearch, environment_endpoints())
+        def region() -> str | None:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            hook = AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sts")
+            return hook.conn_region_name or hook.get_session().region_name
+
+        return cls(settings, aws, opensearch, environment_endpoints(), region)
 
     @classmethod
     def from_environment(cls, settings: Settings) -> "Clients":
+        import boto3
+
         aws_conn, os_conn = _env_connection(AWS_CONN_ID), _env_connection(OPENSEARCH_CONN_ID)
-        return cls(settings, lambda service: _boto3_client(service, aws_conn, settings.region),
-                   lambda: _opensearch_client(os_conn, lambda: _aws_identity(aws_conn)), environment_endpoints())
+        region = (aws_conn.get("extra") or {}).get("region_name") or boto3.Session().region_name
+        return cls(settings, lambda service: _boto3_client(service, aws_conn, required_region(region)),
+                   lambda: _opensearch_client(os_conn, lambda: _aws_identity(aws_conn, region)), environment_endpoints(),
+                   lambda: region)
+
+    @cached_property
+    def region(self) -> str:
+        """The region of ``aws_default``: its extra's ``region_name``, else boto3's default chain."""
+        return required_region(self.make_region())
 
     @cached_property
     def s3(self) -> Any:
@@ -105,6 +128,13 @@ class Clients:
     @cached_property
     def store(self) -> ObjectStore:
         return ObjectStore(self.s3, self.settings.bucket)
+
+
+def required_region(region: str | None) -> str:
+    if not region:
+        raise BadInput(f"the {AWS_CONN_ID} connection names no region: add it to its extra, e.g. "
+                       f"{{\"region_name\": \"eu-west-1\"}} (or set AWS_DEFAULT_REGION)")
+    return region
 
 
 def environment_endpoints() -> Endpoints:
@@ -136,13 +166,14 @@ def _opensearch_url(conn: dict) -> str:
 
 
 def _boto3_client(service: str, conn: dict, region: str) -> Any:
+    """A client for ``region`` (``Clients.region``, which already read the connection's)."""
     import boto3
     from botocore.config import Config
 
     extra = conn.get("extra") or {}
     return boto3.client(
         service,
-        region_name=extra.get("region_name") or region,
+        region_name=region,
         endpoint_url=extra.get("endpoint_url"),
         aws_access_key_id=conn.get("login") or None,
         aws_secret_access_key=conn.get("password") or None,
@@ -150,11 +181,10 @@ def _boto3_client(service: str, conn: dict, region: str) -> Any:
     )
 
 
-def _aws_identity(conn: dict) -> tuple[Any, str]:
+def _aws_identity(conn: dict, region: str | None) -> tuple[Any, str]:
     """Credentials (the connection's keys, else boto3's default chain) and the connection's region."""
     import boto3
 
-    region = (conn.get("extra") or {}).get("region_name")
     if not region:
         raise BadInput(f"the {AWS_CONN_ID} connection has no region_name in its extra: SigV4 signs for one region; "
                        f"add it, e.g. {{\"region_name\": \"eu-west-1\"}}")
@@ -165,12 +195,15 @@ def _aws_identity(conn: dict) -> tuple[Any, str]:
 
 def _opensearch_client(conn: dict, aws_identity: Callable[[], tuple[Any, str]]) -> Any:
     """Basic auth (login/password), or SigV4 with the AWS connection's identity and region when the
-    connection's extra says ``"auth_type": "sigv4"`` (Amazon OpenSearch with IAM; ``"service":
-    "aoss"`` for Serverless)."""
+    connection's extra says ``"auth_type": "sigv4"`` (Amazon OpenSearch Service with IAM)."""
     from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth
 
     url = urlsplit(_opensearch_url(conn))
     extra = conn.get("extra") or {}
+    if extra.get("service") == "aoss":
+        raise BadInput(f"the {OPENSEARCH_CONN_ID} connection names OpenSearch Serverless (\"service\": \"aoss\"), which is "
+                       f"not supported: an index build uses {', '.join(SERVERLESS_UNSUPPORTED)}, which Serverless does not "
+                       f"offer. Use an Amazon OpenSearch Service domain (\"service\": \"es\", docs/aws.md)")
     if extra.get("auth_type") == SIGV4:
         credentials, region = aws_identity()
         auth: Any = Urllib3AWSV4SignerAuth(credentials, region, extra.get("service", "es"))

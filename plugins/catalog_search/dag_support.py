@@ -163,16 +163,20 @@ def sagemaker_job(task_id: str, kind: str, config: Any) -> BaseOperator:
     """The task that runs a SageMaker job from its request (``kind`` one of ``JOB_KINDS``): the
     provider's operator, deferrable and re-attaching on retry (``CATALOG_SEARCH_RUNNER=sagemaker``),
     or the local runner; both return the provider's result shape (``{"Processing": …}``,
-    ``{"Training": …}``, ``{"Model": …}``, ``{"Transform": …}``), so the DAG reads the same either way."""
+    ``{"Training": …}``, ``{"Model": …}``, ``{"Transform": …}``), so the DAG reads the same either way.
+    A config of ``sagemaker_jobs.no_job(reason)`` skips the task with its reason, either way."""
     if kind not in JOB_KINDS:
         raise ValueError(f"job kind {kind!r}: expected one of {JOB_KINDS}")
-    if Settings.from_env().runner == "sagemaker":
+    settings = Settings.from_env()
+    if settings.runner == "sagemaker":
         from catalog_search import sagemaker_operators
 
+        if kind == "transform":
+            return sagemaker_operators.TransformJobOperator(task_id=task_id, config=config, aws_conn_id=AWS_CONN_ID,
+                                                           pool=SAGEMAKER_POOL, max_runtime=settings.transform_max_runtime)
         operator = {"processing": sagemaker_operators.ProcessingJobOperator,
                     "training": sagemaker_operators.TrainingJobOperator,
-                    "model": sagemaker_operators.ModelOperator,
-                    "transform": sagemaker_operators.TransformJobOperator}[kind]
+                    "model": sagemaker_operators.ModelOperator}[kind]
         return operator(task_id=task_id, config=config, aws_conn_id=AWS_CONN_ID, pool=SAGEMAKER_POOL)
     return LocalJobOperator(task_id=task_id, kind=kind, config=config, pool=SAGEMAKER_POOL)
 
@@ -187,4 +191,10 @@ class LocalJobOperator(BaseOperator):
         self.kind, self.config = kind, config
 
     def execute(self, context: Any) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from catalog_search.sagemaker_jobs import NO_JOB
+
+        if NO_JOB in self.config:
+            raise AirflowSkipException(f"no {self.kind} job to run: {self.config[NO_JOB]}")
         return run_stage("jobs.run_locally", kind=self.kind, config=self.config)

@@ -35,13 +35,13 @@ def ensure_table(dynamodb: Any, table_name: str) -> None:
     try:
         dynamodb.describe_table(TableName=table_name)
     except dynamodb.exceptions.ResourceNotFoundException:
-        dynamodb.create_table(
-            TableName=table_name,
-            KeySchema=[{"AttributeName": "product_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "product_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        dynamodb.create_table(**create_table_request(table_name))
         dynamodb.get_waiter("table_exists").wait(TableName=table_name)
+
+
+def create_table_request(table_name: str) -> dict:
+    return {"TableName": table_name, "KeySchema": [{"AttributeName": "product_id", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "product_id", "AttributeType": "S"}], "BillingMode": "PAY_PER_REQUEST"}
 
 
 def to_item(row: dict) -> dict:
@@ -100,12 +100,10 @@ def item_states(dynamodb: Any, table_name: str, product_ids: Iterable[str], work
     """``product_id -> {snapshot_id, content_hash, removed_in}`` of those of the products the
     table holds: strongly consistent BatchGetItem of those attributes only (a key look-up per
     product, not a scan of every item and its vector)."""
-    names = {f"#a{i}": a for i, a in enumerate(("product_id", WRITTEN_IN, CONTENT_HASH, REMOVED_IN))}
-    keys = [{"product_id": {"S": pid}} for pid in sorted(set(product_ids))]
+    ids = sorted(set(product_ids))
 
-    def get(batch: list[dict]) -> list[dict]:
-        found, pending = [], {table_name: {"Keys": batch, "ProjectionExpression": ", ".join(names),
-                                           "ExpressionAttributeNames": names, "ConsistentRead": True}}
+    def get(batch: list[str]) -> list[dict]:
+        found, pending = [], states_request(table_name, batch)["RequestItems"]
         for attempt in range(8):
             answer = dynamodb.batch_get_item(RequestItems=pending)
             found += answer["Responses"].get(table_name, [])
@@ -116,8 +114,47 @@ def item_states(dynamodb: Any, table_name: str, product_ids: Iterable[str], work
         raise TransientError(f"DynamoDB {table_name}: {len(pending[table_name]['Keys'])} keys still unprocessed after 8 attempts")
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        items = [item for part in pool.map(get, [keys[i: i + GET_BATCH] for i in range(0, len(keys), GET_BATCH)]) for item in part]
+        items = [item for part in pool.map(get, [ids[i: i + GET_BATCH] for i in range(0, len(ids), GET_BATCH)]) for item in part]
     return {item["product_id"]["S"]: {k: v["S"] for k, v in item.items() if k != "product_id"} for item in items}
+
+
+def states_request(table_name: str, product_ids: list[str]) -> dict:
+    """BatchGetItem of the bookkeeping attributes of up to ``GET_BATCH`` products, strongly consistent."""
+    names = {f"#a{i}": a for i, a in enumerate(("product_id", WRITTEN_IN, CONTENT_HASH, REMOVED_IN))}
+    return {"RequestItems": {table_name: {"Keys": [{"product_id": {"S": pid}} for pid in product_ids],
+                                          "ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names,
+                                          "ConsistentRead": True}}}
+
+
+def serialized(item: dict) -> dict:
+    """An item in DynamoDB's wire form."""
+    serializer = TypeSerializer()
+    return {k: serializer.serialize(v) for k, v in item.items()}
+
+
+def _not_newer(snapshot_id: str) -> dict:
+    """The condition of every write: no newer snapshot wrote the item."""
+    return {"ConditionExpression": f"attribute_not_exists({WRITTEN_IN}) OR {WRITTEN_IN} <= :snapshot",
+            "ExpressionAttributeValues": {":snapshot": {"S": snapshot_id}}}
+
+
+def put_request(table_name: str, item: dict, snapshot_id: str) -> dict:
+    """PutItem of a changed product, unless a newer snapshot wrote it."""
+    return {"TableName": table_name, "Item": serialized(item), **_not_newer(snapshot_id)}
+
+
+def remove_request(table_name: str, product_id: str, snapshot_id: str, removal: str) -> tuple[str, dict]:
+    """The operation and request that take a removed product out of the table: DeleteItem, or
+    UpdateItem setting its tombstone; unless a newer snapshot wrote it."""
+    key = {"TableName": table_name, "Key": {"product_id": {"S": product_id}}, **_not_newer(snapshot_id)}
+    if removal == "delete":
+        return "delete_item", key
+    return "update_item", {**key, "UpdateExpression": f"SET {REMOVED_IN} = :snapshot"}
+
+
+def batch_write_request(table_name: str, items: list[dict]) -> dict:
+    """BatchWriteItem of up to ``BATCH_SIZE`` new products."""
+    return {"RequestItems": {table_name: [{"PutRequest": {"Item": serialized(item)}} for item in items]}}
 
 
 def sync(dynamodb: Any, table_name: str, changes: CatalogChanges, snapshot_id: str, model_version: str,
@@ -128,26 +165,18 @@ def sync(dynamodb: Any, table_name: str, changes: CatalogChanges, snapshot_id: s
     item. Unchanged products are not touched, so a second run of the same snapshot writes nothing."""
     if removal not in REMOVALS:
         raise ValueError(f"removal {removal!r}: expected one of {REMOVALS}")
-    serializer = TypeSerializer()
-    not_newer = {"ConditionExpression": f"attribute_not_exists({WRITTEN_IN}) OR {WRITTEN_IN} <= :snapshot",
-                 "ExpressionAttributeValues": {":snapshot": {"S": snapshot_id}}}
 
     def put(item: dict) -> bool:
-        return _conditional(lambda: dynamodb.put_item(
-            TableName=table_name, Item={k: serializer.serialize(v) for k, v in item.items()}, **not_newer))
+        return _conditional(lambda: dynamodb.put_item(**put_request(table_name, item, snapshot_id)))
 
     def remove(product_id: str) -> bool:
-        key = {"product_id": {"S": product_id}}
-        if removal == "delete":
-            return _conditional(lambda: dynamodb.delete_item(TableName=table_name, Key=key, **not_newer))
-        return _conditional(lambda: dynamodb.update_item(
-            TableName=table_name, Key=key, UpdateExpression=f"SET {REMOVED_IN} = :snapshot", **not_newer))
+        operation, request = remove_request(table_name, product_id, snapshot_id, removal)
+        return _conditional(lambda: getattr(dynamodb, operation)(**request))
 
     created, updated = 0, []
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for items in item_chunks(changes.upserts, snapshot_id, model_version):
-            new = [{"PutRequest": {"Item": {k: serializer.serialize(v) for k, v in i.items()}}}
-                   for i in items if i["product_id"] in changes.new_ids]
+            new = [i for i in items if i["product_id"] in changes.new_ids]
             batches = [new[i: i + BATCH_SIZE] for i in range(0, len(new), BATCH_SIZE)]
             list(pool.map(lambda batch: _write_batch(dynamodb, table_name, batch), batches))
             updated += pool.map(put, [i for i in items if i["product_id"] not in changes.new_ids])
@@ -218,8 +247,8 @@ def reconcile(dynamodb: Any, table_name: str, expected: dict[str, str], snapshot
     return len(expected)
 
 
-def _write_batch(dynamodb: Any, table_name: str, batch: list[dict], attempts: int = 8) -> None:
-    pending = {table_name: batch}
+def _write_batch(dynamodb: Any, table_name: str, items: list[dict], attempts: int = 8) -> None:
+    pending = batch_write_request(table_name, items)["RequestItems"]
     for attempt in range(attempts):
         pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
         if not pending:

@@ -80,23 +80,26 @@ class Encoder:
 
 @dataclass
 class PooledEmbedding(Encoder):
-    """pooled_embedding: mean of the token vectors (padding excluded), then the projection."""
+    """pooled_embedding: mean of the token vectors (padding excluded), then the projection (a
+    model trained with ``local_pooled_output=token_embedding_dim`` has none: the mean is its vector)."""
 
-    projection_weight: np.ndarray  # [enc_dim, token_dim]
-    projection_bias: np.ndarray  # [enc_dim]
+    projection_weight: np.ndarray | None  # [enc_dim, token_dim]
+    projection_bias: np.ndarray | None  # [enc_dim]
     network: ClassVar[str] = "pooled_embedding"
 
     @property
     def dim(self) -> int:
-        return int(self.projection_bias.shape[0])
+        return int((self.projection_bias if self.projection_bias is not None else self.token_embedding[0]).shape[0])
 
     def _forward(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         pooled = tokens.sum(1) / lengths[:, None].astype(np.float32)
+        if self.projection_weight is None:
+            return pooled
         return pooled @ self.projection_weight.T + self.projection_bias
 
     @classmethod
     def load(cls, w: dict, meta: dict, vocab: dict) -> "PooledEmbedding":
-        return cls(w["token_embedding"], vocab, int(meta["max_seq_len"]), w["projection_weight"], w["projection_bias"])
+        return cls(w["token_embedding"], vocab, int(meta["max_seq_len"]), w.get("projection_weight"), w.get("projection_bias"))
 
 
 @dataclass

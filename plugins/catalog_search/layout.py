@@ -151,10 +151,16 @@ class Layout:
     def table_state(table_name: str) -> str:
         return f"tables/{table_name}.json"
 
-    # vectors/{name}.txt: word vectors built for the auxiliary channel, reused while the words are the same
+    # vectors/: word vectors for the auxiliary channel
     @staticmethod
-    def word_vectors(name: str) -> str:
-        return f"vectors/{name}.txt"
+    def minilm_vectors(snapshot_id: str) -> str:
+        """The prefix the ``build_word_vectors`` Processing job writes a snapshot's MiniLM vectors to."""
+        return f"vectors/minilm/{snapshot_id}/"
+
+    @staticmethod
+    def uploaded_vectors(name: str, file_name: str) -> str:
+        """A GloVe file of the deployment's (``PRETRAINED_EMBEDDINGS`` a local path), uploaded once."""
+        return f"vectors/files/{name}/{file_name}"
 
     # reports/{dag_id}/{run}/
     @staticmethod

@@ -25,28 +25,39 @@ class VersionRejected(PermanentError):
 LINEAGE_KEYS = ("model_version", "snapshot_id", "training_run", "training_uri", "evaluation_set")
 
 
-def register_version(sagemaker: Any, settings: Settings, lineage: dict, metrics: dict, metrics_uri: str) -> str:
+def register_version(sagemaker: Any, settings: Settings, region: str, lineage: dict, metrics: dict, metrics_uri: str) -> str:
     """The ARN of the model version registered for ``lineage["model_version"]`` (created once)."""
     group = settings.model_package_group
     model_version = lineage["model_version"]
     if described(lambda name: sagemaker.describe_model_package_group(ModelPackageGroupName=name), group) is None:
-        sagemaker.create_model_package_group(ModelPackageGroupName=group,
-                                             ModelPackageGroupDescription="Object2Vec product-title embeddings")
+        sagemaker.create_model_package_group(**group_request(settings))
     for summary in _versions(sagemaker, group):
         if summary.get("ModelPackageDescription") == model_version:
             return summary["ModelPackageArn"]
-    container = sagemaker_jobs.model_config(settings, model_version, lineage["model_data_url"])["PrimaryContainer"]
-    return sagemaker.create_model_package(
-        ModelPackageGroupName=group,
-        ModelPackageDescription=model_version,
-        InferenceSpecification={"Containers": [container],
-                                "SupportedContentTypes": [sagemaker_jobs.JSONLINES, "application/json"],
-                                "SupportedResponseMIMETypes": [sagemaker_jobs.JSONLINES, "application/json"]},
-        ModelApprovalStatus=INITIAL_STATUS[settings.model_approval],
-        ModelMetrics={"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
-        CustomerMetadataProperties={**{k: str(lineage[k])[:256] for k in LINEAGE_KEYS if lineage.get(k)},
-                                    **{name: f"{value:.6g}" for name, value in metrics.items()}},
-    )["ModelPackageArn"]
+    return sagemaker.create_model_package(**version_request(settings, region, lineage, metrics, metrics_uri))["ModelPackageArn"]
+
+
+def group_request(settings: Settings) -> dict:
+    """CreateModelPackageGroup of the catalog's models."""
+    return {"ModelPackageGroupName": settings.model_package_group,
+            "ModelPackageGroupDescription": "Object2Vec product-title embeddings"}
+
+
+def version_request(settings: Settings, region: str, lineage: dict, metrics: dict, metrics_uri: str) -> dict:
+    """CreateModelPackage of one model version: its container, metrics and lineage (metadata
+    values are at most 256 characters)."""
+    container = sagemaker_jobs.model_config(settings, region, lineage["model_version"], lineage["model_data_url"])["PrimaryContainer"]
+    return {
+        "ModelPackageGroupName": settings.model_package_group,
+        "ModelPackageDescription": lineage["model_version"],
+        "InferenceSpecification": {"Containers": [container],
+                                   "SupportedContentTypes": [sagemaker_jobs.JSONLINES, "application/json"],
+                                   "SupportedResponseMIMETypes": [sagemaker_jobs.JSONLINES, "application/json"]},
+        "ModelApprovalStatus": INITIAL_STATUS[settings.model_approval],
+        "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
+        "CustomerMetadataProperties": {**{k: str(lineage[k])[:256] for k in LINEAGE_KEYS if lineage.get(k)},
+                                       **{name: f"{value:.6g}" for name, value in metrics.items()}},
+    }
 
 
 def approved(sagemaker: Any, package_arn: str) -> bool:

@@ -21,7 +21,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from catalog_search.encoder import MODEL_META, MODEL_WEIGHTS, VOCAB
 from catalog_search.sagemaker_jobs import hyperparameter_values
-from catalog_search.settings import ENCODER_NETWORKS, Settings
+from catalog_search.settings import ENCODER_NETWORKS, POOLED_OUTPUTS, Settings
 
 # The values and types of every hyperparameter come from the training request's own defaults;
 # the seed is the local trainer's (Object2Vec has none).
@@ -64,6 +64,11 @@ class Enc0(nn.Module):
         super().__init__()
         self.tokens = nn.Embedding(vocab_size, token_dim, padding_idx=0)
 
+    @property
+    def dim(self) -> int:
+        """The length of the vectors ``forward`` returns."""
+        raise NotImplementedError
+
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         mask = ids != 0
         lengths = mask.sum(1).clamp(min=1)
@@ -76,16 +81,25 @@ class Enc0(nn.Module):
 
 
 class PooledEmbedding(Enc0):
-    """pooled_embedding: the mean of the token vectors, then a linear map to enc_dim."""
+    """pooled_embedding: the mean of the token vectors, then a linear map to enc_dim; or, with
+    ``pooled_output="token_embedding_dim"``, the mean alone (Object2Vec's documentation can be
+    read either way: ``settings.POOLED_OUTPUTS``)."""
 
-    def __init__(self, vocab_size: int, token_dim: int, enc_dim: int):
+    def __init__(self, vocab_size: int, token_dim: int, enc_dim: int, project: bool = True):
         super().__init__(vocab_size, token_dim)
-        self.projection = nn.Linear(token_dim, enc_dim)
+        self.projection = nn.Linear(token_dim, enc_dim) if project else None
+
+    @property
+    def dim(self) -> int:
+        return self.projection.out_features if self.projection is not None else self.tokens.embedding_dim
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.projection(x.sum(1) / lengths.unsqueeze(1))
+        pooled = x.sum(1) / lengths.unsqueeze(1)
+        return self.projection(pooled) if self.projection is not None else pooled
 
     def weights(self) -> dict[str, np.ndarray]:
+        if self.projection is None:
+            return super().weights()
         return {**super().weights(), "projection_weight": _array(self.projection.weight),
                 "projection_bias": _array(self.projection.bias)}
 
@@ -99,6 +113,10 @@ class HierarchicalCNN(Enc0):
         super().__init__(vocab_size, token_dim)
         self.width = width
         self.convs = nn.ModuleList(nn.Conv1d(token_dim if k == 0 else enc_dim, enc_dim, width) for k in range(layers))
+
+    @property
+    def dim(self) -> int:
+        return self.convs[-1].out_channels
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
@@ -125,6 +143,10 @@ class BiLSTM(Enc0):
         super().__init__(vocab_size, token_dim)
         self.lstm = nn.LSTM(token_dim, enc_dim // 2, num_layers=layers, bidirectional=True, batch_first=True)
 
+    @property
+    def dim(self) -> int:
+        return 2 * self.lstm.hidden_size
+
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         _, (state, _) = self.lstm(packed)  # [layers * 2, n, enc_dim // 2], in the batch's order
@@ -141,12 +163,14 @@ class BiLSTM(Enc0):
         return out
 
 
-def build_encoder(params: dict, vocab_size: int) -> Enc0:
+def build_encoder(params: dict, vocab_size: int, pooled_output: str = POOLED_OUTPUTS[0]) -> Enc0:
     """The enc0 encoder that ``params`` (parsed by ``hyperparameters``) describe, untrained."""
     token_dim, enc_dim, layers = params["enc0_token_embedding_dim"], params["enc_dim"], params["enc0_layers"]
     network = params["enc0_network"]
+    if pooled_output not in POOLED_OUTPUTS:
+        raise ValueError(f"pooled_output is one of {', '.join(POOLED_OUTPUTS)}, got {pooled_output!r}")
     if network == "pooled_embedding":
-        return PooledEmbedding(vocab_size, token_dim, enc_dim)
+        return PooledEmbedding(vocab_size, token_dim, enc_dim, project=pooled_output == "enc_dim")
     if network == "hcnn":
         return HierarchicalCNN(vocab_size, token_dim, enc_dim, params["enc0_cnn_filter_width"], layers)
     return BiLSTM(vocab_size, token_dim, enc_dim, layers)
@@ -160,6 +184,7 @@ def export(encoder: Enc0, params: dict, vocab: dict[str, int], model_dir: Path, 
     meta = {
         "encoder": params["enc0_network"], "max_seq_len": params["enc0_max_seq_len"],
         "token_embedding_dim": params["enc0_token_embedding_dim"], "enc_dim": params["enc_dim"],
+        "dim": encoder.dim,
         "layers": params["enc0_layers"], "cnn_filter_width": params["enc0_cnn_filter_width"],
         "hyperparameters": params, "metrics": metrics or {},
     }
@@ -182,7 +207,8 @@ def read_pairs(channel: Path, max_seq_len: int) -> tuple[np.ndarray, np.ndarray,
     return pad("in0"), pad("in1"), np.array([int(r["label"]) for r in rows], dtype=np.int64)
 
 
-def train(channels: dict[str, Path], raw_params: dict[str, str], model_dir: Path, log=print) -> dict[str, float]:
+def train(channels: dict[str, Path], raw_params: dict[str, str], model_dir: Path, log=print,
+          pooled_output: str = POOLED_OUTPUTS[0]) -> dict[str, float]:
     params = hyperparameters(raw_params)
     torch.manual_seed(params["seed"])
     torch.set_num_threads(2)
@@ -190,14 +216,15 @@ def train(channels: dict[str, Path], raw_params: dict[str, str], model_dir: Path
     seq = params["enc0_max_seq_len"]
     data = {name: [torch.from_numpy(a) for a in read_pairs(path, seq)] for name, path in channels.items() if name != "auxiliary"}
 
-    encoder = build_encoder(params, len(vocab))
+    encoder = build_encoder(params, len(vocab), pooled_output)
+
     if params.get("enc0_pretrained_embedding_file"):
         _load_pretrained(encoder.tokens.weight, channels["auxiliary"] / params["enc0_pretrained_embedding_file"], vocab, log)
         if params["enc0_freeze_pretrained_embedding"] == "true":
             encoder.tokens.weight.requires_grad_(False)
             log("token embeddings frozen (enc0_freeze_pretrained_embedding=true)")
     comparator = nn.Sequential(
-        nn.Dropout(params["dropout"]), nn.Linear(4 * params["enc_dim"], params["mlp_dim"]), nn.ReLU(),
+        nn.Dropout(params["dropout"]), nn.Linear(4 * encoder.dim, params["mlp_dim"]), nn.ReLU(),
         nn.Linear(params["mlp_dim"], 2),
     )
 

@@ -49,7 +49,7 @@ def deploy(hook: Any, settings: Settings, model_version: str, check_interval: in
     name, config_name = settings.query_endpoint, endpoint_config_name(model_version)
     if described(hook.describe_endpoint_config, config_name) is None:
         hook.create_endpoint_config(sagemaker_jobs.endpoint_config_config(settings, config_name, model_version))
-    request = {"EndpointName": name, "EndpointConfigName": config_name}
+    request = endpoint_request(settings, model_version)
     current = described(hook.describe_endpoint, name)
     if current is not None and current["EndpointStatus"] in hook.endpoint_non_terminal_states:
         current = _wait(hook, name, check_interval)
@@ -70,6 +70,11 @@ def deploy(hook: Any, settings: Settings, model_version: str, check_interval: in
             f"{model_version!r} ({serving.get('FailureReason', 'no reason given')}); see the SageMaker console's "
             f"endpoint events, fix the cause and clear the task")
     return {"endpoint": name, "endpoint_config": config_name, "model_version": model_version, "action": action}
+
+
+def endpoint_request(settings: Settings, model_version: str) -> dict:
+    """CreateEndpoint's (and UpdateEndpoint's) request: the query endpoint on the model's config."""
+    return {"EndpointName": settings.query_endpoint, "EndpointConfigName": endpoint_config_name(model_version)}
 
 
 def _wait(hook: Any, name: str, check_interval: int) -> dict:

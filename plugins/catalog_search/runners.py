@@ -24,6 +24,7 @@ from typing import Any, Callable, Protocol
 
 from catalog_search.errors import PermanentError
 from catalog_search.sagemaker_jobs import PROCESSING_ROOT
+from catalog_search.settings import POOLED_OUTPUTS
 from catalog_search.storage import ObjectStore
 
 METRIC_LINE = re.compile(r"^#metric (?P<name>[\w:]+)=(?P<value>[-+0-9.eE]+|nan|inf)$", re.MULTILINE)
@@ -59,14 +60,16 @@ def register_model(sagemaker: Any, config: dict) -> str:
 class LocalRunner:
     """Runs the job entry points of ``jobs_dir`` (the project's include/jobs/) in subprocesses."""
 
-    def __init__(self, s3: Any, sagemaker: Any, work_dir: Path, jobs_dir: Path, python: str = sys.executable):
+    def __init__(self, s3: Any, sagemaker: Any, work_dir: Path, jobs_dir: Path, python: str = sys.executable,
+                 pooled_output: str = POOLED_OUTPUTS[0]):
         self.s3, self.sagemaker, self.work_dir, self.python = s3, sagemaker, Path(work_dir), python
-        self.jobs_dir = Path(jobs_dir)
+        self.jobs_dir, self.pooled_output = Path(jobs_dir), pooled_output
 
     @classmethod
     def for_clients(cls, clients) -> "LocalRunner":
         settings = clients.settings
-        return cls(clients.s3, clients.sagemaker, settings.work_dir, settings.include_dir / "jobs")
+        return cls(clients.s3, clients.sagemaker, settings.work_dir, settings.include_dir / "jobs",
+                   pooled_output=settings.local_pooled_output)
 
     def _store(self, uri: str) -> tuple[ObjectStore, str]:
         return ObjectStore.at(self.s3, uri)
@@ -122,7 +125,7 @@ class LocalRunner:
         for channel in config["InputDataConfig"]:
             store, prefix = self._store(channel["DataSource"]["S3DataSource"]["S3Uri"])
             store.download_prefix(prefix, ml / "input/data" / channel["ChannelName"])
-        stdout = self._run("object2vec_train.py", ["--ml-root", str(ml)], ml / "training.log")
+        stdout = self._run("object2vec_train.py", ["--ml-root", str(ml), "--pooled-output", self.pooled_output], ml / "training.log")
         metrics = [{"MetricName": m["name"], "Value": float(m["value"])} for m in METRIC_LINE.finditer(stdout)]
         # SageMaker's own naming of training output, whatever the bucket layout; with our request
         # it is Layout.model_artifact(name) (checked by the stage tests).

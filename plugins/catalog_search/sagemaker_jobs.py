@@ -1,25 +1,59 @@
 """SageMaker job configs as plain dicts (the CreateProcessingJob / CreateTrainingJob /
-CreateModel / CreateTransformJob request shapes), built in one place and run by either runner."""
+CreateModel / CreateTransformJob request shapes), built in one place and run by either runner.
+
+Every value that names an AWS resource comes from one place: the region from the
+``aws_default`` connection (``Clients.region``), the images, the execution role and the job
+limits from the settings. With the sagemaker runner, an unset role or Processing image is bad
+input (one line naming the variable), never a stand-in sent to AWS.
+"""
 
 from __future__ import annotations
 
+import math
+
+from catalog_search.errors import BadInput
 from catalog_search.settings import Settings
 
 JSONLINES = "application/jsonlines"
 TRAINING_CHANNELS = ("train", "validation", "test", "auxiliary")
-LOCAL_ROLE = "arn:aws:iam::000000000000:role/catalog-search-local"  # moto's stand-in when no role is set
+LOCAL_ROLE = "arn:aws:iam::000000000000:role/catalog-search-local"  # moto's stand-in, local runner only
 PROCESSING_ROOT = "/opt/ml/processing"
 PROCESSING_OUTPUT = f"{PROCESSING_ROOT}/output"
 PROCESSING_CODE = f"{PROCESSING_ROOT}/input/code"
-# SageMaker's scikit-learn image brings Python 3 with pandas, numpy and pyarrow: all the
-# training-data entry point and the library files it is shipped with import.
-PROCESSING_FRAMEWORK = ("sklearn", "1.2-1")
+# The image docker/processing.Dockerfile builds (`make processing-image`), under the name the
+# local runner's requests carry; on AWS it is CATALOG_SEARCH_PROCESSING_IMAGE, the same image in ECR.
+LOCAL_PROCESSING_IMAGE = "catalog-search-processing:latest"
+# A job stopped at its MaxRuntimeInSeconds still takes minutes to stop, upload and report.
+WAIT_MARGIN = 15 * 60
+POLL_INTERVAL = 30  # seconds between status checks of a job (the provider's default)
 
 
 def object2vec_image(region: str) -> str:
     from sagemaker.core import image_uris
 
     return image_uris.retrieve("object2vec", region)
+
+
+def execution_role(settings: Settings) -> str:
+    """The role SageMaker runs the jobs as: moto's stand-in for the local runner only."""
+    return _required_on_aws(settings, settings.sagemaker_role_arn, "CATALOG_SEARCH_SAGEMAKER_ROLE_ARN", LOCAL_ROLE,
+                            "the SageMaker execution role's ARN (the template's ExecutionRoleArn output, docs/aws.md)")
+
+
+def processing_image(settings: Settings) -> str:
+    """The Processing jobs' image: the project's own (docker/processing.Dockerfile), whose
+    Python and packages are the locks' (SageMaker's framework images carry other versions)."""
+    return _required_on_aws(settings, settings.processing_image, "CATALOG_SEARCH_PROCESSING_IMAGE", LOCAL_PROCESSING_IMAGE,
+                            "the project's image for Processing jobs: build and push it with `make processing-image-push` "
+                            "and set the URI it prints (docs/aws.md)")
+
+
+def _required_on_aws(settings: Settings, value: str, variable: str, local: str, what: str) -> str:
+    if value:
+        return value
+    if settings.runner == "sagemaker":
+        raise BadInput(f"{variable} is not set: the sagemaker runner needs {what}")
+    return local
 
 
 def hyperparameter_values(settings: Settings, vocab_size: int, pretrained_dim: int | None = None) -> dict:
@@ -65,7 +99,7 @@ def processing_input(name: str) -> str:
 
 def processing_job_config(settings: Settings, name: str, script: str, code_uri: str, inputs: dict[str, str],
                           output_uri: str, arguments: list[str]) -> dict:
-    """Run ``script`` of the code prefix (the entry point beside the ``catalog_search`` package)
+    """Run ``script`` of the code prefix (the entry points beside the ``catalog_search`` package)
     with ``inputs`` ({name: s3 uri}) under ``processing_input(name)`` and the container's
     ``PROCESSING_OUTPUT`` uploaded to ``output_uri`` when the job ends."""
     def s3_input(input_name: str, uri: str) -> dict:
@@ -80,25 +114,17 @@ def processing_job_config(settings: Settings, name: str, script: str, code_uri: 
             "S3Uri": output_uri, "LocalPath": PROCESSING_OUTPUT, "S3UploadMode": "EndOfJob"}}]},
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": settings.processing_instance_type,
                                                   "VolumeSizeInGB": 30}},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 2 * 3600},
-        "AppSpecification": {"ImageUri": settings.processing_image or processing_image(settings.region),
+        "StoppingCondition": {"MaxRuntimeInSeconds": settings.processing_max_runtime},
+        "AppSpecification": {"ImageUri": processing_image(settings),
                              "ContainerEntrypoint": ["python3", f"{PROCESSING_CODE}/{script}"],
                              "ContainerArguments": arguments},
         "Environment": {"PYTHONPATH": PROCESSING_CODE},
-        "RoleArn": settings.sagemaker_role_arn or LOCAL_ROLE,
+        "RoleArn": execution_role(settings),
     }
 
 
-def processing_image(region: str) -> str:
-    from sagemaker.core import image_uris
-
-    framework, version = PROCESSING_FRAMEWORK
-    return image_uris.retrieve(framework, region, version=version)
-
-
-def training_job_config(
-    settings: Settings, name: str, training_uri: str, output_uri: str, hyperparameters: dict[str, str]
-) -> dict:
+def training_job_config(settings: Settings, region: str, name: str, training_uri: str, output_uri: str,
+                        hyperparameters: dict[str, str]) -> dict:
     def channel(channel_name: str) -> dict:
         return {
             "ChannelName": channel_name,
@@ -111,28 +137,28 @@ def training_job_config(
 
     return {
         "TrainingJobName": name,
-        "AlgorithmSpecification": {"TrainingImage": object2vec_image(settings.region), "TrainingInputMode": "File"},
-        "RoleArn": settings.sagemaker_role_arn or LOCAL_ROLE,
+        "AlgorithmSpecification": {"TrainingImage": object2vec_image(region), "TrainingInputMode": "File"},
+        "RoleArn": execution_role(settings),
         "HyperParameters": hyperparameters,
         "InputDataConfig": [channel(c) for c in TRAINING_CHANNELS],
         "OutputDataConfig": {"S3OutputPath": output_uri},
-        "ResourceConfig": {"InstanceType": "ml.m5.2xlarge", "InstanceCount": 1, "VolumeSizeInGB": 20},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 4 * 3600},
+        "ResourceConfig": {"InstanceType": settings.training_instance_type, "InstanceCount": 1, "VolumeSizeInGB": 20},
+        "StoppingCondition": {"MaxRuntimeInSeconds": settings.training_max_runtime},
     }
 
 
-def model_config(settings: Settings, name: str, model_data_url: str) -> dict:
+def model_config(settings: Settings, region: str, name: str, model_data_url: str) -> dict:
     """The champion as a SageMaker model; it answers with embeddings (not pair scores) in batch
     transform and on the query endpoint alike."""
     return {
         "ModelName": name,
-        "PrimaryContainer": {"Image": object2vec_image(settings.region), "ModelDataUrl": model_data_url,
+        "PrimaryContainer": {"Image": object2vec_image(region), "ModelDataUrl": model_data_url,
                              "Environment": {"INFERENCE_PREFERRED_MODE": "embedding"}},
-        "ExecutionRoleArn": settings.sagemaker_role_arn or LOCAL_ROLE,
+        "ExecutionRoleArn": execution_role(settings),
     }
 
 
-def transform_job_config(name: str, model_name: str, input_uri: str, output_uri: str, instance_type: str = "ml.m5.xlarge",
+def transform_job_config(name: str, model_name: str, input_uri: str, output_uri: str, instance_type: str,
                          instance_count: int = 1) -> dict:
     """A Batch Transform of every file under ``input_uri`` (SageMaker spreads the files over the
     instances), one ``.out`` file each under ``output_uri``."""
@@ -161,3 +187,16 @@ def endpoint_config_config(settings: Settings, name: str, model_name: str) -> di
             "InstanceType": settings.endpoint_instance_type, "InitialVariantWeight": 1.0,
         }],
     }
+
+
+NO_JOB = "no_job"  # a config stage's answer when no job is needed: its value says why
+
+
+def no_job(reason: str) -> dict:
+    """What a config stage returns instead of a request: the job's task then skips, saying why."""
+    return {NO_JOB: reason}
+
+
+def poll_attempts(seconds: float, interval: int = POLL_INTERVAL) -> int:
+    """Status checks at ``interval`` that cover ``seconds`` (at least one)."""
+    return max(1, math.ceil(seconds / interval))

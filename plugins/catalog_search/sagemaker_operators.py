@@ -15,6 +15,7 @@ runner's ``dag_support.LocalJobOperator`` returns the same shapes.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import (
@@ -25,7 +26,9 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
     serialize,
 )
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+from airflow.sdk.exceptions import AirflowSkipException
 
+from catalog_search import sagemaker_jobs
 from catalog_search.run_report import recording_failure
 from catalog_search.runners import attempt_name, described
 
@@ -44,7 +47,12 @@ class _RecordsFailure:
 
 
 class _Reattaching:
-    """``execute`` of a provider SageMaker operator, after a look-up of the deterministic name."""
+    """``execute`` of a provider SageMaker operator, after a look-up of the deterministic name.
+
+    The wait is as long as the job may run: the trigger polls every ``check_interval`` for the
+    job's ``MaxRuntimeInSeconds`` plus ``WAIT_MARGIN`` (a transform job, which has no limit of its
+    own, for ``Settings.transform_max_runtime``), a re-attaching try for what is left of it. The provider's default (60 polls of 30 s) gave up on any job over 30
+    minutes while the job ran on."""
 
     job_type: str  # SageMakerTrigger's job_type
     name_key: str  # the request's name field
@@ -53,23 +61,35 @@ class _Reattaching:
     def _describe(self, name: str) -> dict:
         raise NotImplementedError
 
+    def _max_runtime(self, request: dict) -> int:
+        return request["StoppingCondition"]["MaxRuntimeInSeconds"]
+
     def execute(self, context: Any) -> dict:
         request = self.config
+        if sagemaker_jobs.NO_JOB in request:
+            raise AirflowSkipException(f"no SageMaker {self.job_type.lower()} job to run: {request[sagemaker_jobs.NO_JOB]}")
+        budget = self._max_runtime(request) + sagemaker_jobs.WAIT_MARGIN
         name, found = attempt_name(self._describe, request[self.name_key], self.status_key)
         request[self.name_key] = name
         if found is None:
-            self.log.info("starting SageMaker %s job %s", self.job_type.lower(), name)
+            self.log.info("starting SageMaker %s job %s (waiting up to %d s)", self.job_type.lower(), name, budget)
+            self.max_attempts, self.max_ingestion_time = sagemaker_jobs.poll_attempts(budget, self.check_interval), budget
             return super().execute(context)
         status = found[self.status_key]
         if status == "Completed":
             self.log.info("SageMaker %s job %s already completed: its result is reused", self.job_type.lower(), name)
             return self.serialize_result(name)  # what the provider's operator returns
-        self.log.info("re-attaching to SageMaker %s job %s (%s)", self.job_type.lower(), name, status)
+        started = found.get("CreationTime") or datetime.now(timezone.utc)
+        left = max(sagemaker_jobs.WAIT_MARGIN, budget - (datetime.now(timezone.utc) - started).total_seconds())
+        self.log.info("re-attaching to SageMaker %s job %s (%s; waiting up to %d s more)", self.job_type.lower(), name,
+                      status, left)
         self.defer(
             trigger=SageMakerTrigger(job_name=name, job_type=self.job_type, waiter_delay=self.check_interval,
-                                     waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id,
-                                     region_name=self.region_name, verify=self.verify, botocore_config=self.botocore_config),
+                                     waiter_max_attempts=sagemaker_jobs.poll_attempts(left, self.check_interval),
+                                     aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+                                     botocore_config=self.botocore_config),
             method_name="execute_complete",
+            timeout=timedelta(seconds=left),
         )
 
 
@@ -79,7 +99,8 @@ class TrainingJobOperator(_RecordsFailure, _Reattaching, SageMakerTrainingOperat
     job_type, name_key, status_key = "Training", "TrainingJobName", "TrainingJobStatus"
 
     def __init__(self, **kwargs: Any):
-        super().__init__(deferrable=True, check_if_job_exists=False, print_log=False, **kwargs)
+        super().__init__(deferrable=True, check_if_job_exists=False, print_log=False, check_interval=sagemaker_jobs.POLL_INTERVAL,
+                         **kwargs)
 
     def _describe(self, name: str) -> dict:
         return self.hook.describe_training_job(name)
@@ -91,8 +112,13 @@ class TransformJobOperator(_RecordsFailure, _Reattaching, SageMakerTransformOper
 
     job_type, name_key, status_key = "Transform", "TransformJobName", "TransformJobStatus"
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(deferrable=True, check_if_job_exists=False, check_if_model_exists=False, **kwargs)
+    def __init__(self, *, max_runtime: int, **kwargs: Any):
+        super().__init__(deferrable=True, check_if_job_exists=False, check_if_model_exists=False,
+                         check_interval=sagemaker_jobs.POLL_INTERVAL, **kwargs)
+        self.max_runtime = max_runtime  # Settings.transform_max_runtime
+
+    def _max_runtime(self, request: dict) -> int:
+        return self.max_runtime
 
     def _describe(self, name: str) -> dict:
         return self.hook.describe_transform_job(name)
@@ -104,7 +130,7 @@ class ProcessingJobOperator(_RecordsFailure, _Reattaching, SageMakerProcessingOp
     job_type, name_key, status_key = "Processing", "ProcessingJobName", "ProcessingJobStatus"
 
     def __init__(self, **kwargs: Any):
-        super().__init__(deferrable=True, print_log=False, **kwargs)
+        super().__init__(deferrable=True, print_log=False, check_interval=sagemaker_jobs.POLL_INTERVAL, **kwargs)
 
     def _describe(self, name: str) -> dict:
         return self.hook.describe_processing_job(name)

@@ -35,6 +35,10 @@ ENCODER_NETWORKS = ("pooled_embedding", "hcnn", "bilstm")  # Object2Vec's enc0_n
 QUERY_ENCODERS = ("in_process", "endpoint")
 APPROVAL_MODES = ("auto", "manual")
 REMOVALS = ("delete", "tombstone")  # what DynamoDB does with a product that left the catalog
+# Object2Vec's documentation gives the encoder's output length as enc_dim, and pooled_embedding as
+# the average of the token embeddings (enc0_token_embedding_dim long): the pipeline reads the
+# length from the model's output; the local trainer can do either.
+POOLED_OUTPUTS = ("enc_dim", "token_embedding_dim")
 
 
 def _setting(default: Any, env: str | None = None, choices: tuple = (), help: str = "") -> Any:
@@ -120,6 +124,9 @@ class Settings:
     cnn_filter_width: int = _setting(3, help="enc0_cnn_filter_width (hcnn)")
     encoder_layers: int = _setting(1, help="enc0_layers (hcnn, bilstm)")
     freeze_pretrained_embedding: bool = _setting(True, help="enc0_freeze_pretrained_embedding")
+    local_pooled_output: str = _setting("enc_dim", choices=POOLED_OUTPUTS,
+                                        help="the local trainer's pooled_embedding: the mean of the token vectors "
+                                             "projected to enc_dim, or the mean alone (enc0_token_embedding_dim long)")
     # checks and gates
     row_tolerance: float = _setting(0.1)
     min_test_accuracy: float = _setting(0.75, help="test:accuracy on the frozen evaluation set a model must reach")
@@ -131,15 +138,20 @@ class Settings:
     # AWS
     sagemaker_role_arn: str = _setting("")
     alert_topic_arn: str = _setting("", help="SNS topic for failure alerts (empty: they go to the task log)")
-    processing_image: str = _setting("", help="the training-data Processing job's image (empty: SageMaker's scikit-learn image)")
-    processing_instance_type: str = _setting("ml.m5.xlarge", help="instance type of the training-data Processing job")
+    processing_image: str = _setting("", help="the Processing jobs' image: docker/processing.Dockerfile pushed to ECR "
+                                              "(make processing-image-push); needed by the sagemaker runner")
+    processing_instance_type: str = _setting("ml.m5.xlarge", help="instance type of the Processing jobs")
+    processing_max_runtime: int = _setting(2 * 3600, help="MaxRuntimeInSeconds of a Processing job (its task waits as long)")
+    training_instance_type: str = _setting("ml.m5.2xlarge", help="instance type of the Object2Vec training job")
+    training_max_runtime: int = _setting(4 * 3600, help="MaxRuntimeInSeconds of the training job (its task waits as long)")
     # the catalog's Batch Transform: its input parts are spread over the instances
     transform_instance_type: str = _setting("ml.m5.xlarge", help="instance type of the catalog's Batch Transform")
     transform_instance_count: int = _setting(1, help="instances of the catalog's Batch Transform")
+    transform_max_runtime: int = _setting(6 * 3600, help="how long a task waits for a Batch Transform job (the request "
+                                                         "has no limit of its own)")
     model_approval: str = _setting("auto", choices=APPROVAL_MODES,
                                    help="auto: a passed gate promotes; manual: promotion waits for approval in the Model Registry")
     model_package_group: str = _setting("catalog-search-products", help="the Model Registry group of this catalog's models")
-    region: str = _setting("us-east-1", env="AWS_DEFAULT_REGION")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":

@@ -33,6 +33,36 @@ class TrainingDataSpec:
     def from_dict(cls, raw: dict) -> "TrainingDataSpec":
         return cls(pair_sampling.PairSpec(**raw.get("pairs", {})), **{k: v for k, v in raw.items() if k != "pairs"})
 
+    def to_arguments(self) -> list[str]:
+        """The spec as a job's arguments, ``--spec NAME=JSON`` per field (``pairs.seed=13``):
+        SageMaker takes at most 256 characters per container argument, and the whole spec as
+        one JSON argument is longer."""
+        fields = {**{f"pairs.{k}": v for k, v in asdict(self.pairs).items()},
+                  **{k: v for k, v in asdict(self).items() if k != "pairs"}}
+        return [part for name, value in fields.items() for part in (SPEC_OPTION, f"{name}={json.dumps(value)}")]
+
+    @classmethod
+    def from_arguments(cls, items: list[str]) -> "TrainingDataSpec":
+        """The spec of ``to_arguments``'s ``NAME=JSON`` items (fields not given keep their defaults)."""
+        raw: dict = {}
+        for item in items:
+            name, equals, value = item.partition("=")
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError:
+                equals = ""
+            if not equals:
+                raise ValueError(f"{SPEC_OPTION} {item!r}: expected NAME=JSON, e.g. pairs.seed=13")
+            *path, leaf = name.split(".")
+            target = raw
+            for part in path:
+                target = target.setdefault(part, {})
+            target[leaf] = parsed
+        return cls.from_dict(raw)
+
+
+SPEC_OPTION = "--spec"
+
 
 def prepare(catalog: pd.DataFrame, spec: TrainingDataSpec, out_dir: Path, pretrained: Path | None = None,
             evaluation: pd.DataFrame | None = None) -> dict:

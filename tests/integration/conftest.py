@@ -135,7 +135,7 @@ def world(chain, clients, tmp_path_factory) -> Callable[[str, int], World]:
         name = f"{prefix}-{uuid.uuid4().hex[:8]}"
         settings = dataclasses.replace(clients.settings, bucket=name, table_name=name, index_alias=name,
                                        work_dir=tmp_path_factory.mktemp(name))
-        scoped = Clients(settings, clients.make_aws, clients.make_opensearch, clients.endpoints)
+        scoped = dataclasses.replace(clients, settings=settings)
         scoped.store.ensure_bucket()
         for key in source.list_keys(Layout.model(champion["model_version"])):  # record, lineage, artifact, metrics
             scoped.store.put_bytes(key, source.get_bytes(key))

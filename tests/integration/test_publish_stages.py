@@ -32,7 +32,7 @@ def _enriched(n: int = 50, seed: int = 0) -> pd.DataFrame:
 def stage_clients(clients, unique) -> Clients:
     settings = dataclasses.replace(clients.settings, bucket=f"stages-{unique}", index_alias=f"st-{unique}", table_name=f"st-{unique}",
                                    index_replicas=0)
-    scoped = Clients(settings, clients.make_aws, clients.make_opensearch, clients.endpoints)
+    scoped = dataclasses.replace(clients, settings=settings)
     scoped.store.ensure_bucket()
     for snapshot_id in ("20260101T000000Z-x", "20260201T000000Z-x"):
         scoped.store.put_parquet(Layout.enriched_products(snapshot_id, "m1"), _enriched())
@@ -209,7 +209,7 @@ def test_the_golden_query_gate_passes_a_good_index_and_refuses_a_bad_one(stage_c
     queries, qrels = _golden(tmp_path)
     gated = dataclasses.replace(stage_clients.settings, golden_queries=queries, golden_qrels=qrels, search_mode="keyword",
                                 min_golden_ndcg=0.5, work_dir=tmp_path / "work")
-    clients = Clients(gated, stage_clients.make_aws, stage_clients.make_opensearch, stage_clients.endpoints)
+    clients = dataclasses.replace(stage_clients, settings=gated)
     run = Run("search_index_publish", "manual__1")
     good = publish.build_index(clients, run, "20260101T000000Z-x", "m1")
     assert publish.check_search_quality(clients, run, good["index"])["ndcg@10"] == 1.0

@@ -49,7 +49,7 @@ def queue_answers(clients: Clients, *answers: tuple[str, list[list[float]]]) -> 
                for variant, vectors in answers]
     moto = clients.endpoints.aws
     requests.post(f"{moto}/moto-api/static/sagemaker/endpoint-results",
-                  json={"region": clients.settings.region, "results": results}, timeout=10).raise_for_status()
+                  json={"region": clients.region, "results": results}, timeout=10).raise_for_status()
 
 
 def in_process_vector(chain_service, model_version: str, text: str) -> list[float]:

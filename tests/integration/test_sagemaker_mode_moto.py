@@ -23,10 +23,14 @@ from catalog_search.settings import job_name
 from catalog_search.stages import Run, training
 
 
+PROCESSING_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/catalog-search-processing:0123456789ab"
+
+
 @pytest.fixture(scope="module")
 def aws(clients) -> Clients:
     settings = dataclasses.replace(clients.settings, runner="sagemaker", bucket=f"sm-{uuid.uuid4().hex[:8]}",
-                                   sagemaker_role_arn="arn:aws:iam::123456789012:role/catalog-search-sagemaker")
+                                   sagemaker_role_arn="arn:aws:iam::123456789012:role/catalog-search-sagemaker",
+                                   processing_image=PROCESSING_IMAGE)
     aws = Clients.from_environment(settings)
     aws.store.ensure_bucket()
     return aws
@@ -42,7 +46,7 @@ def test_the_training_data_processing_request_is_accepted_and_a_rerun_finds_the_
     result = ProcessingJobOperator(task_id="prepare_training_data", config=config, aws_conn_id="aws_default").execute({})
     job = result["Processing"]
     assert job["ProcessingJobName"] == config["ProcessingJobName"] and job["ProcessingJobStatus"] == "Completed"
-    assert job["AppSpecification"]["ImageUri"].endswith("sagemaker-scikit-learn:1.2-1-cpu-py3")
+    assert job["AppSpecification"]["ImageUri"] == PROCESSING_IMAGE
     assert {i["InputName"] for i in job["ProcessingInputs"]} == {"code", "catalog"}
     assert not aws.store.list_keys(Layout.training(snapshot_id, run.key))  # moto runs nothing and writes no output
     again = ProcessingJobOperator(task_id="prepare_training_data", config=dict(config), aws_conn_id="aws_default").execute({})
@@ -56,7 +60,7 @@ def test_the_training_request_is_accepted_and_a_rerun_finds_the_job(aws):
     for channel in sagemaker_jobs.TRAINING_CHANNELS:  # the provider's hook checks that every channel exists
         aws.store.put_bytes(f"training/s/r/{channel}/part.jsonl", b"{}\n")
     hyper = sagemaker_jobs.object2vec_hyperparameters(aws.settings, vocab_size=1000, pretrained_dim=384)
-    config = sagemaker_jobs.training_job_config(aws.settings, name, aws.store.uri("training/s/r/"), aws.store.uri(Layout.MODELS), hyper)
+    config = sagemaker_jobs.training_job_config(aws.settings, aws.region, name, aws.store.uri("training/s/r/"), aws.store.uri(Layout.MODELS), hyper)
     result = TrainingJobOperator(task_id="train", config=config, aws_conn_id="aws_default").execute({})
     job = result["Training"]
     assert job["TrainingJobName"] == name and job["TrainingJobStatus"] == "Completed"
@@ -72,14 +76,15 @@ def test_the_training_request_is_accepted_and_a_rerun_finds_the_job(aws):
 
 def test_the_model_and_transform_requests_are_accepted(aws):
     model = job_name("o2v", "20261129T010000Z-fashion", uuid.uuid4().hex)
-    model_config = sagemaker_jobs.model_config(aws.settings, model, aws.store.uri(Layout.model_artifact(model)))
+    model_config = sagemaker_jobs.model_config(aws.settings, aws.region, model, aws.store.uri(Layout.model_artifact(model)))
     for _ in range(2):  # a retried task finds the model
         created = ModelOperator(task_id="create_model", config=dict(model_config), aws_conn_id="aws_default").execute({})
         assert created["Model"]["ModelName"] == model
     name = job_name("embed", "20261129T010000Z-fashion", model)
     aws.store.put_bytes("enrichment/in/products.jsonl", b'{"in0": [1, 2]}\n')
-    config = sagemaker_jobs.transform_job_config(name, model, aws.store.uri("enrichment/in/"), aws.store.uri("enrichment/out/"))
-    result = TransformJobOperator(task_id="batch_transform", config=config, aws_conn_id="aws_default").execute({})
+    config = sagemaker_jobs.transform_job_config(name, model, aws.store.uri("enrichment/in/"), aws.store.uri("enrichment/out/"),
+                                                 aws.settings.transform_instance_type)
+    result = TransformJobOperator(task_id="batch_transform", config=config, aws_conn_id="aws_default", max_runtime=3600).execute({})
     assert result["Transform"]["TransformJobName"] == name and result["Transform"]["TransformJobStatus"] == "Completed"
     assert result["Model"]["PrimaryContainer"]["Environment"] == {"INFERENCE_PREFERRED_MODE": "embedding"}
     short = {**config, "TransformJobName": job_name("qvec", model, "k")}

@@ -9,6 +9,8 @@ from unittest import mock
 
 import pytest
 
+from catalog_search.settings import Settings
+
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 EXPECTED_DAGS = {"catalog_refresh", "embedding_training", "catalog_enrichment", "search_index_publish", "search_index_rollback"}
 MANUAL_DAGS = {"search_index_rollback"}
@@ -88,7 +90,7 @@ def test_dag_has_no_cycles_and_one_root(parsed, dag_id):
 
 
 def test_assets_chain_the_dags(parsed):
-    from catalog_search.settings import ASSET_CATALOG_SNAPSHOT, ASSET_EMBEDDING_MODEL, ASSET_ENRICHED_CATALOG
+    from catalog_search.settings import Settings, ASSET_CATALOG_SNAPSHOT, ASSET_EMBEDDING_MODEL, ASSET_ENRICHED_CATALOG
 
     bag, _ = parsed
 
@@ -106,17 +108,27 @@ def test_assets_chain_the_dags(parsed):
 def test_sagemaker_jobs_are_deferrable_provider_operators_on_aws_and_the_local_runner_otherwise(parsed, request):
     bag, _ = parsed
     training = bag.dags["embedding_training"]
-    jobs = [training.get_task("prepare_training_data"), training.get_task("train"), training.get_task("embed_purity_sample"),
-            bag.dags["catalog_enrichment"].get_task("batch_transform")]
+    jobs = [training.get_task("build_word_vectors"), training.get_task("prepare_training_data"), training.get_task("train"),
+            training.get_task("embed_purity_sample"), bag.dags["catalog_enrichment"].get_task("batch_transform")]
     model = training.get_task("create_model")
     if request.node.callspec.params["parsed"] == "sagemaker":
         from catalog_search.sagemaker_operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
 
-        assert [type(t) for t in jobs] == [ProcessingJobOperator, TrainingJobOperator, TransformJobOperator, TransformJobOperator]
+        assert [type(t) for t in jobs] == [ProcessingJobOperator, ProcessingJobOperator, TrainingJobOperator,
+                                           TransformJobOperator, TransformJobOperator]
         assert all(t.deferrable and t.aws_conn_id == "aws_default" for t in jobs)
+        assert all(t.max_runtime == Settings().transform_max_runtime for t in jobs if isinstance(t, TransformJobOperator))
         assert type(model) is ModelOperator and model.aws_conn_id == "aws_default"
     else:
         assert {type(t).__name__ for t in jobs + [model]} == {"LocalJobOperator"}
+
+
+def test_the_training_data_waits_for_word_vectors_built_or_skipped(parsed):
+    """build_word_vectors skips when no vectors are needed; the training data goes on either way."""
+    training = parsed[0].dags["embedding_training"]
+    prepare_config = training.get_task("processing_config")
+    assert "build_word_vectors" in prepare_config.upstream_task_ids and prepare_config.trigger_rule == "none_failed"
+    assert training.get_task("build_word_vectors").pool == "sagemaker_jobs"
 
 
 def test_waiting_for_model_approval_holds_no_worker_slot(parsed):

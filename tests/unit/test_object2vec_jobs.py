@@ -60,7 +60,7 @@ def test_train_register_and_transform_write_sagemaker_artifacts(tmp_path, aws, i
     vocab = _training_data(tmp_path, store, settings)
     runner = LocalRunner(s3, sagemaker, tmp_path / "work", include_dir / "jobs")
     hyper = sagemaker_jobs.object2vec_hyperparameters(settings, len(vocab))
-    config = sagemaker_jobs.training_job_config(settings, "o2v-test", store.uri("training/s/r/"), store.uri("models/"), hyper)
+    config = sagemaker_jobs.training_job_config(settings, "us-east-1", "o2v-test", store.uri("training/s/r/"), store.uri("models/"), hyper)
 
     description = runner.train(config)
 
@@ -72,12 +72,12 @@ def test_train_register_and_transform_write_sagemaker_artifacts(tmp_path, aws, i
     with tarfile.open(fileobj=io.BytesIO(tarball)) as tar:
         assert sorted(tar.getnames()) == ["model-meta.json", "model.npz", "vocab.json"]
 
-    register_model(sagemaker, sagemaker_jobs.model_config(settings, "o2v-test", description["ModelArtifacts"]["S3ModelArtifacts"]))
-    register_model(sagemaker, sagemaker_jobs.model_config(settings, "o2v-test", description["ModelArtifacts"]["S3ModelArtifacts"]))
+    register_model(sagemaker, sagemaker_jobs.model_config(settings, "us-east-1", "o2v-test", description["ModelArtifacts"]["S3ModelArtifacts"]))
+    register_model(sagemaker, sagemaker_jobs.model_config(settings, "us-east-1", "o2v-test", description["ModelArtifacts"]["S3ModelArtifacts"]))
     texts = [t for group in TITLES.values() for t in group]
     write_inference_jsonl([encode(t, vocab, 6) for t in texts], tmp_path / "in" / "products.jsonl")
     store.upload_dir(tmp_path / "in", "enrich/input/")
-    runner.transform(sagemaker_jobs.transform_job_config("embed-test", "o2v-test", store.uri("enrich/input/"), store.uri("enrich/output/")))
+    runner.transform(sagemaker_jobs.transform_job_config("embed-test", "o2v-test", store.uri("enrich/input/"), store.uri("enrich/output/"), "ml.m5.xlarge"))
 
     lines = store.get_bytes("enrich/output/products.jsonl.out").decode().splitlines()
     vectors = np.array([json.loads(line)["embeddings"] for line in lines])
@@ -100,7 +100,7 @@ def test_a_failing_job_writes_its_failure_file_and_raises_with_the_reason(tmp_pa
     for channel in ("validation", "test"):
         store.put_bytes(f"training/bad/{channel}/pairs.jsonl", b"")
     store.put_bytes("training/bad/auxiliary/vocab.json", b'{"<pad>": 0, "<unk>": 1}')
-    config = sagemaker_jobs.training_job_config(settings, "o2v-bad", store.uri("training/bad/"), store.uri("models/"), {})
+    config = sagemaker_jobs.training_job_config(settings, "us-east-1", "o2v-bad", store.uri("training/bad/"), store.uri("models/"), {})
     with pytest.raises(JobFailed, match="(?s)object2vec_train.py exited with 1.*holds no JSON Lines records"):
         LocalRunner(s3, sagemaker, tmp_path, include_dir / "jobs").train(config)
     failure = (tmp_path / "sagemaker/o2v-bad/output/failure").read_text()

@@ -15,8 +15,13 @@ from catalog_search.settings import Settings
 AWS = {"conn_type": "aws", "login": "AKIDEXAMPLE", "password": "secret", "extra": {"region_name": "eu-west-1"}}
 
 
-def opensearch_with(monkeypatch, opensearch_extra: dict, aws: dict = AWS, login: str | None = None, inside_airflow=False):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")  # must not be the region that is signed for
+def opensearch_with(monkeypatch, opensearch_extra: dict, aws: dict = AWS, login: str | None = None, inside_airflow=False,
+                    default_region: str | None = "us-east-1"):
+    if default_region:  # must not be the region that is signed for
+        monkeypatch.setenv("AWS_DEFAULT_REGION", default_region)
+    else:
+        monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+        monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(aws))
     monkeypatch.setenv("AIRFLOW_CONN_OPENSEARCH_DEFAULT", json.dumps(
         {"conn_type": "opensearch", "host": "search-products.eu-west-1.es.amazonaws.com", "port": 443,
@@ -40,14 +45,17 @@ def test_inside_airflow_sigv4_takes_the_identity_and_region_from_the_aws_connect
     assert "Credential=AKIDEXAMPLE/" in authorization and "/eu-west-1/es/aws4_request" in authorization
 
 
-def test_sigv4_for_opensearch_serverless_signs_for_aoss(monkeypatch):
-    auth = opensearch_with(monkeypatch, {"auth_type": "sigv4", "service": "aoss"}).transport.kwargs["http_auth"]
-    assert "/eu-west-1/aoss/aws4_request" in auth("GET", "https://x.eu-west-1.aoss.amazonaws.com/", None)["Authorization"]
+def test_opensearch_serverless_is_refused_saying_what_it_lacks(monkeypatch):
+    """An index build clones, force-merges, flushes and sets replicas: APIs Serverless does not have."""
+    for inside_airflow in (False, True):
+        with pytest.raises(BadInput, match=r"Serverless .* not supported: an index build uses _clone"):
+            opensearch_with(monkeypatch, {"auth_type": "sigv4", "service": "aoss"}, inside_airflow=inside_airflow)
 
 
-def test_sigv4_without_a_region_in_the_aws_connection_says_where_to_set_it(monkeypatch):
+def test_sigv4_without_any_region_says_where_to_set_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     with pytest.raises(BadInput, match="region_name"):
-        opensearch_with(monkeypatch, {"auth_type": "sigv4"}, aws={**AWS, "extra": {}})
+        opensearch_with(monkeypatch, {"auth_type": "sigv4"}, aws={**AWS, "extra": {}}, default_region=None)
 
 
 def test_basic_auth_stays_the_default(monkeypatch):

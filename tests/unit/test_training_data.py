@@ -76,15 +76,28 @@ def test_pretrained_lines_of_mixed_width_are_refused(tmp_path):
 
 def test_processing_entry_point_writes_what_the_task_writes(tmp_path, catalog):
     catalog.to_csv(tmp_path / "catalog.csv", index=False)
-    spec = {"pairs": {"pairs": 400, "seed": 3}, "max_seq_len": 4}
+    spec = TrainingDataSpec(PairSpec(pairs=400, seed=3, level=None), max_seq_len=4)
     proc = subprocess.run([sys.executable, str(JOB), "--input", str(tmp_path / "catalog.csv"), "--output", str(tmp_path / "job"),
-                           "--spec", json.dumps(spec)], capture_output=True, text=True)
+                           *spec.to_arguments()], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     from catalog_search.catalog import read_catalog
 
-    prepare(read_catalog(tmp_path / "catalog.csv"), TrainingDataSpec.from_dict(spec), tmp_path / "task")
+    prepare(read_catalog(tmp_path / "catalog.csv"), spec, tmp_path / "task")
     for name in ("train/pairs.jsonl", "validation/pairs.jsonl", "test/pairs.jsonl", "auxiliary/vocab.json"):
         assert (tmp_path / "job" / name).read_bytes() == (tmp_path / "task" / name).read_bytes(), name
+
+
+def test_the_spec_goes_to_a_job_as_short_arguments_and_comes_back_whole():
+    """SageMaker takes at most 256 characters per container argument; the spec as one JSON was 260."""
+    spec = TrainingDataSpec(PairSpec(pairs=1_000_000, positive_share=0.45, level=2, allocation="proportional", seed=99),
+                            max_seq_len=32, vocab_min_count=3)
+    arguments = spec.to_arguments()
+    assert max(map(len, arguments)) < 64 and arguments[:2] == ["--spec", "pairs.pairs=1000000"]
+    assert TrainingDataSpec.from_arguments(arguments[1::2]) == spec
+    assert TrainingDataSpec.from_arguments(["max_seq_len=8"]) == TrainingDataSpec(max_seq_len=8)
+    for bad in ("max_seq_len", "max_seq_len=eight"):
+        with pytest.raises(ValueError, match="expected NAME=JSON"):
+            TrainingDataSpec.from_arguments([bad])
 
 
 def test_processing_entry_point_reports_bad_input(tmp_path):

@@ -13,6 +13,7 @@ import unicodedata
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from catalog_search import word_vectors as wv
@@ -190,6 +191,17 @@ def test_job_writes_the_file_and_prints_stats(small_model, tmp_path):
     stats = json.loads(proc.stdout)
     assert stats["words"] == 3 and stats["from_lexicon"] == 0 and stats["dim"] == 384
     assert list(read_pretrained(tmp_path / "out" / "glove.txt")) == ["navy", "sneakers", "watch"]
+
+
+@needs_model
+def test_job_covers_the_words_of_a_catalog_s_titles(small_model, tmp_path):
+    """As the build_word_vectors Processing job runs it: the snapshot's titles, read by the tokenizer."""
+    pd.DataFrame({"product_id": ["1", "2"], "title": ["Navy Blue Sneakers", "Titan Men Watch"],
+                  "category": ["Footwear > Shoes", "Accessories > Watches"]}).to_parquet(tmp_path / "products.parquet")
+    proc = _job("--catalog", tmp_path, "--out", tmp_path / "out" / "glove.txt", "--no-lexicon", "--model-dir", small_model)
+    assert proc.returncode == 0, proc.stderr
+    words = sorted({w for title in ("Navy Blue Sneakers", "Titan Men Watch") for w in tokenize(title)})
+    assert list(read_pretrained(tmp_path / "out" / "glove.txt")) == words
 
 
 @pytest.mark.parametrize("case, message", [

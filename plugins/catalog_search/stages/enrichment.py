@@ -88,6 +88,11 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
     store.put_parquet(Layout.carried_over(snapshot_id, model_version), carried)
     log.info("embedding %d of %d products (%d carried over, %d of them again as canaries)",
              int(embed.sum()), len(products), len(carried), len(canaries))
+    return catalog_transform_request(settings, store, snapshot_id, model_version)
+
+
+def catalog_transform_request(settings, store, snapshot_id: str, model_version: str) -> dict:
+    """The CreateTransformJob request of the snapshot's transform input, spread over the instances."""
     return sagemaker_jobs.transform_job_config(
         job_name("embed", snapshot_id, model_version), model_version,
         store.uri(Layout.transform_input(snapshot_id, model_version)), store.uri(Layout.transform_output(snapshot_id, model_version)),
@@ -110,8 +115,8 @@ def _carried_over(store, snapshot_id: str, model_version: str, products: pd.Data
     before = before.assign(product_id=before["product_id"].astype(str))
     both = products[["product_id", "title"]].merge(before, on="product_id", suffixes=("", "_before"))
     retitled = both["title"] != both["title_before"]
-    same_ids = pd.Series(True, index=both.index)
-    same_ids[retitled] = [a == b for a, b in zip(encode(both.loc[retitled, "title"]), encode(both.loc[retitled, "title_before"]))]
+    same_ids = np.ones(len(both), dtype=bool)
+    same_ids[retitled.to_numpy()] = [a == b for a, b in zip(encode(both.loc[retitled, "title"]), encode(both.loc[retitled, "title_before"]))]
     carried = both.loc[same_ids, ["product_id"]].assign(from_snapshot=previous).reset_index(drop=True)
     log.info("carrying over %d embeddings from snapshot %s (%d retitled, %d of them with the same token ids)",
              len(carried), previous, int(retitled.sum()), int((same_ids & retitled).sum()))
@@ -159,8 +164,8 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     products = store.get_parquet(Layout.snapshot_products(snapshot_id))
     order = store.get_parquet(Layout.transform_order(snapshot_id, model_version))["product_id"].astype(str)
     output = store.uri(Layout.transform_output(snapshot_id, model_version))
-    lines, vectors = _transform_vectors(store, snapshot_id, model_version, len(order),
-                                        settings.work_dir / "enrichment" / snapshot_id / model_version / "output")
+    lines, vectors, dims = _transform_vectors(store, snapshot_id, model_version, len(order),
+                                              settings.work_dir / "enrichment" / snapshot_id / model_version / "output")
     if lines != len(order):
         raise validation.ValidationFailed(validation.ValidationReport(
             "embeddings", output, lines,
@@ -175,11 +180,14 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     again[at_carried[canaries]] = True
     ids = pd.concat([order, carried_ids[~again]], ignore_index=True)
     kept_rows = rows[~again]
-    dim = vectors.shape[1] if vectors.size else source_vectors.shape[1]
-    checked = pd.DataFrame({"product_id": ids, "embedding_dim": dim,
+    # Each vector's own length, checked against the model's: the length its output has (recorded
+    # when its gate embedded a sample), never a setting (Object2Vec's may be enc_dim or the token
+    # embedding's); a model without the record is held to its first output line.
+    model_dim = _model_dim(store, model_version) or (int(dims[0]) if len(dims) else source_vectors.shape[1])
+    checked = pd.DataFrame({"product_id": ids, "embedding_dim": np.concatenate([dims, np.full(len(kept_rows), source_vectors.shape[1])]),
                             "embedding_norm": np.concatenate([row_norms(vectors), row_norms(source_vectors)[kept_rows]])})
     validation.check_and_publish(store, checked, "embeddings", output,
-                                 validation.embeddings_expectations(len(products), settings.embedding_dim),
+                                 validation.embeddings_expectations(len(products), model_dim),
                                  run.report_prefix, settings.work_dir)
     # The suite checked one vector per product and no product twice, so every product has its row.
     position = pd.Index(ids).get_indexer(products["product_id"].astype(str))
@@ -211,12 +219,14 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
             "products": len(products), "embedded": embedded, "carried_over": len(products) - embedded}
 
 
-def _transform_vectors(store, snapshot_id: str, model_version: str, expected: int, local) -> tuple[int, np.ndarray]:
-    """The output lines of every input part, in part order, and their vectors, read a line at a
-    time into one float32 matrix (a million 256-d vectors as JSON text and Python lists would
-    take tens of GB)."""
+def _transform_vectors(store, snapshot_id: str, model_version: str, expected: int, local) -> tuple[int, np.ndarray, np.ndarray]:
+    """The output lines of every input part, in part order, their vectors, read a line at a
+    time into one float32 matrix as wide as the first (a million 256-d vectors as JSON text and
+    Python lists would take tens of GB), and each line's own length (a line of another length
+    keeps a zero row: the suite refuses it by its length)."""
     parts = sorted(k for k in store.list_keys(Layout.transform_output(snapshot_id, model_version)) if k.endswith(".out"))
     vectors = np.empty((0, 0), dtype=np.float32)
+    dims = np.zeros(expected, dtype=np.int64)
     lines = 0
     for key in parts:
         path = store.download_file(key, local / key.rsplit("/", 1)[-1])
@@ -224,12 +234,19 @@ def _transform_vectors(store, snapshot_id: str, model_version: str, expected: in
             for line in out:
                 values = json.loads(line)["embeddings"]
                 if not vectors.size:
-                    vectors = np.empty((expected, len(values)), dtype=np.float32)
+                    vectors = np.zeros((expected, len(values)), dtype=np.float32)
                 if lines < expected:
-                    vectors[lines] = values
+                    dims[lines] = len(values)
+                    if len(values) == vectors.shape[1]:
+                        vectors[lines] = values
                 lines += 1
         path.unlink()
-    return lines, vectors[:lines]
+    return lines, vectors[:lines], dims[:lines]
+
+
+def _model_dim(store, model_version: str) -> int | None:
+    """The length of the model's vectors, as its gate found it (None for a model promoted before it was recorded)."""
+    return store.get_json(Layout.model_champion_record(model_version), default={}).get("embedding_dim")
 
 
 def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:

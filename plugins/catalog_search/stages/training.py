@@ -18,10 +18,10 @@ from catalog_search.batch_embeddings import embed_sequences, transform_request
 from catalog_search.clients import Clients
 from catalog_search.encoder import model_vocabulary
 from catalog_search.layout import Layout
+from catalog_search.errors import NotFound
 from catalog_search.settings import MINILM, job_name, short_hash, slug, utc_stamp
 from catalog_search.stages import Run
 from catalog_search.storage import ObjectStore
-from catalog_search.tokenizer import tokenize
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,30 @@ def resolve_snapshot(clients: Clients, run: Run, snapshot_id: str | None = None)
 
 
 PREPARE_ENTRY_POINT = "prepare_training_data.py"  # of include/jobs/
+WORD_VECTORS_ENTRY_POINT = "build_word_vectors.py"
+WORD_VECTORS_FILE = "glove.txt"  # the word-vector job's output file
+
+
+def word_vectors_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
+    """The CreateProcessingJob request that builds the MiniLM word vectors of the snapshot's
+    titles and the model's lexicon (``include/jobs/build_word_vectors.py``; the image has torch,
+    the Airflow worker needs none), or ``sagemaker_jobs.no_job`` saying why none is needed: other
+    word vectors are configured, or this snapshot's were built before."""
+    settings, store = clients.settings, clients.store
+    if settings.pretrained_embeddings != MINILM:
+        return sagemaker_jobs.no_job(f"word vectors are {settings.pretrained_embeddings or 'off'!r}, not {MINILM!r}")
+    if store.exists(Layout.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE):
+        return sagemaker_jobs.no_job(f"the word vectors of snapshot {snapshot_id} exist: "
+                                     f"{store.uri(Layout.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE)}")
+    return word_vectors_request(settings, store, snapshot_id, _processing_code(settings, store))
+
+
+def word_vectors_request(settings, store: ObjectStore, snapshot_id: str, code_uri: str) -> dict:
+    catalog_input = sagemaker_jobs.processing_input("catalog")
+    arguments = ["--catalog", catalog_input, "--out", f"{sagemaker_jobs.PROCESSING_OUTPUT}/{WORD_VECTORS_FILE}"]
+    return sagemaker_jobs.processing_job_config(
+        settings, job_name("wvec", snapshot_id), WORD_VECTORS_ENTRY_POINT, code_uri,
+        {"catalog": store.uri(Layout.snapshot_products(snapshot_id))}, store.uri(Layout.minilm_vectors(snapshot_id)), arguments)
 
 
 def processing_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
@@ -40,22 +64,26 @@ def processing_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
     library) on the snapshot's products, the word vectors and, once the taxonomy has one, its
     frozen evaluation set as the test channel."""
     settings, store = clients.settings, clients.store
-    products_key = Layout.snapshot_products(snapshot_id)
-    inputs = {"catalog": store.uri(products_key)}
-    spec = json.dumps(asdict(settings.training_data_spec()), sort_keys=True)
+    frozen_key = Layout.evaluation_set(catalog.taxonomy_id(store.get_parquet(Layout.snapshot_products(snapshot_id))["category"]))
+    return prepare_request(settings, store, snapshot_id, run.key, _processing_code(settings, store),
+                           _word_vectors_uri(settings, store, snapshot_id), store.uri(frozen_key) if store.exists(frozen_key) else None)
+
+
+def prepare_request(settings, store: ObjectStore, snapshot_id: str, run_key: str, code_uri: str, vectors_uri: str | None,
+                    evaluation_uri: str | None) -> dict:
+    """``processing_config``'s request, from what it looked up."""
+    inputs = {"catalog": store.uri(Layout.snapshot_products(snapshot_id))}
     arguments = ["--input", sagemaker_jobs.processing_input("catalog"), "--output", sagemaker_jobs.PROCESSING_OUTPUT,
-                 "--spec", spec]
-    vectors = _word_vectors_uri(settings, store, products_key)
-    if vectors:
-        inputs["pretrained"] = vectors
-        arguments += ["--pretrained", f"{sagemaker_jobs.processing_input('pretrained')}/{vectors.rsplit('/', 1)[-1]}"]
-    frozen_key = Layout.evaluation_set(catalog.taxonomy_id(store.get_parquet(products_key)["category"]))
-    if store.exists(frozen_key):
-        inputs["evaluation"] = store.uri(frozen_key)
-        arguments += ["--evaluation", f"{sagemaker_jobs.processing_input('evaluation')}/{frozen_key.rsplit('/', 1)[-1]}"]
+                 *settings.training_data_spec().to_arguments()]
+    if vectors_uri:
+        inputs["pretrained"] = vectors_uri
+        arguments += ["--pretrained", f"{sagemaker_jobs.processing_input('pretrained')}/{vectors_uri.rsplit('/', 1)[-1]}"]
+    if evaluation_uri:
+        inputs["evaluation"] = evaluation_uri
+        arguments += ["--evaluation", f"{sagemaker_jobs.processing_input('evaluation')}/{evaluation_uri.rsplit('/', 1)[-1]}"]
     return sagemaker_jobs.processing_job_config(
-        settings, job_name("prep", snapshot_id, run.key), PREPARE_ENTRY_POINT, _processing_code(settings, store),
-        inputs, store.uri(Layout.training(snapshot_id, run.key)), arguments)
+        settings, job_name("prep", snapshot_id, run_key), PREPARE_ENTRY_POINT, code_uri, inputs,
+        store.uri(Layout.training(snapshot_id, run_key)), arguments)
 
 
 def check_training_data(clients: Clients, run: Run, snapshot_id: str, job: dict) -> dict:
@@ -89,43 +117,45 @@ def evaluation_set_id(key: str, pairs: pd.DataFrame) -> str:
     return f"{key}@{short_hash(*pd.util.hash_pandas_object(pairs, index=False).tolist())}"
 
 
-def _processing_code(settings, store: ObjectStore) -> str:
-    """The Processing job's code input: the entry point beside the ``catalog_search`` package,
-    under a prefix named by a hash of their contents (uploaded once per version of the code)."""
+def processing_code(settings) -> tuple[str, dict[str, Path]]:
+    """The Processing jobs' code input: the job entry points (include/jobs/) beside the
+    ``catalog_search`` package, and the prefix named by a hash of their contents."""
     package = Path(catalog_search.__file__).parent
-    files = {PREPARE_ENTRY_POINT: settings.include_dir / "jobs" / PREPARE_ENTRY_POINT}
+    files = {path.name: path for path in sorted((settings.include_dir / "jobs").glob("*.py"))}
     files.update({f"catalog_search/{path.relative_to(package).as_posix()}": path
                   for path in sorted(package.rglob("*.py")) if "__pycache__" not in path.parts})
-    prefix = Layout.processing_code(short_hash(*(f"{name}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
-                                                 for name, path in files.items())))
-    if not store.exists(prefix + PREPARE_ENTRY_POINT):
-        for name, path in sorted(files.items(), key=lambda item: item[0] == PREPARE_ENTRY_POINT):  # entry point last
+    return Layout.processing_code(short_hash(*(f"{name}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+                                               for name, path in files.items()))), files
+
+
+def _processing_code(settings, store: ObjectStore) -> str:
+    """``processing_code`` in the store, uploaded once per version of the code (entry points last:
+    a prefix that has them has everything)."""
+    prefix, files = processing_code(settings)
+    if not all(store.exists(prefix + name) for name in (PREPARE_ENTRY_POINT, WORD_VECTORS_ENTRY_POINT)):
+        for name, path in sorted(files.items(), key=lambda item: "/" not in item[0]):
             store.upload_file(path, prefix + name)
     return store.uri(prefix)
 
 
-def _word_vectors_uri(settings, store: ObjectStore, products_key: str) -> str | None:
+def _word_vectors_uri(settings, store: ObjectStore, snapshot_id: str) -> str | None:
     """The configured word vectors in the object store (None when not configured): an s3://
-    file as it is; a local file uploaded once; ``minilm``: built from the packaged
-    all-MiniLM-L6-v2 for every word of the catalog's titles and the model's lexicon, once per
-    set of words."""
+    file as it is; a local file uploaded once; ``minilm``: the snapshot's, built by the
+    ``build_word_vectors`` job."""
     source = settings.pretrained_embeddings
     if not source or source.startswith("s3://"):
         return source or None
-    if source != MINILM:
-        path = Path(source)
-        key = Layout.word_vectors(f"{slug(path.stem, 24)}-{short_hash(path.resolve(), path.stat().st_size, path.stat().st_mtime_ns)}")
+    if source == MINILM:
+        key = Layout.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE
         if not store.exists(key):
-            store.upload_file(path, key)
+            raise NotFound(f"the MiniLM word vectors of snapshot {snapshot_id} are not at {store.uri(key)}: "
+                           f"build_word_vectors did not write them; clear it and this task")
         return store.uri(key)
-    from catalog_search import word_vectors
-
-    words = sorted({token for title in store.get_parquet(products_key)["title"] for token in tokenize(title)})
-    key = Layout.word_vectors(f"{MINILM}-{short_hash(*words)}")
+    path = Path(source)
+    key = Layout.uploaded_vectors(f"{slug(path.stem, 24)}-{short_hash(path.resolve(), path.stat().st_size, path.stat().st_mtime_ns)}",
+                                  path.name)
     if not store.exists(key):
-        local = settings.work_dir / "vectors" / f"{MINILM}.txt"
-        log.info("word vectors from %s: %s", MINILM, word_vectors.build_glove_file(words, local))
-        store.upload_file(local, key)
+        store.upload_file(path, key)
     return store.uri(key)
 
 
@@ -139,7 +169,7 @@ def training_config(clients: Clients, run: Run, snapshot_id: str, training: dict
     settings = clients.settings
     hyper = sagemaker_jobs.object2vec_hyperparameters(settings, training["vocab_size"], training.get("pretrained_dim"))
     return sagemaker_jobs.training_job_config(
-        settings, model_version_for(snapshot_id, run), training["training_uri"], clients.store.uri(Layout.MODELS), hyper
+        settings, clients.region, model_version_for(snapshot_id, run), training["training_uri"], clients.store.uri(Layout.MODELS), hyper
     )
 
 
@@ -165,7 +195,7 @@ def record_training(clients: Clients, run: Run, snapshot_id: str, training: dict
 def model_config(clients: Clients, run: Run, trained: dict) -> dict:
     """The CreateModel request of the trained model: the gate's embedding check embeds through it
     (Batch Transform), and so do enrichment and the query endpoint once it is the champion."""
-    return sagemaker_jobs.model_config(clients.settings, trained["model_version"], trained["model_data_url"])
+    return sagemaker_jobs.model_config(clients.settings, clients.region, trained["model_version"], trained["model_data_url"])
 
 
 def gate_and_register(clients: Clients, run: Run, trained: dict) -> dict:
@@ -175,7 +205,7 @@ def gate_and_register(clients: Clients, run: Run, trained: dict) -> dict:
     settings, store = clients.settings, clients.store
     model_version = trained["model_version"]
     lineage = store.get_json(Layout.model_lineage(model_version))
-    purity = embedding_purity(clients, model_version)
+    purity, dim = embedding_purity(clients, model_version)
     current = store.get_json(Layout.CHAMPION, default=None)
     champion = gating.Candidate(current["metrics"], current.get("evaluation_set")) if current else None
     decision = gating.decide(gating.Candidate(trained["metrics"], trained["evaluation_set"], purity), champion,
@@ -184,9 +214,10 @@ def gate_and_register(clients: Clients, run: Run, trained: dict) -> dict:
     if not decision.passed:
         raise gating.GateFailed(f"model {model_version} not promoted: " + "; ".join(decision.reasons)
                                 + f" ({'; '.join(decision.notes)}). The champion is unchanged.")
-    package = model_registry.register_version(clients.sagemaker, settings, lineage, trained["metrics"],
+    package = model_registry.register_version(clients.sagemaker, settings, clients.region, lineage, trained["metrics"],
                                               store.uri(Layout.model_metrics(model_version)))
-    return {**trained, "purity@10": purity, "snapshot_id": lineage["snapshot_id"], "model_package_arn": package}
+    return {**trained, "purity@10": purity, "embedding_dim": dim, "snapshot_id": lineage["snapshot_id"],
+            "model_package_arn": package}
 
 
 def approved(clients: Clients, run: Run, candidate: dict) -> bool:
@@ -221,11 +252,13 @@ def purity_transform_config(clients: Clients, run: Run, trained: dict) -> dict:
     return transform_request(clients, model_version, _purity_sequences(clients, model_version), PURITY)
 
 
-def embedding_purity(clients: Clients, model_version: str) -> float:
+def embedding_purity(clients: Clients, model_version: str) -> tuple[float, int]:
     """Leaf-category purity@10 of each sampled product's nearest neighbours within the sample
-    (cosine), the sample embedded by the model itself through Batch Transform."""
+    (cosine), the sample embedded by the model itself through Batch Transform; and the length
+    of the model's vectors, as its output has them (enrichment holds every vector to it)."""
     sample = _purity_sample(clients, model_version)
     vectors = embed_sequences(clients, model_version, _purity_sequences(clients, model_version, sample), PURITY)
+    dim = int(vectors.shape[1])
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
     similarity = vectors @ vectors.T
     np.fill_diagonal(similarity, -np.inf)
@@ -233,7 +266,7 @@ def embedding_purity(clients: Clients, model_version: str) -> float:
     nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :depth]
     ids = sample["product_id"].astype(str).to_numpy()
     return evaluation.leaf_purity({ids[i]: list(ids[row]) for i, row in enumerate(nearest)},
-                                  dict(zip(ids, sample["category"].astype(str))))
+                                  dict(zip(ids, sample["category"].astype(str)))), dim
 
 
 def _purity_sample(clients: Clients, model_version: str) -> pd.DataFrame:

@@ -60,7 +60,7 @@ def moto_clients(settings: Settings) -> Clients:
         raise AssertionError("this stage must not call OpenSearch")
 
     return Clients(settings, lambda service: boto3.client(service, region_name="us-east-1"), no_opensearch,
-                   Endpoints(None, "http://opensearch.invalid"))
+                   Endpoints(None, "http://opensearch.invalid"), lambda: "us-east-1")
 
 
 def run_of(dag_id: str, when: str = "2026-11-29T01:00:00") -> Run:

@@ -1,3 +1,6 @@
+import dataclasses
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -136,3 +139,37 @@ def test_a_catalog_in_several_input_parts_is_embedded_in_its_order(chain, monkey
     before = store.get_parquet(Layout.enriched_products(chain.snapshot_id, model_version)).set_index("product_id")["embedding"]
     after = store.get_parquet(Layout.enriched_products(snapshot_id, model_version)).set_index("product_id")["embedding"]
     np.testing.assert_allclose(np.stack(after[before.index].to_numpy()), np.stack(before.to_numpy()), atol=1e-6)
+
+
+def test_the_vectors_are_held_to_the_model_s_own_length_not_a_setting(chain):
+    """Object2Vec's documentation gives its encoder's output as enc_dim or as the token embedding's
+    size: the length comes from the model (its gate recorded it), and every vector must have it."""
+    assert chain.champion["embedding_dim"] == 8
+    store, model_version = chain.clients.store, chain.champion["model_version"]
+    other_setting = dataclasses.replace(chain, clients=dataclasses.replace(
+        chain.clients, settings=dataclasses.replace(chain.clients.settings, embedding_dim=6)))
+    snapshot_id = "19970101T000000Z-setting"  # older than every enrichment: all embedded
+    store.put_parquet(Layout.snapshot_products(snapshot_id), store.get_parquet(Layout.snapshot_products(chain.snapshot_id)))
+    assert enrich(other_setting, snapshot_id, model_version)["embedded"] == 400  # 8-d vectors, whatever enc_dim says
+
+    snapshot_id = "19960101T000000Z-short"
+    store.put_parquet(Layout.snapshot_products(snapshot_id), store.get_parquet(Layout.snapshot_products(chain.snapshot_id)))
+    clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-30T02:00:00")
+    jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, snapshot_id, model_version))
+    out = Layout.transform_output_file(snapshot_id, model_version, 0)
+    lines = store.get_bytes(out).decode().splitlines()
+    lines[7] = json.dumps({"embeddings": json.loads(lines[7])["embeddings"][:6]})  # one vector of another length
+    store.put_bytes(out, ("\n".join(lines) + "\n").encode())
+    with pytest.raises(ValidationFailed, match=r"embedding_dim"):
+        enrichment.assemble_enriched(clients, run, snapshot_id, model_version)
+
+
+def test_a_refresh_that_retitles_nothing_carries_every_kept_product_over(chain):
+    """A night of additions only, after the chain's snapshot: no title to compare (this once failed on an
+    empty assignment)."""
+    store, model_version = chain.clients.store, chain.champion["model_version"]
+    products = store.get_parquet(Layout.snapshot_products(chain.snapshot_id))
+    added = products.tail(2).assign(product_id=["added0", "added1"])
+    store.put_parquet(Layout.snapshot_products("20270101T000000Z-added"), pd.concat([products, added], ignore_index=True))
+    result = enrich(chain, "20270101T000000Z-added", model_version)
+    assert (result["products"], result["embedded"]) == (402, 2)

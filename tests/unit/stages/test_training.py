@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from catalog_search import catalog, model_registry
+from catalog_search import catalog, model_registry, sagemaker_jobs
+from catalog_search.errors import NotFound
 from catalog_search.gating import GateFailed
 from catalog_search.layout import Layout
 from catalog_search.stages import jobs, training
@@ -108,7 +109,7 @@ def test_a_promoted_model_is_a_registry_version_with_its_metrics_and_lineage_onc
     assert float(metadata["test:accuracy"]) == pytest.approx(champion["metrics"]["test:accuracy"], rel=1e-5)
     assert package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"].endswith(Layout.model_metrics(champion["model_version"]))
     lineage = clients.store.get_json(Layout.model_lineage(champion["model_version"]))
-    again = model_registry.register_version(clients.sagemaker, clients.settings, lineage, champion["metrics"], "s3://b/m.json")
+    again = model_registry.register_version(clients.sagemaker, clients.settings, clients.region, lineage, champion["metrics"], "s3://b/m.json")
     assert again == champion["model_package_arn"]  # a retried gate registers nothing twice
     versions = clients.sagemaker.list_model_packages(ModelPackageGroupName=clients.settings.model_package_group)
     assert [v["ModelPackageArn"] for v in versions["ModelPackageSummaryList"]].count(again) == 1
@@ -165,3 +166,24 @@ def test_a_late_approval_never_moves_the_champion_back_to_an_older_snapshot(chai
     with pytest.raises(GateFailed, match="trained on a newer snapshot"):
         training.promote(clients, run_of("embedding_training"), older)
     assert clients.store.get_json(Layout.CHAMPION) == current
+
+
+def test_word_vectors_are_built_by_a_processing_job_once_per_snapshot(chain):
+    """The worker needs no torch: with ``minilm`` a Processing job builds the snapshot's vectors;
+    with a file configured, or the snapshot's vectors already there, its task skips saying why."""
+    clients, snapshot_id, run = chain.clients, chain.snapshot_id, run_of("embedding_training")
+    assert sagemaker_jobs.NO_JOB in training.word_vectors_config(clients, run, snapshot_id)  # the stage tests' GloVe file
+    minilm = dataclasses.replace(clients, settings=dataclasses.replace(clients.settings, pretrained_embeddings="minilm"))
+    config = training.word_vectors_config(minilm, run, snapshot_id)
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in config["ProcessingInputs"]}
+    assert inputs["catalog"] == clients.store.uri(Layout.snapshot_products(snapshot_id))
+    assert config["AppSpecification"]["ContainerEntrypoint"][-1].endswith("/build_word_vectors.py")
+    output = config["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    assert output == clients.store.uri(Layout.minilm_vectors(snapshot_id)) and config == training.word_vectors_config(minilm, run, snapshot_id)
+    with pytest.raises(NotFound, match="build_word_vectors did not write them"):
+        training.processing_config(minilm, run, snapshot_id)
+    clients.store.put_bytes(Layout.minilm_vectors(snapshot_id) + training.WORD_VECTORS_FILE, b"navy 0.1 0.2\n")
+    assert "exist" in training.word_vectors_config(minilm, run, snapshot_id)[sagemaker_jobs.NO_JOB]
+    prepare = training.processing_config(minilm, run, snapshot_id)
+    assert {i["InputName"]: i["S3Input"]["S3Uri"] for i in prepare["ProcessingInputs"]}["pretrained"] == \
+        clients.store.uri(Layout.minilm_vectors(snapshot_id) + training.WORD_VECTORS_FILE)

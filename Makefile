@@ -1,5 +1,5 @@
 # One entry point for developer commands; each target is a script under scripts/.
-.PHONY: demo night test setup up down status airflow-start airflow-stop serve lock bench
+.PHONY: demo night test setup up down status airflow-start airflow-stop serve lock bench processing-image processing-image-push
 SHELL := /bin/bash
 
 demo:            ## the main job end to end on the local stack (setup included)
@@ -24,6 +24,10 @@ airflow-stop:
 	bash scripts/airflow.sh stop
 serve:           ## the search page and HTTP API on http://127.0.0.1:8000 (background; stop: make down)
 	bash scripts/api.sh start
+processing-image:       ## the SageMaker Processing jobs' image (needs Docker)
+	bash scripts/processing_image.sh build
+processing-image-push:  ## build it and push it to ECR; prints CATALOG_SEARCH_PROCESSING_IMAGE (needs Docker, AWS)
+	bash scripts/processing_image.sh push
 lock:            ## recompile the pinned locks after editing requirements*.in
 	source scripts/env.sh && cd "$$CS_ROOT" && \
 	uv pip compile -q --python-version 3.11 requirements.in -o requirements.txt && \

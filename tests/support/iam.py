@@ -247,6 +247,8 @@ def requests_of(call: Call) -> list[Request]:
     p, service, op = call.params, call.service, call.operation
     if (service, op) in ALWAYS_ALLOWED:
         return []
+    if service == "es":
+        return [es_request(call)]
     if service == "s3" and op in S3_OBJECT_ACTIONS:
         return [Request(S3_OBJECT_ACTIONS[op], f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")]
     if service == "s3" and op in S3_BUCKET_ACTIONS:
@@ -353,3 +355,104 @@ def matches_any(patterns: Iterable[str], *values: str) -> bool:
     """Whether any of the wildcard ``patterns`` matches any of ``values``."""
     return any(wildcard(p, v) for p in patterns for v in values)
 
+
+
+# -- OpenSearch ------------------------------------------------------------------------------
+
+def watch_opensearch(client, recorder: Recorder, domain: str):
+    """``client`` (opensearch-py) with every REST request recorded as a ``Call`` of service
+    ``es``: its method, path, the domain it goes to, and for a bulk or multi-search request the
+    indices its lines name (the path names none)."""
+    transport = client.transport
+    perform = transport.perform_request
+
+    def recording(method, url, *args, **kwargs):
+        params = {"path": url.split("?")[0], "domain": domain}
+        if params["path"].endswith(("/_bulk", "/_msearch")):
+            params["indices"] = sorted(_named_indices(kwargs.get("body")))
+        elif params["path"] == "/_aliases":
+            params["indices"] = sorted({name for action in kwargs["body"]["actions"] for change in action.values()
+                                        for name in (change["index"], change["alias"])})
+        recorder.calls.append(Call(recorder.principal, "es", method.upper(), params))
+        return perform(method, url, *args, **kwargs)
+
+    transport.perform_request = recording
+    return client
+
+
+def _named_indices(body) -> set[str]:
+    """The indices the lines of a bulk body (``{"index": {"_index": …}}``) or a multi-search
+    body (``{"index": …}`` headers) name."""
+    text = body.decode() if isinstance(body, bytes) else body if isinstance(body, str) else "\n".join(map(json.dumps, body or []))
+    found = set()
+    for line in filter(str.strip, text.splitlines()):
+        for key, value in json.loads(line).items():
+            if isinstance(value, dict) and "_index" in value:
+                found.add(value["_index"])
+            elif key == "index" and isinstance(value, str):
+                found.add(value)
+    return found
+
+
+def es_request(call: Call) -> Request:
+    """The SigV4 request IAM authorizes for one REST request to the domain."""
+    return Request(f"es:ESHttp{call.operation.capitalize()}", _arn(call, "es", f"domain/{call.params['domain']}{call.params['path']}"))
+
+
+# REST request (method, path shape) -> the security plugin's action; {i} is the index or alias it names
+FGAC_ACTIONS = [
+    ("GET", "/", "cluster:monitor/main"),
+    ("GET", "/_cluster/health/{i}", "cluster:monitor/health"),
+    ("GET", "/_alias/{i}", "indices:admin/aliases/get"),
+    ("POST", "/_aliases", "indices:admin/aliases"),
+    ("POST", "/_bulk", "indices:data/write/bulk"),
+    ("POST", "/_mget", "indices:data/read/mget"),
+    ("POST", "/_msearch", "indices:data/read/msearch"),
+    ("HEAD", "/{i}", "indices:admin/get"),
+    ("GET", "/{i}", "indices:admin/get"),
+    ("PUT", "/{i}", "indices:admin/create"),
+    ("DELETE", "/{i}", "indices:admin/delete"),
+    ("GET", "/{i}/_mapping", "indices:admin/mapping/get"),
+    ("PUT", "/{i}/_mapping", "indices:admin/mapping/put"),
+    ("PUT", "/{i}/_settings", "indices:admin/settings/update"),
+    ("POST", "/{i}/_refresh", "indices:admin/refresh"),
+    ("POST", "/{i}/_flush", "indices:admin/flush"),
+    ("POST", "/{i}/_forcemerge", "indices:admin/forcemerge"),
+    ("PUT", "/{i}/_clone/{i}", "indices:admin/resize"),
+    ("POST", "/{i}/_search", "indices:data/read/search"),
+    ("GET", "/{i}/_search", "indices:data/read/search"),
+    ("POST", "/{i}/_count", "indices:data/read/search"),
+    ("GET", "/{i}/_count", "indices:data/read/search"),
+    ("GET", "/{i}/_doc/{id}", "indices:data/read/get"),
+    ("POST", "/{i}/_mget", "indices:data/read/mget"),
+    ("GET", "/{i}/_mget", "indices:data/read/mget"),
+]
+
+
+def fgac_requests(call: Call) -> list[tuple[str, str | None]]:
+    """(action, index) pairs the security plugin authorizes for one REST request (index None:
+    a cluster action); an unmapped request raises."""
+    path = call.params["path"]
+    parts = [p for p in path.split("/") if p]
+    for method, shape, action in FGAC_ACTIONS:
+        pattern = [p for p in shape.split("/") if p]
+        if method != call.operation or len(pattern) != len(parts):
+            continue
+        if all(want.startswith("{") or want == got for want, got in zip(pattern, parts)):
+            named = [got for want, got in zip(pattern, parts) if want == "{i}"]
+            if action.startswith("cluster:"):
+                return [(action, None)]
+            return [(action, index) for index in named + call.params.get("indices", [])]
+    raise KeyError(f"no security-plugin action for {call.operation} {path}: add it to FGAC_ACTIONS in tests/support/iam.py")
+
+
+def fgac_allows(role: dict, action: str, index: str | None) -> bool:
+    if index is None:
+        return matches_any(role["cluster_permissions"], action)
+    return any(matches_any(p["allowed_actions"], action) and matches_any(p["index_patterns"], index)
+               for p in role["index_permissions"])
+
+
+def for_principal(policy: dict, principal_arn: str) -> dict:
+    """The statements of a resource policy that name ``principal_arn``, as an identity policy."""
+    return {"Statement": [s for s in statements(policy) if principal_arn in listed(s.get("Principal", {}).get("AWS"))]}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -62,7 +63,7 @@ def moto_url(tmp_path_factory):
         server.kill()
         pytest.fail(f"moto did not start on {url}: {log.read_text()[-2000:]}")
     yield url
-    server.terminate()
+    server.send_signal(signal.SIGQUIT)  # gunicorn's quick shutdown (SIGTERM waits out the kept-alive connections)
     server.wait(timeout=30)
 
 

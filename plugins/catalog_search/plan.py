@@ -88,7 +88,7 @@ def requests(settings: Settings, region: str, source: str | None = None, when: d
     _training_run(plan, clients, store, snapshot_id, Run("embedding_training", TRAINING_RUN.format(when=when.isoformat()[:19]), when))
     night = when + timedelta(days=1)
     _night(plan, clients, store, snapshot_id_for(source or settings.source_dir.name, night),
-           training.model_version_for(snapshot_id, Run("embedding_training", TRAINING_RUN.format(when=when.isoformat()[:19]))),
+           training.model_version_for(settings, snapshot_id, Run("embedding_training", TRAINING_RUN.format(when=when.isoformat()[:19]))),
            Run("search_index_publish", NIGHT_RUN.format(when=night.isoformat()[:19]), night))
     return plan
 

@@ -144,6 +144,8 @@ def training_job_config(settings: Settings, region: str, name: str, training_uri
         "OutputDataConfig": {"S3OutputPath": output_uri},
         "ResourceConfig": {"InstanceType": settings.training_instance_type, "InstanceCount": 1, "VolumeSizeInGB": 20},
         "StoppingCondition": {"MaxRuntimeInSeconds": settings.training_max_runtime},
+        # Debugger's default profiler writes under the output path, outside what the job may write.
+        "ProfilerConfig": {"DisableProfiler": True},
     }
 
 

@@ -231,12 +231,14 @@ def short_hash(*parts: object, length: int = 8) -> str:
     return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:length]
 
 
-def job_name(kind: str, *key: object) -> str:
+def job_name(kind: str, *key: object, scope: str = "") -> str:
     """Deterministic-unique SageMaker job name (≤ 63 chars, [a-zA-Z0-9-]).
 
     The same (kind, key) always gives the same name, so a retried task finds its own job
     instead of starting a second one; a different snapshot or run gives a different name.
+    ``scope`` (the deployment's bucket) joins the hash only: SageMaker's names are the account's
+    and region's, and two deployments there must never find each other's jobs or models.
     """
     readable = "-".join(slug(str(k), 16) for k in key)
     name = f"cs-{kind}-{readable}"[:52].rstrip("-")
-    return f"{name}-{short_hash(kind, *key)}"
+    return f"{name}-{short_hash(kind, *key, *([scope] if scope else []))}"

@@ -31,10 +31,16 @@ class ObjectStore:
         return f"s3://{self.bucket}/{key}"
 
     def ensure_bucket(self) -> None:
+        """Create the bucket when there is none (in the client's region: outside us-east-1 S3 wants
+        it named); any other answer, a refused HeadBucket say, is raised as it is."""
         try:
             self.s3.head_bucket(Bucket=self.bucket)
-        except self.s3.exceptions.ClientError:
-            self.s3.create_bucket(Bucket=self.bucket)
+        except self.s3.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
+                raise
+            region = self.s3.meta.region_name
+            located = {} if region in (None, "us-east-1") else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+            self.s3.create_bucket(Bucket=self.bucket, **located)
 
     def put_bytes(self, key: str, data: bytes) -> str:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=data)

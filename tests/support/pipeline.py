@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catalog_search import catalog
+from catalog_search import catalog, sagemaker_jobs
 from catalog_search.clients import Clients
 from catalog_search.runners import LocalRunner, register_model
 from catalog_search.settings import Settings
@@ -66,6 +66,9 @@ def train(clients: Clients, runner: LocalRunner, run_id: str = "manual__training
     (``prepared``) and the champion's record (``champion``)."""
     run = Run("embedding_training", run_id)
     snapshot_id = training.resolve_snapshot(clients, run)
+    vectors = training.word_vectors_config(clients, run, snapshot_id)
+    if sagemaker_jobs.NO_JOB not in vectors:
+        runner.process(vectors)
     job = {"Processing": runner.process(training.processing_config(clients, run, snapshot_id))}
     prepared = training.check_training_data(clients, run, snapshot_id, job)
     config = training.training_config(clients, run, snapshot_id, prepared)

@@ -4,6 +4,7 @@ let through, and passes the requests the pipeline really sends."""
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timezone
 import json
 from dataclasses import asdict
 
@@ -185,3 +186,20 @@ def test_every_pattern_of_the_project_services_compiles():
     assert len(patterns) > 200
     skipped = {p for p in patterns if aws_contract.compile_pattern(p) is None}
     assert skipped == set(), skipped
+
+
+def test_two_deployments_in_one_account_never_share_a_job_or_model_name():
+    """SageMaker's names are the account's and region's: a second deployment (another bucket) with
+    the same snapshot and run ids must not re-attach to the first one's jobs or reuse its model."""
+    def names(bucket: str) -> set[str]:
+        plan = requests(Settings(bucket=bucket), "eu-central-1", source="fashion", when=datetime(2026, 12, 6, 3, tzinfo=timezone.utc))
+        return {r["params"][key] for r in plan.requests
+                for key in ("TrainingJobName", "ProcessingJobName", "TransformJobName", "ModelName") if key in r["params"]}
+
+    assert names("catalog-search-prod") == names("catalog-search-prod")
+    assert not names("catalog-search-prod") & names("catalog-search-staging")
+
+
+def test_training_jobs_run_without_debugger_s_profiler():
+    """Its default output lands under the output path, beside the model, where the execution role may not write."""
+    assert training_request()["ProfilerConfig"] == {"DisableProfiler": True}

@@ -44,7 +44,8 @@ ACCESS = {
     Layout.LATEST_SNAPSHOT: {"dag": "rw"},
     Layout.processing_code("3c9d1f20") + "prepare_training_data.py": {"dag": "w", "sagemaker": "r"},
     Layout.processing_code("3c9d1f20") + "catalog_search/pairs.py": {"dag": "w", "sagemaker": "r"},
-    Layout.word_vectors("minilm-0a1b2c3d"): {"dag": "w", "sagemaker": "rw"},  # built by a Processing job, or uploaded
+    Layout.minilm_vectors(SNAPSHOT) + "glove.txt": {"dag": "r", "sagemaker": "rw"},  # built by a Processing job
+    Layout.uploaded_vectors("glove-0a1b2c3d", "glove.txt"): {"dag": "rw", "sagemaker": "r"},
     Layout.evaluation_set("9e8d7c6b5a"): {"dag": "w", "sagemaker": "r"},
     TRAINING + "train/pairs.jsonl": {"dag": "r", "sagemaker": "rw"},
     TRAINING + "auxiliary/vocab.json": {"dag": "r", "sagemaker": "rw", "search": "r"},
@@ -72,7 +73,7 @@ ACCESS = {
     REPORT + "index.html": {"dag": "rw"},
 }
 # What the jobs list (SageMaker lists an S3Prefix input under the prefix it is given)
-JOB_INPUT_PREFIXES = [Layout.snapshot_products(SNAPSHOT), Layout.processing_code("3c9d1f20"), Layout.word_vectors("minilm-0a1b2c3d"),
+JOB_INPUT_PREFIXES = [Layout.snapshot_products(SNAPSHOT), Layout.processing_code("3c9d1f20"), Layout.minilm_vectors(SNAPSHOT) + "glove.txt",
                       Layout.evaluation_set("9e8d7c6b5a"), TRAINING + "train/", Layout.transform_input(SNAPSHOT, MODEL),
                       QUERIES + "input/"]
 

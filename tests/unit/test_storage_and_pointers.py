@@ -113,3 +113,21 @@ def test_vectors_of_different_sizes_stay_a_list_column(store):
     ragged = pd.DataFrame({"embedding": [np.ones(3, np.float32), np.ones(2, np.float32)]})  # not one vector size
     store.put_parquet("frames/ragged.parquet", ragged)
     assert [len(v) for v in store.get_parquet("frames/ragged.parquet")["embedding"]] == [3, 2]
+
+
+def test_a_missing_bucket_is_created_in_the_client_s_region_and_a_refusal_is_not_taken_for_absence():
+    """Outside us-east-1 S3 refuses a CreateBucket that does not name its region (moto too)."""
+    from botocore.exceptions import ClientError
+    from botocore.stub import Stubber
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        ObjectStore(s3, "deployment-bucket").ensure_bucket()
+        assert s3.get_bucket_location(Bucket="deployment-bucket")["LocationConstraint"] == "eu-west-1"
+        ObjectStore(s3, "deployment-bucket").ensure_bucket()  # there: left alone
+    refused = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="k", aws_secret_access_key="s")
+    with Stubber(refused) as stub:
+        stub.add_client_error("head_bucket", service_error_code="403", http_status_code=403)
+        with pytest.raises(ClientError, match="403"):
+            ObjectStore(refused, "someone-elses-bucket").ensure_bucket()
+        stub.assert_no_pending_responses()

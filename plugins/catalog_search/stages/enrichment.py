@@ -94,7 +94,7 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
 def catalog_transform_request(settings, store, snapshot_id: str, model_version: str) -> dict:
     """The CreateTransformJob request of the snapshot's transform input, spread over the instances."""
     return sagemaker_jobs.transform_job_config(
-        job_name("embed", snapshot_id, model_version), model_version,
+        job_name("embed", snapshot_id, model_version, scope=settings.bucket), model_version,
         store.uri(Layout.transform_input(snapshot_id, model_version)), store.uri(Layout.transform_output(snapshot_id, model_version)),
         settings.transform_instance_type, settings.transform_instance_count,
     )

@@ -54,7 +54,7 @@ def word_vectors_request(settings, store: ObjectStore, snapshot_id: str, code_ur
     catalog_input = sagemaker_jobs.processing_input("catalog")
     arguments = ["--catalog", catalog_input, "--out", f"{sagemaker_jobs.PROCESSING_OUTPUT}/{WORD_VECTORS_FILE}"]
     return sagemaker_jobs.processing_job_config(
-        settings, job_name("wvec", snapshot_id), WORD_VECTORS_ENTRY_POINT, code_uri,
+        settings, job_name("wvec", snapshot_id, scope=settings.bucket), WORD_VECTORS_ENTRY_POINT, code_uri,
         {"catalog": store.uri(Layout.snapshot_products(snapshot_id))}, store.uri(Layout.minilm_vectors(snapshot_id)), arguments)
 
 
@@ -82,7 +82,7 @@ def prepare_request(settings, store: ObjectStore, snapshot_id: str, run_key: str
         inputs["evaluation"] = evaluation_uri
         arguments += ["--evaluation", f"{sagemaker_jobs.processing_input('evaluation')}/{evaluation_uri.rsplit('/', 1)[-1]}"]
     return sagemaker_jobs.processing_job_config(
-        settings, job_name("prep", snapshot_id, run_key), PREPARE_ENTRY_POINT, code_uri, inputs,
+        settings, job_name("prep", snapshot_id, run_key, scope=settings.bucket), PREPARE_ENTRY_POINT, code_uri, inputs,
         store.uri(Layout.training(snapshot_id, run_key)), arguments)
 
 
@@ -159,9 +159,9 @@ def _word_vectors_uri(settings, store: ObjectStore, snapshot_id: str) -> str | N
     return store.uri(key)
 
 
-def model_version_for(snapshot_id: str, run: Run) -> str:
-    """Model versions sort by snapshot time and are unique per training run."""
-    return job_name("o2v", snapshot_id, run.key)
+def model_version_for(settings, snapshot_id: str, run: Run) -> str:
+    """Model versions sort by snapshot time and are unique per training run and deployment."""
+    return job_name("o2v", snapshot_id, run.key, scope=settings.bucket)
 
 
 def training_config(clients: Clients, run: Run, snapshot_id: str, training: dict) -> dict:
@@ -169,7 +169,7 @@ def training_config(clients: Clients, run: Run, snapshot_id: str, training: dict
     settings = clients.settings
     hyper = sagemaker_jobs.object2vec_hyperparameters(settings, training["vocab_size"], training.get("pretrained_dim"))
     return sagemaker_jobs.training_job_config(
-        settings, clients.region, model_version_for(snapshot_id, run), training["training_uri"], clients.store.uri(Layout.MODELS), hyper
+        settings, clients.region, model_version_for(settings, snapshot_id, run), training["training_uri"], clients.store.uri(Layout.MODELS), hyper
     )
 
 

@@ -63,7 +63,7 @@ def test_training_config_is_a_deterministic_request_for_this_run(chain):
     config = training.training_config(clients, run, snapshot_id, prepared)
     assert config["HyperParameters"]["enc0_pretrained_embedding_file"] == "embeddings.txt"
     assert config == training.training_config(clients, run, snapshot_id, prepared)
-    assert config["TrainingJobName"] == training.model_version_for(snapshot_id, run)
+    assert config["TrainingJobName"] == training.model_version_for(clients.settings, snapshot_id, run)
     assert config["HyperParameters"]["enc0_vocab_size"] == "30" and config["HyperParameters"]["enc_dim"] == "8"
     assert config["OutputDataConfig"]["S3OutputPath"] == clients.store.uri(Layout.MODELS)
 

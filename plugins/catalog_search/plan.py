@@ -152,6 +152,7 @@ def _night(plan: Plan, clients: Clients, store: ObjectStore, snapshot_id: str, m
         plan.add("swap_alias", "sagemaker", "CreateEndpointConfig",
                  sagemaker_jobs.endpoint_config_config(settings, config_name, model_version))
         plan.add("swap_alias", "sagemaker", "UpdateEndpoint", query_endpoint.endpoint_request(settings, model_version))
+        plan.add("swap_alias (the first night)", "sagemaker", "CreateEndpoint", query_endpoint.endpoint_request(settings, model_version))
     plan.add("write_run_report", "s3", "PutObject", _put(store, run.report_prefix + "index.html"))
     alert = alerts.failure_alert("search_index_publish", "check_search_quality", run.run_id, 4, RuntimeError("x" * 300_000))
     plan.add("on failure", "sns", "Publish", alerts.publish_request(alert, settings.alert_topic_arn))

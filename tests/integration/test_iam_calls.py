@@ -33,7 +33,7 @@ from catalog_search.sagemaker_operators import ModelOperator, ProcessingJobOpera
 from catalog_search.search import SearchRequest
 from catalog_search.settings import job_name
 from catalog_search.stages import Run, enrichment, publish, reporting, training
-from support import iam, pipeline
+from support import aws_contract, iam, pipeline
 
 NIGHTS = ("20270101T010000Z-iam", "20270102T010000Z-iam", "20270103T010000Z-iam")
 
@@ -75,7 +75,7 @@ def recorded(clients, tmp_path_factory):
                                    query_endpoint=values["QueryEndpoint"], alert_topic_arn=values["AlertTopic"],
                                    sagemaker_role_arn=values["SageMakerExecutionRole.Arn"])
     # What the stack creates (infra/catalog-search.yaml), before anything is recorded: the DAG role may not.
-    stack = Clients(settings, clients.make_aws, clients.make_opensearch, clients.endpoints)
+    stack = dataclasses.replace(clients, settings=settings)
     stack.s3.create_bucket(Bucket=name)
     dynamo.ensure_table(stack.dynamodb, name)
     stack.sagemaker.create_model_package_group(ModelPackageGroupName=name)
@@ -87,9 +87,9 @@ def recorded(clients, tmp_path_factory):
             patch.setattr(LocalRunner, method, as_execution_role(getattr(LocalRunner, method), recorder))
 
         def scoped(**changes) -> Clients:
-            return Clients(dataclasses.replace(settings, **changes), clients.make_aws,
-                           lambda: iam.watch_opensearch(clients.make_opensearch(), recorder, values["DomainName"]),
-                           clients.endpoints)
+            return dataclasses.replace(clients, settings=dataclasses.replace(settings, **changes),
+                                       make_opensearch=lambda: iam.watch_opensearch(clients.make_opensearch(), recorder,
+                                                                                    values["DomainName"]))
 
         dags = scoped()
         runner = pipeline.runner_of(dags)
@@ -124,7 +124,8 @@ def recorded(clients, tmp_path_factory):
             aws_conn_id="aws_default").execute({})
         inputs = {"snapshot_id": NIGHTS[2], "model_version": model}
         TransformJobOperator(task_id="batch_transform", config=enrichment.prepare_transform_input(
-            aws, Run("catalog_enrichment", "manual__operators"), **inputs), aws_conn_id="aws_default").execute({})
+            aws, Run("catalog_enrichment", "manual__operators"), **inputs), aws_conn_id="aws_default",
+            max_runtime=settings.transform_max_runtime).execute({})
         gate = enrichment.prepare_transform_input(aws, Run("catalog_enrichment", "manual__gate"), **inputs)
         SageMakerRunner(aws.sagemaker_hook, check_interval=1).transform({**gate, "TransformJobName": job_name("qvec", model, "k")})
 
@@ -151,6 +152,15 @@ def test_every_call_is_allowed_to_the_principal_that_makes_it(recorded):
     refused = [line for principal in iam.POLICIES for line in iam.refused(calls_of(recorder, principal),
                                                                           iam.policy_of(principal, values))]
     assert not refused, "calls the policies refuse:\n" + "\n".join(refused)
+
+
+def test_every_call_as_the_code_sent_it_meets_its_service_model(recorded):
+    """The strict contract check (tests/support/aws_contract.py) on the requests as the stages, the
+    provider's operators and the search service really built them, beside the plan's (test_aws_contract)."""
+    recorder, _ = recorded
+    sent = [call for call in recorder.calls if call.service != "es"]  # OpenSearch's REST requests have no botocore model
+    found = [f"{call}: {line}" for call in sent for line in aws_contract.violations(call.service, call.operation, call.params)]
+    assert len(sent) > 100 and not found, "\n".join(found[:20])
 
 
 @pytest.mark.parametrize("principal", list(iam.POLICIES))

@@ -103,7 +103,8 @@ def enforced(moto_url, clients, tmp_path_factory) -> Enforced:
     job_keys = user_with(admin, "jobs", iam.moto_view(iam.policy_of("sagemaker", values)))
     admin_keys = user_with(admin, "admin", {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
     requests.post(f"{moto_url}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()  # every request from now on
-    dags = Clients(settings, client_maker(moto_url, dag_keys), clients.make_opensearch, Endpoints(moto_url, clients.endpoints.opensearch))
+    dags = Clients(settings, client_maker(moto_url, dag_keys), clients.make_opensearch, Endpoints(moto_url, clients.endpoints.opensearch),
+                   clients.make_region)
     yield Enforced(dags, client_maker(moto_url, job_keys)("s3"), client_maker(moto_url, admin_keys))
     clients.opensearch.indices.delete(index=f"{name}-*", ignore_unavailable=True)
 

@@ -299,8 +299,9 @@ class Recorder:
             region = client.meta.region_name
 
             def record(params, model, **_):
-                body_free = {k: v for k, v in params.items() if k != "Body"}
-                recorder.calls.append(Call(recorder.principal, model.service_model.service_name, model.name, body_free, region))
+                # A body is kept small (files and gigabyte payloads are not copied): present, one byte.
+                kept = {k: (b"." if k == "Body" else v) for k, v in params.items()}
+                recorder.calls.append(Call(recorder.principal, model.service_model.service_name, model.name, kept, region))
 
             client.meta.events.register("provide-client-params", record)
             return client

@@ -33,12 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from catalog_search import pointers, refresh
-from catalog_search.catalog import load_source, split_rejects
 from catalog_search.clients import Clients
-from catalog_search.layout import Layout
 from catalog_search.settings import Settings
 from catalog_search.stages import Run, enrichment, jobs, publish
+from catalog_search.store import pointers
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.training import refresh_simulator
+from catalog_search.training.catalog import load_source, split_rejects
 
 GOAL = 20.0
 NAME = "bench-scale"
@@ -134,15 +135,15 @@ def reset(clients: Clients, source: Clients) -> str:
     except clients.dynamodb.exceptions.ResourceNotFoundException:
         pass
     clients.opensearch.indices.delete(index=f"{NAME}-*", ignore_unavailable=True)
-    champion = source.store.get_json(Layout.CHAMPION)
-    store.put_json(Layout.CHAMPION, champion)
-    store.put_json(Layout.model_lineage(champion["model_version"]),
-                   source.store.get_json(Layout.model_lineage(champion["model_version"])))
+    champion = source.store.get_json(ObjectKeys.CHAMPION)
+    store.put_json(ObjectKeys.CHAMPION, champion)
+    store.put_json(ObjectKeys.model_lineage(champion["model_version"]),
+                   source.store.get_json(ObjectKeys.model_lineage(champion["model_version"])))
     return champion["model_version"]
 
 
 def land(clients: Clients, snapshot_id: str, products: pd.DataFrame) -> None:
-    clients.store.put_parquet(Layout.snapshot_products(snapshot_id), products)
+    clients.store.put_parquet(ObjectKeys.snapshot_products(snapshot_id), products)
     pointers.advance_snapshot(clients.store, snapshot_id)
 
 
@@ -175,7 +176,7 @@ def main() -> int:
     full = night(FULL_NIGHT, model_version)
     refreshes = []
     for number in range(1, args.nights + 1):
-        catalog, changes = refresh.simulate_refresh(catalog, refresh.RefreshSpec(
+        catalog, changes = refresh_simulator.simulate_refresh(catalog, refresh_simulator.RefreshSpec(
             added=0.4 * args.changed, removed=0.3 * args.changed, retitled=0.3 * args.changed, recategorised=0.0, seed=number))
         snapshot_id = refresh_night(number)
         print(f"refresh night {number}: snapshot {snapshot_id} ({', '.join(f'{len(v):,} {k}' for k, v in changes.items())})", flush=True)

@@ -15,11 +15,12 @@ import argparse
 import sys
 import time
 
-from catalog_search import pointers, word_vectors
-from catalog_search.catalog import load_source, split_rejects
 from catalog_search.clients import Clients
-from catalog_search.encoder import ModelEncoders
 from catalog_search.settings import Settings
+from catalog_search.store import pointers
+from catalog_search.training import word_vectors
+from catalog_search.training.catalog import load_source, split_rejects
+from catalog_search.training.encoder import ModelEncoders
 
 GOAL = 25.0
 

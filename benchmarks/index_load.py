@@ -19,10 +19,10 @@ import argparse
 import sys
 import time
 
-from catalog_search import index, pointers
 from catalog_search.clients import Clients
-from catalog_search.layout import Layout
 from catalog_search.settings import Settings
+from catalog_search.store import index, pointers
+from catalog_search.store.object_keys import ObjectKeys
 
 GOAL = 5.0
 
@@ -50,7 +50,7 @@ def main() -> int:
     settings = Settings.from_env()
     clients = Clients.from_environment(settings)
     latest = pointers.latest_enrichment(clients.store)
-    enriched = clients.store.get_parquet(Layout.enriched_products(latest["snapshot_id"], latest["model_version"]))
+    enriched = clients.store.get_parquet(ObjectKeys.enriched_products(latest["snapshot_id"], latest["model_version"]))
     if args.products:
         enriched = enriched.head(args.products)
     dim = len(enriched["embedding"].iloc[0])
@@ -64,7 +64,7 @@ def main() -> int:
             "bulk": timed(lambda: index.build(client, names["bulk"], enriched, dim, shape, {})),
             "unflushed": timed(lambda: _unflushed(lambda: index.build(client, names["unflushed"], enriched, dim, shape, {}))),
         }
-        for label, name in names.items():
+        for _label, name in names.items():
             count = client.count(index=name)["count"]
             if count != len(enriched):
                 print(f"{name}: {count} documents, expected {len(enriched)}", file=sys.stderr)

@@ -64,7 +64,7 @@ def seed_approach(catalog: pd.DataFrame, pairs: int, positive_share: float, seed
 
 
 def _sample(method: str, catalog: pd.DataFrame, pairs: int) -> int:
-    from catalog_search.pairs import PairSpec, sample_pairs
+    from catalog_search.training.pairs import PairSpec, sample_pairs
 
     if method == "project":
         spec = PairSpec(pairs=pairs, positive_share=0.5, hard_negative_share=0.2, allocation="sqrt", min_per_category=1, seed=1)

@@ -34,7 +34,7 @@ class Tally:
     errors: int = 0
     empty: int = 0
 
-    def merge(self, other: "Tally") -> None:
+    def merge(self, other: Tally) -> None:
         self.latencies_ms += other.latencies_ms
         self.errors += other.errors
         self.empty += other.empty

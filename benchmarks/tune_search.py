@@ -19,9 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-from catalog_search import evaluation
 from catalog_search.cli import _clients, _query_vectors, live_judgments
-from catalog_search.search import SearchRequest, ranked_ids
+from catalog_search.search import evaluation
+from catalog_search.search.query import SearchRequest, ranked_ids
 from catalog_search.settings import Settings
 
 GRID = {
@@ -51,7 +51,7 @@ def main() -> int:
             results.append({"mode": mode, "knn_boost": knn_boost, "rrf_k": rrf_k, "ndcg@10": ndcg})
             print(f"{mode:<11} knn_boost {knn_boost:<4} rrf_k {rrf_k:<4} nDCG@10 {ndcg:.3f} ({ndcg / keyword:.2f}× keyword)")
     chosen = {mode: _choose([r for r in results if r["mode"] == mode]) for mode in GRID}
-    print("\nchosen (untuned unless a point wins by more than %.2f):" % MIN_GAIN)
+    print(f"\nchosen (untuned unless a point wins by more than {MIN_GAIN:.2f}):")
     for mode, r in chosen.items():
         print(f"  {mode:<11} knn_boost {r['knn_boost']:<4} rrf_k {r['rrf_k']:<4} nDCG@10 {r['ndcg@10']:.3f}")
     if args.json:

@@ -1,7 +1,7 @@
-"""The enriched catalog's vector column in Parquet: packed float32 (``storage.arrow_table``)
+"""The enriched catalog's vector column in Parquet: packed float32 (``object_store.arrow_table``)
 against the fixed-size float32 list it replaced, measured in the same run: seconds to write a
-catalog of ``--products`` 256-d vectors, to read it back as a frame (``storage.frame_of``) and as
-one matrix (``storage.vector_matrix``), from an Arrow buffer as ``ObjectStore.get_table`` reads;
+catalog of ``--products`` 256-d vectors, to read it back as a frame (``object_store.frame_of``) and as
+one matrix (``object_store.vector_matrix``), from an Arrow buffer as ``ObjectStore.get_table`` reads;
 and the packed frame read through a ``BytesIO``, as the store read before.
 
     python benchmarks/vector_column.py [--products 1000000] [--dim 256]
@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalog_search.storage import arrow_table, frame_of, vector_matrix
+from catalog_search.store.object_store import arrow_table, frame_of, vector_matrix
 
 
 def as_fixed_size_lists(table: pa.Table, name: str = "embedding") -> pa.Table:

@@ -8,7 +8,16 @@ from datetime import datetime
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param, task
 
 from catalog_search.dag_support import (
-    CATALOG_SNAPSHOT, DEFAULT_ARGS, EMBEDDING_MODEL, ENRICHED_CATALOG, TAGS, add_run_report, emit, given, run_stage, sagemaker_job,
+    CATALOG_SNAPSHOT,
+    DEFAULT_ARGS,
+    EMBEDDING_MODEL,
+    ENRICHED_CATALOG,
+    TAGS,
+    add_run_report,
+    emit,
+    given,
+    run_stage,
+    sagemaker_job,
 )
 from catalog_search.settings import Settings
 
@@ -37,7 +46,7 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=TAGS + ["enrichment"],
+    tags=[*TAGS, "enrichment"],
     params={
         "snapshot_id": Param(None, type=["null", "string"], description="Snapshot to embed (default: newest)"),
         "model_version": Param(None, type=["null", "string"], description="Model to embed with (default: champion)"),

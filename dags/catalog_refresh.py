@@ -30,7 +30,7 @@ re-run rewrites the same snapshot and a backfill writes an older one without mov
     start_date=datetime(2026, 1, 1),
     catchup=False,
     default_args=DEFAULT_ARGS,
-    tags=TAGS + ["catalog"],
+    tags=[*TAGS, "catalog"],
     params={
         "snapshot_id": Param(None, type=["null", "string"], description="Override the snapshot id"),
         "derive_from": Param(None, type=["null", "string"],

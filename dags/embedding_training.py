@@ -54,7 +54,7 @@ Runs weekly, or on demand with `snapshot_id` in the conf (default: the newest sn
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    tags=TAGS + ["training"],
+    tags=[*TAGS, "training"],
     params={"snapshot_id": Param(None, type=["null", "string"], description="Snapshot to train on (default: newest)")},
 ) as dag:
 

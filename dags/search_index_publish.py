@@ -38,7 +38,7 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enri
     catchup=False,
     max_active_runs=1,  # two publishes would race for the alias and the table
     default_args=DEFAULT_ARGS,
-    tags=TAGS + ["search"],
+    tags=[*TAGS, "search"],
     params={
         "snapshot_id": Param(None, type=["null", "string"]),
         "model_version": Param(None, type=["null", "string"]),

@@ -22,7 +22,7 @@ Use it when a published index turns out bad; the next publish moves forward agai
     start_date=datetime(2026, 1, 1),
     catchup=False,
     default_args=DEFAULT_ARGS,
-    tags=TAGS + ["search", "manual"],
+    tags=[*TAGS, "search", "manual"],
     params={"target_index": Param(None, type=["null", "string"], description="Index to make live")},
 ) as dag:
 

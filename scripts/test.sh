@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: unit tests, DAG integrity, and the end-to-end chain on the local stack
-# (which this script starts if it is not running). Extra arguments go to pytest.
+# The test suite: lint (ruff) and types (mypy), then unit tests, DAG integrity, and the end-to-end
+# chain on the local stack (which this script starts if it is not running). Extra arguments go to pytest.
 # Tests write only under pytest's temporary folders: a run that leaves new or modified files
 # in the working tree fails, naming them.
 set -euo pipefail
@@ -12,6 +12,9 @@ bash scripts/services.sh up >/dev/null
 bash scripts/airflow.sh init
 
 before=$(git status --porcelain --untracked-files=all)
+# Lint and types first (pyproject.toml): seconds, and a red one says so before the long run.
+ruff check --no-cache .
+mypy --cache-dir=/dev/null
 set +e
 python -m pytest -p no:cacheprovider "$@"
 status=$?

@@ -18,9 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-from catalog_search.catalog import CatalogError, read_catalog
-from catalog_search.tokenizer import tokenize
-from catalog_search.word_vectors import build_glove_file
+from catalog_search.training.catalog import CatalogError, read_catalog
+from catalog_search.training.tokenizer import tokenize
+from catalog_search.training.word_vectors import build_glove_file
 
 
 def _read_words(path: Path) -> list[str]:

@@ -10,8 +10,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from catalog_search.object2vec_trainer import train
 from catalog_search.settings import POOLED_OUTPUTS
+from catalog_search.training.object2vec_trainer import train
 
 
 def main() -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from catalog_search.encoder import Encoder
+from catalog_search.training.encoder import Encoder
 
 BATCH = 4096
 

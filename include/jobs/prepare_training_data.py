@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from catalog_search.catalog import CatalogError, read_catalog
-from catalog_search.training_data import TrainingDataSpec, prepare
+from catalog_search.training.catalog import CatalogError, read_catalog
+from catalog_search.training.training_data import TrainingDataSpec, prepare
 
 
 def main() -> int:

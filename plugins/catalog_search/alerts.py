@@ -8,8 +8,9 @@ a permanent error such as a refused gate or a failed check), so one failure is o
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from catalog_search.errors import ErrorKind, classify
 

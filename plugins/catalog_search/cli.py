@@ -11,10 +11,11 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from catalog_search.settings import ALLOCATIONS, RUNNERS, SEARCH_MODES as MODES, Settings
+from catalog_search.settings import ALLOCATIONS, RUNNERS, Settings
+from catalog_search.settings import SEARCH_MODES as MODES
 
 DEMO_QUERIES = ("men navy blue shirt", "women black handbag", "running shoes", "silver watch for women", "hoodie")
 EXIT_CODES = {0: "success", 1: "a validation failed", 2: "bad input (arguments, files)",
@@ -54,13 +55,13 @@ def _print_hits(title: str, response: dict) -> None:
 
 
 def _query_vectors(clients):
-    from catalog_search.query_terms import QueryVectors
+    from catalog_search.search.terms import QueryVectors
 
     return QueryVectors.for_clients(clients)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from catalog_search.search import SearchRequest, parse_filters, search
+    from catalog_search.search.query import SearchRequest, parse_filters, search
 
     settings = Settings.from_env()
     # Every argument is checked before a service is called.
@@ -73,7 +74,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from catalog_search.search import recommend
+    from catalog_search.search.query import recommend
 
     clients = _clients()  # no connection yet: recommend checks its arguments before calling OpenSearch
     response = recommend(clients.opensearch, clients.settings.index_alias, args.product_id, args.size)
@@ -84,7 +85,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from catalog_search.api import create_app
+    from catalog_search.search.api import create_app
 
     print(f"search page and API on http://{args.host}:{args.port}/ (API docs: /docs)", flush=True)
     uvicorn.run(create_app(), host=args.host, port=args.port, log_level="info" if args.verbose else "warning")
@@ -93,7 +94,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Keyword, k-NN and hybrid results for a few queries, and one recommendation."""
-    from catalog_search.search import SearchRequest, recommend, search
+    from catalog_search.search.query import SearchRequest, recommend, search
 
     modes = dict.fromkeys(("keyword", "knn", Settings.from_env().search_mode))
     requests = [SearchRequest(text, mode, size=args.size) for text in args.queries or DEMO_QUERIES for mode in modes]
@@ -115,8 +116,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     """nDCG@10, recall@100 and MRR of every mode on judged queries, against the live alias (judged
     by rule on the live index's own catalog, or by qrels); and the leaf-category purity of
     recommendations over a sample of products."""
-    from catalog_search import evaluation
-    from catalog_search.search import SearchRequest, ranked_ids
+    from catalog_search.search import evaluation
+    from catalog_search.search.query import SearchRequest, ranked_ids
 
     settings = Settings.from_env()
     modes = args.modes or list(MODES)
@@ -149,26 +150,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def live_judgments(clients, queries: str, qrels: str | None):
     """The judgments of a query set on the live index: by rule on the catalog it serves (the
     snapshot in its ``_meta``), or by the qrels (``evaluation``)."""
-    from catalog_search import evaluation
     from catalog_search.errors import NotFound
-    from catalog_search.index import index_meta, live_index
-    from catalog_search.layout import Layout
+    from catalog_search.search import evaluation
+    from catalog_search.store.index import index_meta, live_index
+    from catalog_search.store.object_keys import ObjectKeys
 
     settings = clients.settings
     query_set = evaluation.read_query_set(queries, qrels or None, evaluation.JudgingRule.from_settings(settings))
-    if not query_set.needs_catalog:
+    if query_set.rule is None:
         return query_set.judge()
     live = live_index(clients.opensearch, settings.index_alias)
     if live is None:
         raise NotFound(f"no index behind the alias {settings.index_alias!r} yet: publish one first (search_index_publish)")
     snapshot_id = index_meta(clients.opensearch, live)["snapshot_id"]
-    return query_set.judge(clients.store.get_parquet(Layout.snapshot_products(snapshot_id), columns=evaluation.catalog_columns(query_set.rule)))
+    return query_set.judge(clients.store.get_parquet(ObjectKeys.snapshot_products(snapshot_id), columns=evaluation.catalog_columns(query_set.rule)))
 
 
 def recommendation_purity(client, alias: str, sample: int, seed: int = 13) -> dict:
     """Leaf-category purity@10 of the recommendations of a random sample of live products."""
-    from catalog_search import evaluation
-    from catalog_search.search import recommend
+    from catalog_search.search import evaluation
+    from catalog_search.search.query import recommend
 
     body = {"size": sample, "_source": ["category"],
             "query": {"function_score": {"query": {"match_all": {}}, "random_score": {"seed": seed, "field": "_seq_no"}}}}
@@ -182,7 +183,7 @@ def recommendation_purity(client, alias: str, sample: int, seed: int = 13) -> di
 
 
 def cmd_validate_catalog(args: argparse.Namespace) -> int:
-    from catalog_search.catalog import CatalogError, read_catalog
+    from catalog_search.training.catalog import CatalogError, read_catalog
     from catalog_search.validation import snapshot_expectations, validate
 
     try:
@@ -202,9 +203,9 @@ def cmd_validate_catalog(args: argparse.Namespace) -> int:
 
 
 def cmd_sample_pairs(args: argparse.Namespace) -> int:
-    from catalog_search.catalog import CatalogError, read_catalog
-    from catalog_search.pairs import PairSpec
-    from catalog_search.training_data import TrainingDataSpec, prepare
+    from catalog_search.training.catalog import CatalogError, read_catalog
+    from catalog_search.training.pairs import PairSpec
+    from catalog_search.training.training_data import TrainingDataSpec, prepare
 
     try:
         catalog = read_catalog(args.catalog)
@@ -230,8 +231,8 @@ def cmd_sample_pairs(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate_refresh(args: argparse.Namespace) -> int:
-    from catalog_search.catalog import CatalogError, read_catalog
-    from catalog_search.refresh import RefreshSpec, simulate_refresh
+    from catalog_search.training.catalog import CatalogError, read_catalog
+    from catalog_search.training.refresh_simulator import RefreshSpec, simulate_refresh
 
     try:
         catalog = read_catalog(args.catalog)
@@ -268,7 +269,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from catalog_search.refresh import RefreshSpec
+    from catalog_search.training.refresh_simulator import RefreshSpec
 
     defaults = Settings()
     root = Parser(prog="catalog-search", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -375,7 +376,7 @@ def _unavailable(err: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from catalog_search.errors import ErrorKind, NotFound, PermanentError, classify
+    from catalog_search.errors import ErrorKind, NotFound, PermanentError, classify, missing_configuration
 
     args = parser().parse_args(argv)
     _quiet_libraries(args.verbose)
@@ -388,6 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"catalog-search: not found: {err}", file=sys.stderr)
         return NOT_FOUND
     except Exception as err:
+        if missing_configuration(err):
+            print(f"catalog-search: not configured: {missing_configuration(err)}", file=sys.stderr)
+            return BAD_INPUT
         kind = classify(err)
         if kind is ErrorKind.TRANSIENT:
             print(f"catalog-search: {_unavailable(err)}", file=sys.stderr)

@@ -25,14 +25,15 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from catalog_search.errors import BadInput
 from catalog_search.settings import AWS_CONN_ID, OPENSEARCH_CONN_ID, Settings
-from catalog_search.storage import ObjectStore
+from catalog_search.store.object_store import ObjectStore
 
 LOCAL_OPENSEARCH_URL = "http://127.0.0.1:9200"
 SIGV4 = "sigv4"  # opensearch_default's extra "auth_type": sign requests with the AWS connection's identity
@@ -58,7 +59,7 @@ class Clients:
     make_region: Callable[[], str | None]
 
     @classmethod
-    def from_airflow(cls, settings: Settings) -> "Clients":
+    def from_airflow(cls, settings: Settings) -> Clients:
         def aws(service: str) -> Any:
             from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -88,7 +89,7 @@ class Clients:
         return cls(settings, aws, opensearch, environment_endpoints(), region)
 
     @classmethod
-    def from_environment(cls, settings: Settings) -> "Clients":
+    def from_environment(cls, settings: Settings) -> Clients:
         import boto3
 
         aws_conn, os_conn = _env_connection(AWS_CONN_ID), _env_connection(OPENSEARCH_CONN_ID)

@@ -85,10 +85,9 @@ def run_stage(stage: str, **inputs: Any) -> Any:
     task: clients from the Airflow connections, settings from the environment, the run from
     the task's context."""
     from catalog_search.clients import Clients
+    from catalog_search.run_report import recording_failure
     from catalog_search.settings import Settings
     from catalog_search.stages import Run
-
-    from catalog_search.run_report import recording_failure
 
     context = get_current_context()
     run = Run(context["dag"].dag_id, context["run_id"],
@@ -164,25 +163,25 @@ def sagemaker_job(task_id: str, kind: str, config: Any) -> BaseOperator:
     provider's operator, deferrable and re-attaching on retry (``CATALOG_SEARCH_RUNNER=sagemaker``),
     or the local runner; both return the provider's result shape (``{"Processing": …}``,
     ``{"Training": …}``, ``{"Model": …}``, ``{"Transform": …}``), so the DAG reads the same either way.
-    A config of ``sagemaker_jobs.no_job(reason)`` skips the task with its reason, either way."""
+    A config of ``job_requests.no_job(reason)`` skips the task with its reason, either way."""
     if kind not in JOB_KINDS:
         raise ValueError(f"job kind {kind!r}: expected one of {JOB_KINDS}")
     settings = Settings.from_env()
     if settings.runner == "sagemaker":
-        from catalog_search import sagemaker_operators
+        from catalog_search.sagemaker import operators
 
         if kind == "transform":
-            return sagemaker_operators.TransformJobOperator(task_id=task_id, config=config, aws_conn_id=AWS_CONN_ID,
+            return operators.TransformJobOperator(task_id=task_id, config=config, aws_conn_id=AWS_CONN_ID,
                                                            pool=SAGEMAKER_POOL, max_runtime=settings.transform_max_runtime)
-        operator = {"processing": sagemaker_operators.ProcessingJobOperator,
-                    "training": sagemaker_operators.TrainingJobOperator,
-                    "model": sagemaker_operators.ModelOperator}[kind]
+        operator = {"processing": operators.ProcessingJobOperator,
+                    "training": operators.TrainingJobOperator,
+                    "model": operators.ModelOperator}[kind]
         return operator(task_id=task_id, config=config, aws_conn_id=AWS_CONN_ID, pool=SAGEMAKER_POOL)
     return LocalJobOperator(task_id=task_id, kind=kind, config=config, pool=SAGEMAKER_POOL)
 
 
 class LocalJobOperator(BaseOperator):
-    """A SageMaker job run by the local runner (``runners.LocalRunner``) in the task."""
+    """A SageMaker job run by the local runner (``sagemaker.local_runner.LocalRunner``) in the task."""
 
     template_fields = ("config",)
 
@@ -193,7 +192,7 @@ class LocalJobOperator(BaseOperator):
     def execute(self, context: Any) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from catalog_search.sagemaker_jobs import NO_JOB
+        from catalog_search.sagemaker.job_requests import NO_JOB
 
         if NO_JOB in self.config:
             raise AirflowSkipException(f"no {self.kind} job to run: {self.config[NO_JOB]}")

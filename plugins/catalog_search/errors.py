@@ -54,6 +54,8 @@ THROTTLING_CODES = frozenset({
 
 def classify(err: BaseException) -> ErrorKind:
     """Service answers first (a throttled call is a ClientError, a timeout an OSError), then ours."""
+    if missing_configuration(err):
+        return ErrorKind.PERMANENT
     if isinstance(err, (TransientError, ConnectionError, TimeoutError)):
         return ErrorKind.TRANSIENT
     answered = _botocore_kind(err) or _opensearch_kind(err)
@@ -64,8 +66,20 @@ def classify(err: BaseException) -> ErrorKind:
     return ErrorKind.UNKNOWN
 
 
-def is_transient(err: BaseException) -> bool:
-    return classify(err) is ErrorKind.TRANSIENT
+def missing_configuration(err: BaseException) -> str | None:
+    """What is not set up, in one line, when ``err`` is botocore finding no credentials or no
+    region for the ``aws_default`` connection (bad input, whatever call it happened in); else None."""
+    try:
+        from botocore.exceptions import NoCredentialsError, NoRegionError, PartialCredentialsError, ProfileNotFound
+    except ImportError:
+        return None
+    local = "locally: `source scripts/env.sh`, which points it at moto"
+    if isinstance(err, (NoCredentialsError, PartialCredentialsError, ProfileNotFound)):
+        return (f"no AWS credentials for the aws_default connection ({err}): set AIRFLOW_CONN_AWS_DEFAULT (its login and "
+                f"password, or a role boto3's chain finds); {local}")
+    if isinstance(err, NoRegionError):
+        return f"no AWS region for the aws_default connection: add region_name to AIRFLOW_CONN_AWS_DEFAULT's extra; {local}"
+    return None
 
 
 def _by_status(status: int, throttled: bool = False) -> ErrorKind:
@@ -77,7 +91,8 @@ def _by_status(status: int, throttled: bool = False) -> ErrorKind:
 
 def _botocore_kind(err: BaseException) -> ErrorKind | None:
     try:
-        from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
+        from botocore.exceptions import ClientError, HTTPClientError
+        from botocore.exceptions import ConnectionError as BotoConnectionError
     except ImportError:
         return None
     if isinstance(err, (BotoConnectionError, HTTPClientError)):  # refused, reset, timed out
@@ -90,7 +105,8 @@ def _botocore_kind(err: BaseException) -> ErrorKind | None:
 
 def _opensearch_kind(err: BaseException) -> ErrorKind | None:
     try:
-        from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError, TransportError
+        from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+        from opensearchpy.exceptions import TransportError
     except ImportError:
         return None
     if isinstance(err, OpenSearchConnectionError):  # refused, reset, timed out

@@ -1,7 +1,7 @@
 """A dry run: every AWS request one training run and one night would send, with no call made.
 
 ``requests`` builds them with the same functions the DAG tasks use (the stages' request
-builders, ``sagemaker_jobs``, ``model_registry``, ``dynamo``, ``query_endpoint``, ``alerts``),
+builders, ``sagemaker.job_requests``, ``model_registry``, ``dynamo``, ``query_endpoint``, ``alerts``),
 for the settings and the ``aws_default`` region given, on clients whose AWS side refuses every
 call (``NoCalls``). What depends on data (the vocabulary's size, a product's item) takes the
 largest value the pipeline allows, so that the requests are as long as they can get.
@@ -16,19 +16,23 @@ import base64
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from catalog_search import alerts, dynamo, model_registry, query_endpoint, sagemaker_jobs, word_vectors
-from catalog_search.batch_embeddings import sequences_transform_request
+from catalog_search import alerts
 from catalog_search.clients import Clients, Endpoints
-from catalog_search.layout import Layout
-from catalog_search.settings import MINILM, Settings, short_hash, snapshot_id_for
+from catalog_search.naming import short_hash, snapshot_id_for
+from catalog_search.sagemaker import job_requests, model_registry, query_endpoint
+from catalog_search.sagemaker.batch_embeddings import sequences_transform_request
+from catalog_search.settings import MINILM, Settings
 from catalog_search.stages import Run, enrichment, training
-from catalog_search.storage import ObjectStore
+from catalog_search.store import dynamo
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.store.object_store import ObjectStore
+from catalog_search.training import word_vectors
 
 EXAMPLE_ACCOUNT = "123456789012"  # AWS's documentation account: placeholders never name a real one
 # Stand-ins for settings a real deployment sets (docs/aws.md), so that a plan reads as the requests
@@ -75,7 +79,7 @@ def requests(settings: Settings, region: str, source: str | None = None, when: d
     """The requests of one training run and the night after it, for ``settings`` in ``region``;
     ``source`` names the catalog (snapshot ids take its slug) and ``when`` the training run's date."""
     plan = Plan()
-    filled = {}
+    filled: dict[str, Any] = {}
     for name, value in PLACEHOLDERS.items():
         if not getattr(settings, name):
             filled[name] = value.format(region=region)
@@ -83,7 +87,7 @@ def requests(settings: Settings, region: str, source: str | None = None, when: d
     settings = dataclasses.replace(settings, **filled)
     clients = Clients(settings, NoCalls, lambda: NoCalls("opensearch"), Endpoints(None, ""), lambda: region)
     store = clients.store
-    when = (when or datetime.now(timezone.utc)).replace(minute=0, second=0, microsecond=0)
+    when = (when or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
     snapshot_id = snapshot_id_for(source or settings.source_dir.name, when)
     _training_run(plan, clients, store, snapshot_id, Run("embedding_training", TRAINING_RUN.format(when=when.isoformat()[:19]), when))
     night = when + timedelta(days=1)
@@ -100,40 +104,40 @@ def _training_run(plan: Plan, clients: Clients, store: ObjectStore, snapshot_id:
     if settings.pretrained_embeddings == MINILM:
         plan.add("build_word_vectors", "sagemaker", "CreateProcessingJob",
                  training.word_vectors_request(settings, store, snapshot_id, code_uri))
-        vectors_uri = store.uri(Layout.minilm_vectors(snapshot_id) + training.WORD_VECTORS_FILE)
+        vectors_uri = store.uri(ObjectKeys.minilm_vectors(snapshot_id) + training.WORD_VECTORS_FILE)
     elif settings.pretrained_embeddings:
         vectors_uri = settings.pretrained_embeddings if settings.pretrained_embeddings.startswith("s3://") else \
-            store.uri(Layout.uploaded_vectors("vectors-" + short_hash(settings.pretrained_embeddings), "vectors.txt"))
-    frozen = store.uri(Layout.evaluation_set("x" * 16))
+            store.uri(ObjectKeys.uploaded_vectors("vectors-" + short_hash(settings.pretrained_embeddings), "vectors.txt"))
+    frozen = store.uri(ObjectKeys.evaluation_set("x" * 16))
     plan.add("prepare_training_data", "sagemaker", "CreateProcessingJob",
              training.prepare_request(settings, store, snapshot_id, run.key, code_uri, vectors_uri, frozen))
-    prepared = {"training_uri": store.uri(Layout.training(snapshot_id, run.key)), "vocab_size": settings.vocab_max_size,
+    prepared = {"training_uri": store.uri(ObjectKeys.training(snapshot_id, run.key)), "vocab_size": settings.vocab_max_size,
                 "pretrained_dim": word_vectors.DIM if settings.pretrained_embeddings == MINILM else None}
     config = training.training_config(clients, run, snapshot_id, prepared)
     plan.add("train", "sagemaker", "CreateTrainingJob", config)
     model_version = config["TrainingJobName"]
-    trained = {"model_version": model_version, "model_data_url": store.uri(Layout.model_artifact(model_version))}
+    trained = {"model_version": model_version, "model_data_url": store.uri(ObjectKeys.model_artifact(model_version))}
     plan.add("create_model", "sagemaker", "CreateModel", training.model_config(clients, run, trained))
     plan.add("embed_purity_sample", "sagemaker", "CreateTransformJob",
              sequences_transform_request(settings, store, model_version, short_hash(model_version), training.PURITY))
     plan.add("gate_and_register", "sagemaker", "CreateModelPackageGroup", model_registry.group_request(settings))
     lineage = {"model_version": model_version, "snapshot_id": snapshot_id, "training_run": run.run_id,
                "training_uri": prepared["training_uri"], "model_data_url": trained["model_data_url"],
-               "evaluation_set": f"{Layout.evaluation_set('x' * 16)}@{short_hash('pairs')}"}
+               "evaluation_set": f"{ObjectKeys.evaluation_set('x' * 16)}@{short_hash('pairs')}"}
     metrics = {"test:accuracy": 0.9, "test:cross_entropy": 0.3, "validation:accuracy": 0.9, "validation:cross_entropy": 0.3}
     plan.add("gate_and_register", "sagemaker", "CreateModelPackage", model_registry.version_request(
-        settings, clients.region, lineage, metrics, store.uri(Layout.model_metrics(model_version))))
-    plan.add("promote", "s3", "PutObject", _put(store, Layout.model_champion_record(model_version)))
-    plan.add("promote", "s3", "PutObject", _put(store, Layout.CHAMPION))
+        settings, clients.region, lineage, metrics, store.uri(ObjectKeys.model_metrics(model_version))))
+    plan.add("promote", "s3", "PutObject", _put(store, ObjectKeys.model_champion_record(model_version)))
+    plan.add("promote", "s3", "PutObject", _put(store, ObjectKeys.CHAMPION))
 
 
 def _night(plan: Plan, clients: Clients, store: ObjectStore, snapshot_id: str, model_version: str, run: Run) -> None:
     settings = clients.settings
-    plan.add("land_snapshot", "s3", "PutObject", _put(store, Layout.snapshot_products(snapshot_id)))
-    plan.add("publish_snapshot", "s3", "PutObject", _put(store, Layout.LATEST_SNAPSHOT))
+    plan.add("land_snapshot", "s3", "PutObject", _put(store, ObjectKeys.snapshot_products(snapshot_id)))
+    plan.add("publish_snapshot", "s3", "PutObject", _put(store, ObjectKeys.LATEST_SNAPSHOT))
     plan.add("batch_transform", "sagemaker", "CreateTransformJob",
              enrichment.catalog_transform_request(settings, store, snapshot_id, model_version))
-    plan.add("validate_and_assemble", "s3", "PutObject", _put(store, Layout.enriched_products(snapshot_id, model_version)))
+    plan.add("validate_and_assemble", "s3", "PutObject", _put(store, ObjectKeys.enriched_products(snapshot_id, model_version)))
     if settings.query_encoder == "endpoint":
         plan.add("check_search_quality", "sagemaker", "CreateTransformJob",
                  sequences_transform_request(settings, store, model_version, short_hash("golden", model_version), "qvec"))
@@ -146,11 +150,11 @@ def _night(plan: Plan, clients: Clients, store: ObjectStore, snapshot_id: str, m
     plan.add("upsert_dynamodb", "dynamodb", "".join(part.title() for part in operation.split("_")), request)
     plan.add("upsert_dynamodb", "dynamodb", "BatchGetItem",
              dynamo.states_request(table, [f"{i:0{PRODUCT_ID_LENGTH}d}" for i in range(dynamo.GET_BATCH)]))
-    plan.add("upsert_dynamodb", "s3", "PutObject", _put(store, Layout.table_state(table)))
+    plan.add("upsert_dynamodb", "s3", "PutObject", _put(store, ObjectKeys.table_state(table)))
     if settings.query_encoder == "endpoint":
         config_name = query_endpoint.endpoint_config_name(model_version)
         plan.add("swap_alias", "sagemaker", "CreateEndpointConfig",
-                 sagemaker_jobs.endpoint_config_config(settings, config_name, model_version))
+                 job_requests.endpoint_config_config(settings, config_name, model_version))
         plan.add("swap_alias", "sagemaker", "UpdateEndpoint", query_endpoint.endpoint_request(settings, model_version))
         plan.add("swap_alias (the first night)", "sagemaker", "CreateEndpoint", query_endpoint.endpoint_request(settings, model_version))
     plan.add("write_run_report", "s3", "PutObject", _put(store, run.report_prefix + "index.html"))
@@ -169,7 +173,7 @@ def _largest_items(settings: Settings, snapshot_id: str, model_version: str) -> 
         "product_id": [f"{i:0{PRODUCT_ID_LENGTH}d}" for i in range(dynamo.BATCH_SIZE)],
         "title": ["t" * TITLE_LENGTH] * dynamo.BATCH_SIZE,
         "category": ["Apparel > Topwear > Shirts"] * dynamo.BATCH_SIZE,
-        "attributes": [json.dumps({a: "x" * 32 for a in settings.filter_attributes})] * dynamo.BATCH_SIZE,
+        "attributes": [json.dumps(dict.fromkeys(settings.filter_attributes, "x" * 32))] * dynamo.BATCH_SIZE,
         "price": [12.5] * dynamo.BATCH_SIZE,
         "embedding": list(np.ones((dynamo.BATCH_SIZE, max(settings.embedding_dim, word_vectors.DIM)), dtype=np.float32)),
     })

@@ -13,7 +13,7 @@ import json
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -81,4 +81,4 @@ def render(dag_id: str, run_id: str, outcomes: list[TaskOutcome], suites: list[d
     extras = [[(k, _text(v)) for k, v in suite.items() if k not in SUITE_FIELDS and v is not None] for suite in suites]
     return env.get_template("run_report.html").render(
         dag_id=dag_id, run_id=run_id, outcomes=outcomes, suites=list(zip(suites, extras)), failed=failed,
-        generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+        generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"))

@@ -1,19 +1,17 @@
-"""Settings and names: the seams every stage agrees on.
+"""Settings: every default of the project, once.
 
 Everything is read from the environment (``CATALOG_SEARCH_*``) so that the same code runs
 on AWS and on one machine; only the connections (``aws_default``, ``opensearch_default``)
-say where the services are (``clients``). Object-store keys live in ``layout``.
+say where the services are (``clients``). Object-store keys live in ``store.object_keys``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
+from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping, get_args, get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from catalog_search.errors import BadInput
 
@@ -29,7 +27,7 @@ ASSET_LIVE_INDEX = "opensearch://catalog-search/products"
 RUNNERS = ("local", "sagemaker")
 KNN_ENGINES = ("lucene", "faiss", "nmslib")
 ALLOCATIONS = ("proportional", "sqrt", "uniform")
-MINILM = "minilm"  # word vectors built from the packaged all-MiniLM-L6-v2 (catalog_search.word_vectors)
+MINILM = "minilm"  # word vectors built from the packaged all-MiniLM-L6-v2 (catalog_search.training.word_vectors)
 SEARCH_MODES = ("keyword", "knn", "hybrid", "normalized", "rrf")
 ENCODER_NETWORKS = ("pooled_embedding", "hcnn", "bilstm")  # Object2Vec's enc0_network values
 QUERY_ENCODERS = ("in_process", "endpoint")
@@ -154,7 +152,7 @@ class Settings:
     model_package_group: str = _setting("catalog-search-products", help="the Model Registry group of this catalog's models")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Each field from its variable, converted to the field's type and checked; a bad value
         raises ``BadInput`` naming the variable, the value and what it should be."""
         environ = os.environ if environ is None else environ
@@ -167,17 +165,6 @@ class Settings:
             elif isinstance(f.default, Path):
                 values[f.name] = f.default.resolve()  # relative defaults mean the project root
         return cls(**values)
-
-    def training_data_spec(self):
-        from catalog_search.pairs import PairSpec
-        from catalog_search.training_data import TrainingDataSpec
-
-        pairs = PairSpec(
-            pairs=self.pairs, positive_share=self.positive_share, hard_negative_share=self.hard_negative_share,
-            allocation=self.allocation, min_per_category=self.min_per_category, level=self.category_level,
-            validation_share=self.validation_share, test_share=self.test_share, seed=self.pair_seed,
-        )
-        return TrainingDataSpec(pairs, self.max_seq_len, self.vocab_min_count, self.vocab_max_size)
 
 
 def env_name(f: Field) -> str:
@@ -209,36 +196,3 @@ def _convert(name: str, raw: str, kind: Any, choices: tuple) -> Any:
 
 _KIND_NAMES = {int: "a whole number", float: "a number", str: "text", bool: "true or false (or yes/no, 1/0)"}
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-
-
-def utc_stamp(when: datetime) -> str:
-    """A sortable, path-safe UTC timestamp: later runs sort after earlier ones."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-def snapshot_id_for(source: str, when: datetime) -> str:
-    """Snapshot ids sort by time, so a backfill's older snapshot can be told from a newer one."""
-    return f"{utc_stamp(when)}-{slug(source)}"
-
-
-def slug(text: str, max_len: int = 40) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:max_len] or "x"
-
-
-def short_hash(*parts: object, length: int = 8) -> str:
-    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:length]
-
-
-def job_name(kind: str, *key: object, scope: str = "") -> str:
-    """Deterministic-unique SageMaker job name (≤ 63 chars, [a-zA-Z0-9-]).
-
-    The same (kind, key) always gives the same name, so a retried task finds its own job
-    instead of starting a second one; a different snapshot or run gives a different name.
-    ``scope`` (the deployment's bucket) joins the hash only: SageMaker's names are the account's
-    and region's, and two deployments there must never find each other's jobs or models.
-    """
-    readable = "-".join(slug(str(k), 16) for k in key)
-    name = f"cs-{kind}-{readable}"[:52].rstrip("-")
-    return f"{name}-{short_hash(kind, *key, *([scope] if scope else []))}"

@@ -7,9 +7,10 @@ while Airflow parses DAG files.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -24,7 +25,7 @@ DOCS_SITE = "catalog_search"
 class ValidationFailed(PermanentError):
     """A suite failed; ``str()`` lists each broken rule with counts and examples."""
 
-    def __init__(self, report: "ValidationReport"):
+    def __init__(self, report: ValidationReport):
         self.report = report
         super().__init__(report.summary())
 
@@ -170,7 +171,7 @@ def validate(
     for expectation in expectations(gxe):
         expectation_suite.add_expectation(expectation)
     definition = context.validation_definitions.add(gx.ValidationDefinition(name=suite, data=batch_definition, suite=expectation_suite))
-    actions = []
+    actions: list[Any] = []
     if docs_dir is not None:
         context.add_data_docs_site(DOCS_SITE, {
             "class_name": "SiteBuilder",
@@ -210,12 +211,12 @@ def check_and_publish(store: Any, frame: pd.DataFrame, suite: str, where: str, e
                       report_prefix: str, local_root: Path, extra: dict | None = None) -> ValidationReport:
     """Run a suite with Data Docs, publish the report and the docs under the run's reports/
     prefix (and keep them locally under ``local_root``), log both places, raise on failure."""
-    from catalog_search.layout import Layout
+    from catalog_search.store.object_keys import ObjectKeys
 
-    docs_key = Layout.data_docs(report_prefix, suite)
+    docs_key = ObjectKeys.data_docs(report_prefix, suite)
     docs_dir = Path(local_root) / docs_key
     report = validate(frame, suite, where, expectations, docs_dir=docs_dir)
     docs_uri = store.upload_dir(docs_dir, docs_key) + "index.html"
-    uri = store.put_json(Layout.suite_report(report_prefix, suite), {**report.as_dict(), **(extra or {}), "data_docs_uri": docs_uri})
+    uri = store.put_json(ObjectKeys.suite_report(report_prefix, suite), {**report.as_dict(), **(extra or {}), "data_docs_uri": docs_uri})
     log.info("%s\nreport: %s\nData Docs: %s (local %s)", report.summary(), uri, docs_uri, report.docs)
     return require(report)

@@ -11,16 +11,16 @@ import json
 import os
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pandas as pd
 import pytest
 
 from catalog_search.clients import Clients
-from catalog_search.layout import Layout
 from catalog_search.settings import Settings
-from catalog_search.storage import ObjectStore
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.store.object_store import ObjectStore
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = ("catalog_refresh", "embedding_training", "catalog_enrichment", "search_index_publish")
@@ -102,10 +102,10 @@ def encoder_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def chain_service(chain, tmp_path_factory):
-    """The search service (``catalog_search.api.Service``) on the index the chain published."""
+    """The search service (``catalog_search.search.api.Service``) on the index the chain published."""
     import dataclasses
 
-    from catalog_search.api import Service
+    from catalog_search.search.api import Service
 
     env = chain[0]
     settings = dataclasses.replace(Settings.from_env(), bucket=env["CATALOG_SEARCH_BUCKET"], index_alias=env["CATALOG_SEARCH_INDEX_ALIAS"],
@@ -127,8 +127,8 @@ class World:
 def world(chain, clients, tmp_path_factory) -> Callable[[str, int], World]:
     """Makes ``World``s; their indices are deleted at the end of the session."""
     source = ObjectStore(clients.s3, chain[0]["CATALOG_SEARCH_BUCKET"])
-    champion = source.get_json(Layout.CHAMPION)
-    products = source.get_parquet(Layout.snapshot_products(champion["snapshot_id"]))
+    champion = source.get_json(ObjectKeys.CHAMPION)
+    products = source.get_parquet(ObjectKeys.snapshot_products(champion["snapshot_id"]))
     made: list[str] = []
 
     def make(prefix: str, size: int) -> World:
@@ -137,9 +137,9 @@ def world(chain, clients, tmp_path_factory) -> Callable[[str, int], World]:
                                        work_dir=tmp_path_factory.mktemp(name))
         scoped = dataclasses.replace(clients, settings=settings)
         scoped.store.ensure_bucket()
-        for key in source.list_keys(Layout.model(champion["model_version"])):  # record, lineage, artifact, metrics
+        for key in source.list_keys(ObjectKeys.model(champion["model_version"])):  # record, lineage, artifact, metrics
             scoped.store.put_bytes(key, source.get_bytes(key))
-        scoped.store.put_json(Layout.CHAMPION, champion)
+        scoped.store.put_json(ObjectKeys.CHAMPION, champion)
         made.append(name)
         return World(name, scoped, products.sample(size, random_state=0).reset_index(drop=True))
 

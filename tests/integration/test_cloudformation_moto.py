@@ -95,6 +95,6 @@ def test_what_moto_cannot_create_is_absent_not_pretended(stack, clients):
             read(Bucket=name)
     with pytest.raises(ClientError, match="ResourceNotFound"):
         clients.make_aws("opensearch").describe_domain(DomainName=name)
-    with pytest.raises(ClientError, match="ValidationException|ResourceNotFound"):
+    with pytest.raises(ClientError, match=r"ValidationException|ResourceNotFound"):
         clients.sagemaker.describe_model_package_group(ModelPackageGroupName=name)
     assert not set(UNSUPPORTED_BY_MOTO) & set(stack["physical"])

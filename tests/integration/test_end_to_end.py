@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from catalog_search.dynamo import unpack_embedding
-from catalog_search.index import index_meta, live_index
-from catalog_search.encoder import ModelEncoders
-from catalog_search.query_terms import QueryVectors
-from catalog_search.layout import Layout
-from catalog_search.search import SearchRequest, recommend, search
+from catalog_search.search.query import SearchRequest, recommend, search
+from catalog_search.search.terms import QueryVectors
 from catalog_search.settings import Settings
+from catalog_search.store.dynamo import unpack_embedding
+from catalog_search.store.index import index_meta, live_index
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.training.encoder import ModelEncoders
 
 
 def _respond(clients, store, alias, text, mode, cache: Path, **filters) -> dict:
@@ -29,20 +29,20 @@ def _search(clients, store, alias, text, mode, cache: Path, **filters):
 
 
 def test_snapshot_landed_validated_and_published(store):
-    snapshot_id = store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
-    manifest = store.get_json(Layout.snapshot_manifest(snapshot_id))
+    snapshot_id = store.get_json(ObjectKeys.LATEST_SNAPSHOT)["snapshot_id"]
+    manifest = store.get_json(ObjectKeys.snapshot_manifest(snapshot_id))
     assert manifest["products"] == 44_439 and manifest["rejected"] == 7
 
 
 def test_champion_passed_the_gate(store):
-    champion = store.get_json(Layout.CHAMPION)
+    champion = store.get_json(ObjectKeys.CHAMPION)
     assert champion["metrics"]["test:accuracy"] >= 0.75 and champion["purity@10"] >= 0.5
-    assert store.exists(Layout.model_artifact(champion["model_version"]))
-    assert store.get_json(Layout.model_lineage(champion["model_version"]))["snapshot_id"] == champion["snapshot_id"]
+    assert store.exists(ObjectKeys.model_artifact(champion["model_version"]))
+    assert store.get_json(ObjectKeys.model_lineage(champion["model_version"]))["snapshot_id"] == champion["snapshot_id"]
 
 
 def test_items_were_upserted_to_dynamodb(chain, store, clients):
-    champion = store.get_json(Layout.CHAMPION)
+    champion = store.get_json(ObjectKeys.CHAMPION)
     item = clients.dynamodb.get_item(TableName=chain[0]["CATALOG_SEARCH_TABLE"], Key={"product_id": {"S": "15970"}})["Item"]
     assert item["title"]["S"] == "Turtle Check Men Navy Blue Shirt"
     assert item["model_version"]["S"] == champion["model_version"]
@@ -52,8 +52,8 @@ def test_items_were_upserted_to_dynamodb(chain, store, clients):
 def test_alias_serves_the_newest_snapshot_with_its_model(store, alias, clients):
     client = clients.opensearch
     meta = index_meta(client, live_index(client, alias))
-    assert meta["snapshot_id"] == store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
-    assert meta["model_version"] == store.get_json(Layout.CHAMPION)["model_version"]
+    assert meta["snapshot_id"] == store.get_json(ObjectKeys.LATEST_SNAPSHOT)["snapshot_id"]
+    assert meta["model_version"] == store.get_json(ObjectKeys.CHAMPION)["model_version"]
     assert client.count(index=alias)["count"] == 44_439
 
 
@@ -106,10 +106,10 @@ def test_recommendations_are_similar_products(alias, clients):
 
 def test_a_backfilled_older_snapshot_does_not_move_latest(chain, store):
     _, run = chain
-    latest = store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"]
+    latest = store.get_json(ObjectKeys.LATEST_SNAPSHOT)["snapshot_id"]
     run("catalog_refresh", {"snapshot_id": "20200101T000000Z-fashion"})
-    assert store.exists(Layout.snapshot_manifest("20200101T000000Z-fashion"))
-    assert store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"] == latest
+    assert store.exists(ObjectKeys.snapshot_manifest("20200101T000000Z-fashion"))
+    assert store.get_json(ObjectKeys.LATEST_SNAPSHOT)["snapshot_id"] == latest
 
 
 def test_every_hand_off_wrote_its_report_and_data_docs(store):
@@ -131,7 +131,7 @@ def test_every_run_wrote_its_report_page(store):
 
 
 def test_training_inputs_come_with_the_sampling_report(store):
-    lineage = store.get_json(Layout.model_lineage(store.get_json(Layout.CHAMPION)["model_version"]))
+    lineage = store.get_json(ObjectKeys.model_lineage(store.get_json(ObjectKeys.CHAMPION)["model_version"]))
     prefix = lineage["training_uri"].split(f"s3://{store.bucket}/", 1)[1]
     report = store.get_json(prefix + "report.json")
     assert report["pairs"] == report["target_pairs"] == 60_000

@@ -11,21 +11,22 @@ catalog), DynamoDB holds that snapshot, and the next night publishes."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from opensearchpy.client.indices import IndicesClient
 
-from catalog_search import dynamo, index
-from catalog_search.layout import Layout
 from catalog_search.stages import Run, enrichment, jobs, publish, refresh
+from catalog_search.store import dynamo, index
+from catalog_search.store.object_keys import ObjectKeys
 
 pytestmark = pytest.mark.faults
 
@@ -42,10 +43,8 @@ def kill_opensearch() -> None:
         tree += map(int, children)
         frontier += map(int, children)
     for p in reversed(tree):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and any(_alive(p) for p in tree):
         time.sleep(0.2)
@@ -116,7 +115,7 @@ def nights(world):
     state = world("faults", PRODUCTS)
     clients = state.clients
     snapshots = ["20270101T010000Z-faults"]
-    clients.store.put_parquet(Layout.snapshot_products(snapshots[0]), state.sample)
+    clients.store.put_parquet(ObjectKeys.snapshot_products(snapshots[0]), state.sample)
     _enrich(clients, snapshots[0])
     _publish(clients, snapshots[0])
     return clients, snapshots
@@ -140,7 +139,7 @@ def _tried(stage: Callable, *args, **kwargs):
 
 def _publish(clients, snapshot_id: str, rebuild: bool = False, after_checks: Callable[[], None] = lambda: None) -> dict:
     run = Run("search_index_publish", f"scheduled__{snapshot_id}")
-    model_version = clients.store.get_json(Layout.CHAMPION)["model_version"]
+    model_version = clients.store.get_json(ObjectKeys.CHAMPION)["model_version"]
     built = _tried(publish.build_index, clients, run, snapshot_id, model_version, rebuild)
     _tried(publish.check_search_quality, clients, run, built["index"])
     after_checks()
@@ -158,17 +157,17 @@ def _next_night(clients, snapshots: list[str]) -> str:
 
 
 def assert_live_state_is_true(clients, snapshots: list[str], expected: str) -> None:
-    client, model_version = clients.opensearch, clients.store.get_json(Layout.CHAMPION)["model_version"]
+    client, model_version = clients.opensearch, clients.store.get_json(ObjectKeys.CHAMPION)["model_version"]
     live = index.live_index(client, clients.settings.index_alias)
     meta = index.index_meta(client, live)
     assert meta["snapshot_id"] == expected and index.verify(client, live) == []
     held = {h["_id"] for h in client.search(index=live, body={"size": 10_000, "_source": False,
                                                               "query": {"match_all": {}}})["hits"]["hits"]}
-    enriched = clients.store.get_parquet(Layout.enriched_products(expected, model_version), columns=["product_id"])
+    enriched = clients.store.get_parquet(ObjectKeys.enriched_products(expected, model_version), columns=["product_id"])
     assert held == set(enriched["product_id"].astype(str)), "the live index's documents are not its snapshot's products"
-    table = clients.store.get_json(Layout.table_state(clients.settings.table_name))
+    table = clients.store.get_json(ObjectKeys.table_state(clients.settings.table_name))
     assert table["snapshot_id"] == expected
-    ever = set().union(*(set(clients.store.get_parquet(Layout.snapshot_products(s), columns=["product_id"])["product_id"])
+    ever = set().union(*(set(clients.store.get_parquet(ObjectKeys.snapshot_products(s), columns=["product_id"])["product_id"])
                          for s in snapshots))
     states = dynamo.item_states(clients.dynamodb, clients.settings.table_name, ever)
     assert {p for p, s in states.items() if dynamo.REMOVED_IN not in s} == held, "DynamoDB differs from the live snapshot"
@@ -237,13 +236,13 @@ publish.upsert_items(clients, Run("search_index_publish", "scheduled__" + snapsh
 def test_the_task_process_killed_during_the_dynamodb_sync_converges_on_retry(nights):
     clients, snapshots = nights
     snapshot_id = _next_night(clients, snapshots)
-    model_version = clients.store.get_json(Layout.CHAMPION)["model_version"]
+    model_version = clients.store.get_json(ObjectKeys.CHAMPION)["model_version"]
 
     def killed_sync() -> None:  # the first try of upsert_dynamodb, in a process of its own, killed mid-way
         killed = subprocess.run([sys.executable, "-c", SYNC_KILLED, clients.settings.bucket, snapshot_id, model_version, "20"],
                                 cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
-        assert clients.store.get_json(Layout.table_state(clients.settings.table_name))["snapshot_id"] == snapshots[-2]
+        assert clients.store.get_json(ObjectKeys.table_state(clients.settings.table_name))["snapshot_id"] == snapshots[-2]
 
     outcome = _publish(clients, snapshot_id, after_checks=killed_sync)  # then the task's retry, and the swap
     assert outcome["swapped"]["moved"]

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catalog_search import index
-from catalog_search.layout import Layout
 from catalog_search.stages import Run, enrichment, jobs, publish, refresh
+from catalog_search.store import index
+from catalog_search.store.object_keys import ObjectKeys
 
 PRODUCTS = 5000
 FIRST, NIGHT = "20270101T010000Z-gate", "20270102T010000Z-gate"
@@ -25,7 +25,7 @@ def enrich(clients, snapshot_id: str) -> dict:
 
 def build(clients, snapshot_id: str, rebuild: bool = False) -> str:
     run = Run("search_index_publish", f"scheduled__{snapshot_id}")
-    return publish.build_index(clients, run, snapshot_id, clients.store.get_json(Layout.CHAMPION)["model_version"], rebuild)["index"]
+    return publish.build_index(clients, run, snapshot_id, clients.store.get_json(ObjectKeys.CHAMPION)["model_version"], rebuild)["index"]
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def gated(world):
     """A live index of the sample's first snapshot, then a normal night's snapshot, enriched."""
     gate = world("gate", PRODUCTS)
     clients = gate.clients
-    clients.store.put_parquet(Layout.snapshot_products(FIRST), gate.sample)
+    clients.store.put_parquet(ObjectKeys.snapshot_products(FIRST), gate.sample)
     enrich(clients, FIRST)
     first = build(clients, FIRST)
     assert publish.check_search_quality(clients, Run("search_index_publish", "first"), first)["live_index"] is None
@@ -54,11 +54,11 @@ def test_a_normal_refresh_night_passes_with_the_default_settings(gated):
 
 def _publish_broken(clients, snapshot_id: str, broken) -> str:
     """An index of ``snapshot_id`` whose enriched catalog is the night's, broken by ``broken``."""
-    model_version = clients.store.get_json(Layout.CHAMPION)["model_version"]
-    products = clients.store.get_parquet(Layout.snapshot_products(NIGHT))
-    enriched = clients.store.get_parquet(Layout.enriched_products(NIGHT, model_version))
-    clients.store.put_parquet(Layout.snapshot_products(snapshot_id), products)
-    clients.store.put_parquet(Layout.enriched_products(snapshot_id, model_version), broken(enriched))
+    model_version = clients.store.get_json(ObjectKeys.CHAMPION)["model_version"]
+    products = clients.store.get_parquet(ObjectKeys.snapshot_products(NIGHT))
+    enriched = clients.store.get_parquet(ObjectKeys.enriched_products(NIGHT, model_version))
+    clients.store.put_parquet(ObjectKeys.snapshot_products(snapshot_id), products)
+    clients.store.put_parquet(ObjectKeys.enriched_products(snapshot_id, model_version), broken(enriched))
     return build(clients, snapshot_id, rebuild=True)
 
 

@@ -24,15 +24,17 @@ import uuid
 
 import pytest
 
-from catalog_search import alerts, dynamo
-from catalog_search.api import Service
+from catalog_search import alerts
 from catalog_search.clients import Clients
 from catalog_search.errors import NotFound
-from catalog_search.runners import LocalRunner, SageMakerRunner
-from catalog_search.sagemaker_operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
-from catalog_search.search import SearchRequest
-from catalog_search.settings import job_name
+from catalog_search.naming import job_name
+from catalog_search.sagemaker.jobs import SageMakerRunner
+from catalog_search.sagemaker.local_runner import LocalRunner
+from catalog_search.sagemaker.operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
+from catalog_search.search.api import Service
+from catalog_search.search.query import SearchRequest
 from catalog_search.stages import Run, enrichment, publish, reporting, training
+from catalog_search.store import dynamo
 from support import aws_contract, iam, pipeline
 
 NIGHTS = ("20270101T010000Z-iam", "20270102T010000Z-iam", "20270103T010000Z-iam")

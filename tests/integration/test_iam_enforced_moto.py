@@ -28,9 +28,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from catalog_search import dynamo
 from catalog_search.clients import Clients, Endpoints
-from catalog_search.layout import Layout
+from catalog_search.store import dynamo
+from catalog_search.store.object_keys import ObjectKeys
 from support import iam, pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ def published(enforced) -> list[dict]:
 def test_the_refresh_and_publish_stages_run_under_the_dag_role(published, enforced):
     assert [n["swapped"]["moved"] for n in published] == [True, True]
     assert published[1]["built"]["build"] == "incremental"  # the second night's clone and changes, under the policy
-    table = enforced.dags.store.get_json(Layout.table_state(enforced.dags.settings.table_name))
+    table = enforced.dags.store.get_json(ObjectKeys.table_state(enforced.dags.settings.table_name))
     assert table["snapshot_id"] == NIGHTS[1]
 
 
@@ -151,26 +151,26 @@ def _refused(call) -> str:
 def test_what_the_dag_role_lacks_is_refused(published, enforced):
     dags = enforced.dags
     bucket, table = dags.settings.bucket, dags.settings.table_name
-    model = dags.store.get_json(Layout.CHAMPION)["model_version"]
+    model = dags.store.get_json(ObjectKeys.CHAMPION)["model_version"]
     refused = {
         "delete the table": _refused(lambda: dags.dynamodb.delete_table(TableName=table)),
         "overwrite the model artifact (the training job's output)": _refused(
-            lambda: dags.s3.put_object(Bucket=bucket, Key=Layout.model_artifact(model), Body=b"x")),
+            lambda: dags.s3.put_object(Bucket=bucket, Key=ObjectKeys.model_artifact(model), Body=b"x")),
         "write outside the layout": _refused(lambda: dags.s3.put_object(Bucket=bucket, Key="secrets/x", Body=b"x")),
-        "delete an object": _refused(lambda: dags.s3.delete_object(Bucket=bucket, Key=Layout.LATEST_SNAPSHOT)),
+        "delete an object": _refused(lambda: dags.s3.delete_object(Bucket=bucket, Key=ObjectKeys.LATEST_SNAPSHOT)),
         "create a bucket": _refused(lambda: dags.s3.create_bucket(Bucket=f"{bucket}-2")),
         "read IAM": _refused(lambda: dags.make_aws("iam").list_users()),
     }
     assert set(refused.values()) <= {"403 AccessDenied", "403 403", "403 AccessDeniedException"}, refused
-    assert dags.store.exists(Layout.LATEST_SNAPSHOT)  # nothing refused happened
+    assert dags.store.exists(ObjectKeys.LATEST_SNAPSHOT)  # nothing refused happened
 
 
 def test_what_the_execution_role_lacks_is_refused(published, enforced):
     jobs, bucket = enforced.jobs_s3, enforced.dags.settings.bucket
     refused = {
-        "move the catalog pointer": _refused(lambda: jobs.put_object(Bucket=bucket, Key=Layout.LATEST_SNAPSHOT, Body=b"{}")),
-        "read the DynamoDB table's state": _refused(lambda: jobs.get_object(Bucket=bucket, Key=Layout.table_state(bucket))),
+        "move the catalog pointer": _refused(lambda: jobs.put_object(Bucket=bucket, Key=ObjectKeys.LATEST_SNAPSHOT, Body=b"{}")),
+        "read the DynamoDB table's state": _refused(lambda: jobs.get_object(Bucket=bucket, Key=ObjectKeys.table_state(bucket))),
         "write the enriched catalog": _refused(lambda: jobs.put_object(
-            Bucket=bucket, Key=Layout.enriched_products(NIGHTS[0], "m"), Body=b"x")),
+            Bucket=bucket, Key=ObjectKeys.enriched_products(NIGHTS[0], "m"), Body=b"x")),
     }
     assert set(refused.values()) == {"403 AccessDenied"}, refused

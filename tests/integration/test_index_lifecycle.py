@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catalog_search import index
+from catalog_search.store import index
 
 LOCAL = index.IndexShape(engine="lucene", replicas=0)  # one node: nowhere for a replica
 
@@ -103,7 +103,7 @@ def test_rebuilding_the_same_index_is_idempotent(client, alias):
 
 
 def test_filters_and_knn_search_on_real_index(client, alias):
-    from catalog_search.search import SearchRequest, build_query
+    from catalog_search.search.query import SearchRequest, build_query
 
     frame = _enriched()
     name = _build(client, alias, "20260101T000000Z-x", "1", frame)
@@ -113,8 +113,11 @@ def test_filters_and_knn_search_on_real_index(client, alias):
     hits = client.search(index=alias, body=body)["hits"]["hits"]
     assert hits and all(h["_source"]["category"].startswith("Apparel > Topwear") for h in hits)
     assert hits[0]["_id"] == "p3"  # its own vector and the keyword both match
-    page2 = client.search(index=alias, body=build_query(SearchRequest("shirt", mode="keyword", size=5, page=2), None))["hits"]["hits"]
-    assert not {h["_id"] for h in page2} & {h["_id"] for h in client.search(index=alias, body=build_query(SearchRequest("shirt", mode="keyword", size=5), None))["hits"]["hits"]}
+    def page(number: int) -> set[str]:
+        body = build_query(SearchRequest("shirt", mode="keyword", size=5, page=number), None)
+        return {h["_id"] for h in client.search(index=alias, body=body)["hits"]["hits"]}
+
+    assert not page(2) & page(1)
 
 
 def test_a_loaded_index_is_production_shaped(client, alias):

@@ -28,18 +28,20 @@ import os
 import socket
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
 
-from catalog_search import dynamo, index, tokenizer
-from catalog_search.encoder import model_vocabulary
-from catalog_search.layout import Layout
-from catalog_search.settings import snapshot_id_for
+from catalog_search.naming import snapshot_id_for
 from catalog_search.stages import Run
+from catalog_search.store import dynamo, index
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.training import tokenizer
+from catalog_search.training.encoder import model_vocabulary
 
 pytestmark = pytest.mark.nightly
 
@@ -110,7 +112,7 @@ def week(world, tmp_path_factory):
     source = root / "source"
     source.mkdir()
     sample.sample.drop(columns=["embedding"], errors="ignore").to_parquet(source / "products.parquet", index=False)
-    latest = (datetime.now(timezone.utc) - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    latest = (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
     hour = latest.hour
     env = {**os.environ, "CS_LOCAL": str(root / "local"), "AIRFLOW_HOME": str(root / "airflow"), "AIRFLOW_PORT": str(_free_port()),
            "CATALOG_SEARCH_BUCKET": sample.name, "CATALOG_SEARCH_TABLE": sample.name, "CATALOG_SEARCH_INDEX_ALIAS": sample.name,
@@ -138,11 +140,11 @@ def _refresh_run(airflow: Airflow, when: datetime) -> dict | None:
 
 def _encoder_changes(clients, snapshot_id: str, before: str | None) -> int:
     """Products of ``snapshot_id`` that are new since ``before`` or whose token ids changed."""
-    now = clients.store.get_parquet(Layout.snapshot_products(snapshot_id)).set_index("product_id")["title"]
+    now = clients.store.get_parquet(ObjectKeys.snapshot_products(snapshot_id)).set_index("product_id")["title"]
     if before is None:
         return len(now)
-    vocab, max_len = model_vocabulary(clients.store, clients.store.get_json(Layout.CHAMPION)["model_version"])
-    then = clients.store.get_parquet(Layout.snapshot_products(before)).set_index("product_id")["title"]
+    vocab, max_len = model_vocabulary(clients.store, clients.store.get_json(ObjectKeys.CHAMPION)["model_version"])
+    then = clients.store.get_parquet(ObjectKeys.snapshot_products(before)).set_index("product_id")["title"]
     kept = now.index.intersection(then.index)
     changed = sum(tokenizer.encode(a, vocab, max_len) != tokenizer.encode(b, vocab, max_len)
                   for a, b in zip(now[kept], then[kept]) if a != b)
@@ -150,7 +152,7 @@ def _encoder_changes(clients, snapshot_id: str, before: str | None) -> int:
 
 
 def _products(clients, snapshot_id: str) -> set[str]:
-    return set(clients.store.get_parquet(Layout.snapshot_products(snapshot_id))["product_id"].astype(str))
+    return set(clients.store.get_parquet(ObjectKeys.snapshot_products(snapshot_id))["product_id"].astype(str))
 
 
 def _live(clients, snapshots: list[str]) -> tuple[str, set[str]]:
@@ -162,8 +164,13 @@ def _live(clients, snapshots: list[str]) -> tuple[str, set[str]]:
     return index.index_meta(clients.opensearch, live)["snapshot_id"], {p for p, s in states.items() if dynamo.REMOVED_IN not in s}
 
 
+def _live_snapshot(clients) -> str | None:
+    live = index.live_index(clients.opensearch, clients.settings.index_alias)
+    return index.index_meta(clients.opensearch, live)["snapshot_id"] if live else None
+
+
 def _table_snapshot(clients) -> str:
-    return clients.store.get_json(Layout.table_state(clients.settings.table_name))["snapshot_id"]
+    return clients.store.get_json(ObjectKeys.table_state(clients.settings.table_name))["snapshot_id"]
 
 
 def test_a_week_of_nights_then_a_backfill_of_older_dates(week):
@@ -176,14 +183,12 @@ def test_a_week_of_nights_then_a_backfill_of_older_dates(week):
     published = 0
     for night, (when, snapshot_id) in enumerate(zip(dates, snapshots)):
         airflow.wait(f"night {night + 1}'s catalog_refresh to start",
-                     lambda: (_refresh_run(airflow, when) or {}).get("state") in ("running", "success"), timeout=120)
+                     lambda when=when: (_refresh_run(airflow, when) or {}).get("state") in ("running", "success"), timeout=120)
         airflow.api("PUT", f"/backfills/{backfill}/pause")  # the next night waits for this one's chain
-        airflow.wait(f"night {night + 1}'s catalog_refresh", lambda: _refresh_run(airflow, when)["state"] == "success")
+        airflow.wait(f"night {night + 1}'s catalog_refresh", lambda when=when: _refresh_run(airflow, when)["state"] == "success")
         if night == 0:
             airflow.api("PATCH", "/dags/catalog_enrichment", is_paused=False)  # its cron's latest tick embeds the first night
-        airflow.wait(f"night {night + 1}'s publish", lambda: index.live_index(clients.opensearch, clients.settings.index_alias)
-                     and index.index_meta(clients.opensearch, index.live_index(clients.opensearch, clients.settings.index_alias))
-                     ["snapshot_id"] == snapshot_id)
+        airflow.wait(f"night {night + 1}'s publish", lambda snapshot_id=snapshot_id: _live_snapshot(clients) == snapshot_id)
         airflow.wait(f"night {night + 1}'s chain to settle", airflow.settled)
 
         live_snapshot, table = _live(clients, snapshots[: night + 1])
@@ -201,7 +206,7 @@ def test_a_week_of_nights_then_a_backfill_of_older_dates(week):
     airflow.wait("the backfill to complete", lambda: airflow.api("GET", f"/backfills/{backfill}")["completed_at"], timeout=120)
 
     assert published == NIGHTS
-    assert all(clients.store.exists(Layout.snapshot_validated(s)) for s in snapshots)
+    assert all(clients.store.exists(ObjectKeys.snapshot_validated(s)) for s in snapshots)
     publishes = airflow.runs("search_index_publish")
     moved = [airflow.xcom("search_index_publish", r["dag_run_id"], "swap_alias") for r in publishes]
     assert len(publishes) == NIGHTS and all(m and m["moved"] for m in moved)  # the alias moved every night
@@ -219,12 +224,12 @@ def test_a_week_of_nights_then_a_backfill_of_older_dates(week):
     newest = snapshots[-1]
     for when in older:
         snapshot_id = snapshot_id_for("source", when)
-        assert clients.store.exists(Layout.snapshot_validated(snapshot_id))
-        assert not clients.store.list_keys(Layout.ENRICHMENTS + snapshot_id + "/")  # not even a transform input
+        assert clients.store.exists(ObjectKeys.snapshot_validated(snapshot_id))
+        assert not clients.store.list_keys(ObjectKeys.ENRICHMENTS + snapshot_id + "/")  # not even a transform input
     later = [r for r in airflow.runs("catalog_enrichment") if r["dag_run_id"] not in enrichments_before]
     assert later and all(airflow.task_states("catalog_enrichment", r["dag_run_id"])["prepare_transform_input"] == "skipped"
                          for r in later)
     assert len(airflow.runs("search_index_publish")) == NIGHTS  # nothing enriched, so nothing to publish
-    assert clients.store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"] == newest
+    assert clients.store.get_json(ObjectKeys.LATEST_SNAPSHOT)["snapshot_id"] == newest
     live_snapshot, table = _live(clients, snapshots + [snapshot_id_for("source", when) for when in older])
     assert live_snapshot == newest and _table_snapshot(clients) == newest and table == _products(clients, newest)

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catalog_search import changes, index
 from catalog_search.clients import Clients
 from catalog_search.errors import PermanentError
-from catalog_search.layout import Layout
 from catalog_search.stages import Run, publish
+from catalog_search.store import changes, index
+from catalog_search.store.object_keys import ObjectKeys
 
 
 def _enriched(n: int = 50, seed: int = 0) -> pd.DataFrame:
@@ -35,7 +35,7 @@ def stage_clients(clients, unique) -> Clients:
     scoped = dataclasses.replace(clients, settings=settings)
     scoped.store.ensure_bucket()
     for snapshot_id in ("20260101T000000Z-x", "20260201T000000Z-x"):
-        scoped.store.put_parquet(Layout.enriched_products(snapshot_id, "m1"), _enriched())
+        scoped.store.put_parquet(ObjectKeys.enriched_products(snapshot_id, "m1"), _enriched())
     yield scoped
     clients.opensearch.indices.delete(index=f"{settings.index_alias}-*", ignore_unavailable=True)
 
@@ -56,26 +56,26 @@ def test_build_swap_and_rollback_stages(stage_clients):
 
 def test_a_rollback_to_an_index_of_the_previous_model_makes_that_model_the_champion_again(stage_clients):
     store, run = stage_clients.store, Run("search_index_publish", "manual__1")
-    store.put_parquet(Layout.enriched_products("20260201T000000Z-x", "m2"), _enriched(seed=1))
+    store.put_parquet(ObjectKeys.enriched_products("20260201T000000Z-x", "m2"), _enriched(seed=1))
     records = {model: {"model_version": model, "snapshot_id": "20260101T000000Z-x", "metrics": {"accuracy": 0.9}}
                for model in ("m1", "m2")}
-    store.put_json(Layout.model_champion_record("m1"), records["m1"])
-    store.put_json(Layout.CHAMPION, records["m1"])
+    store.put_json(ObjectKeys.model_champion_record("m1"), records["m1"])
+    store.put_json(ObjectKeys.CHAMPION, records["m1"])
     first = publish.build_index(stage_clients, run, "20260101T000000Z-x", "m1")
     publish.swap_alias(stage_clients, run, first["index"])
-    store.put_json(Layout.CHAMPION, records["m2"])  # m2 promoted, then published
+    store.put_json(ObjectKeys.CHAMPION, records["m2"])  # m2 promoted, then published
     second = publish.build_index(stage_clients, run, "20260201T000000Z-x", "m2")
     publish.swap_alias(stage_clients, run, second["index"])
 
-    store.s3.delete_object(Bucket=store.bucket, Key=Layout.model_champion_record("m1"))  # promoted before records were kept
+    store.s3.delete_object(Bucket=store.bucket, Key=ObjectKeys.model_champion_record("m1"))  # promoted before records were kept
     with pytest.raises(PermanentError, match="model m1 has no champion record"):
         publish.rollback(stage_clients, Run("search_index_rollback", "manual__2"))
     assert index.live_index(stage_clients.opensearch, stage_clients.settings.index_alias) == second["index"]  # nothing moved
 
-    store.put_json(Layout.model_champion_record("m1"), records["m1"])
+    store.put_json(ObjectKeys.model_champion_record("m1"), records["m1"])
     rolled = publish.rollback(stage_clients, Run("search_index_rollback", "manual__3"))
     assert rolled["live"] == first["index"] and rolled["champion"] == "m1"
-    champion = store.get_json(Layout.CHAMPION)
+    champion = store.get_json(ObjectKeys.CHAMPION)
     assert champion["model_version"] == "m1" and champion["replaced"] == "m2" and champion["metrics"] == {"accuracy": 0.9}
     assert publish.resolve_inputs(stage_clients, run) == {"snapshot_id": "20260101T000000Z-x", "model_version": "m1"}
     assert not publish.needs_publishing(stage_clients, run, **publish.resolve_inputs(stage_clients, run))  # m2 stays rolled back
@@ -110,7 +110,7 @@ def test_a_later_snapshot_of_the_same_model_is_the_live_index_with_its_changes_a
     later.loc[7, "title"] = "Women red watch"
     later.loc[8, "embedding"] = -later.loc[8, "embedding"]
     later = pd.concat([later.drop(index=3), _enriched(51).tail(1)], ignore_index=True)
-    stage_clients.store.put_parquet(Layout.enriched_products("20260301T000000Z-x", "m1"), later)
+    stage_clients.store.put_parquet(ObjectKeys.enriched_products("20260301T000000Z-x", "m1"), later)
 
     second = publish.build_index(stage_clients, Run("search_index_publish", "manual__2"), "20260301T000000Z-x", "m1")
     assert (second["build"], second["base_index"]) == ("incremental", first["index"])
@@ -128,7 +128,7 @@ def test_a_later_snapshot_of_the_same_model_is_the_live_index_with_its_changes_a
     assert retried["index"] == second["index"] and retried["documents"] == 50
     rebuilt = publish.build_index(stage_clients, Run("search_index_publish", "manual__3"), "20260301T000000Z-x", "m1", rebuild=True)
     assert rebuilt["build"] == "full" and rebuilt["documents"] == 50
-    stage_clients.store.put_parquet(Layout.enriched_products("20260301T000000Z-x", "m2"), later)
+    stage_clients.store.put_parquet(ObjectKeys.enriched_products("20260301T000000Z-x", "m2"), later)
     assert publish.build_index(stage_clients, run, "20260301T000000Z-x", "m2")["build"] == "full"  # another model
 
 
@@ -139,9 +139,9 @@ def test_the_changes_of_a_night_are_found_once_and_again_when_a_catalog_is_rewri
     publish.swap_alias(stage_clients, run, publish.build_index(stage_clients, run, before, "m1")["index"])
     later = _enriched().drop(index=3)
     later.loc[7, "title"] = "Women red watch"
-    store.put_parquet(Layout.enriched_products(after, "m1"), later)
+    store.put_parquet(ObjectKeys.enriched_products(after, "m1"), later)
     assert publish.build_index(stage_clients, run, after, "m1")["changed"] == 1
-    stored = store.list_keys(Layout.enrichment(after, "m1") + "changes/")
+    stored = store.list_keys(ObjectKeys.enrichment(after, "m1") + "changes/")
     assert [key.rsplit("/", 1)[-1] for key in stored] == ["kinds.parquet", "rows.parquet"]
 
     def compared_again(*args):
@@ -157,9 +157,9 @@ def test_the_changes_of_a_night_are_found_once_and_again_when_a_catalog_is_rewri
     assert (synced["updated"], synced["removed"], synced["unchanged"], synced["live_items"]) == (1, 1, 48, 49)
     assert synced["read_back"] == 49  # the changed product and the 48 unchanged ones, from the stored rows
 
-    store.put_parquet(Layout.enriched_products(after, "m1"), later.drop(index=9))  # enrichment ran again
+    store.put_parquet(ObjectKeys.enriched_products(after, "m1"), later.drop(index=9))  # enrichment ran again
     assert publish.build_index(stage_clients, run, after, "m1")["removed"] == 2
-    assert len(store.list_keys(Layout.enrichment(after, "m1") + "changes/")) == 4 and all(store.exists(key) for key in stored)
+    assert len(store.list_keys(ObjectKeys.enrichment(after, "m1") + "changes/")) == 4 and all(store.exists(key) for key in stored)
 
 
 def test_an_index_rebuilt_from_dynamodb_when_the_enriched_catalog_is_gone(stage_clients):
@@ -167,7 +167,7 @@ def test_an_index_rebuilt_from_dynamodb_when_the_enriched_catalog_is_gone(stage_
     with pytest.raises(PermanentError, match="holds snapshot None"):  # nothing synced yet
         publish.build_index(stage_clients, run, snapshot_id, "m1", source="dynamodb")
     assert publish.upsert_items(stage_clients, run, snapshot_id, "m1")["written"] == 50
-    stage_clients.s3.delete_object(Bucket=stage_clients.settings.bucket, Key=Layout.enriched_products(snapshot_id, "m1"))
+    stage_clients.s3.delete_object(Bucket=stage_clients.settings.bucket, Key=ObjectKeys.enriched_products(snapshot_id, "m1"))
 
     rebuilt = publish.build_index(stage_clients, Run("search_index_publish", "manual__2"), snapshot_id, "m1", source="dynamodb")
     assert rebuilt["build"] == "full" and rebuilt["documents"] == 50 and rebuilt["knn_recall"] >= 0.9
@@ -217,7 +217,7 @@ def test_the_golden_query_gate_passes_a_good_index_and_refuses_a_bad_one(stage_c
 
     scrambled = _enriched()
     scrambled["title"] = ["Women red watch"] * 50  # a broken load: every title lost
-    clients.store.put_parquet(Layout.enriched_products("20260301T000000Z-x", "m1"), scrambled)
+    clients.store.put_parquet(ObjectKeys.enriched_products("20260301T000000Z-x", "m1"), scrambled)
     bad = publish.build_index(clients, Run("search_index_publish", "manual__2"), "20260301T000000Z-x", "m1")
     with pytest.raises(publish.SearchQualityFailed, match=r"nDCG@10 0\.[0-4]\d+ is below the floor 0\.500.*against the live index's 1\.000"):
         publish.check_search_quality(clients, run, bad["index"])

@@ -17,11 +17,11 @@ import pytest
 import requests
 from fastapi.testclient import TestClient
 
-from catalog_search import query_endpoint
-from catalog_search.api import Service, create_app
 from catalog_search.clients import Clients
-from catalog_search.query_terms import QueryVectors
-from catalog_search.search import SearchRequest, search
+from catalog_search.sagemaker import query_endpoint
+from catalog_search.search.api import Service, create_app
+from catalog_search.search.query import SearchRequest, search
+from catalog_search.search.terms import QueryVectors
 from catalog_search.stages import Run, publish
 
 

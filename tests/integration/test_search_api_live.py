@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from opensearchpy import OpenSearch
 
-from catalog_search.api import Service, create_app
+from catalog_search.search.api import Service, create_app
 
 
 @pytest.fixture(scope="module")

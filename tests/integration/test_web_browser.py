@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from catalog_search.api import create_app
+from catalog_search.search.api import create_app
 
 
 def _free_port() -> int:

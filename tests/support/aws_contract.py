@@ -76,7 +76,7 @@ def assert_valid(service: str, operation: str, params: dict) -> None:
     assert not found, f"{service} {operation} request breaks its model:\n" + "\n".join(found)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def compile_pattern(pattern: str) -> re.Pattern | None:
     """The model's Java ``pattern`` as a Python regex; None (and the pattern in
     ``SKIPPED_PATTERNS``) when it cannot be translated faithfully."""
@@ -113,7 +113,7 @@ def _translate(pattern: str) -> str:
     return "".join(out)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _categories(name: str) -> str:
     """Character-class contents of the Unicode general category ``name`` (``L`` or ``Lu``);
     empty for any other name."""
@@ -128,12 +128,12 @@ def _categories(name: str) -> str:
     return "".join(ranges)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _service_model(service: str):
     return _session().get_service_model(service)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _session():
     return botocore.session.get_session()
 

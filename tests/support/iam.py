@@ -288,7 +288,7 @@ class Recorder:
         self.calls: list[Call] = []
         self.principal = principal
 
-    def install(self, monkeypatch) -> "Recorder":
+    def install(self, monkeypatch) -> Recorder:
         import botocore.session
 
         create_client = botocore.session.Session.create_client

@@ -82,7 +82,7 @@ def _providers() -> dict[str, list[str]]:
     return importlib.metadata.packages_distributions()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def installed_files(dist: str) -> frozenset[str]:
     return frozenset(str(f).replace("\\", "/") for f in importlib.metadata.distribution(dist).files or ())
 

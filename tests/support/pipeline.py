@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from catalog_search import catalog, sagemaker_jobs
 from catalog_search.clients import Clients
-from catalog_search.runners import LocalRunner, register_model
+from catalog_search.sagemaker import job_requests
+from catalog_search.sagemaker.jobs import register_model
+from catalog_search.sagemaker.local_runner import LocalRunner
 from catalog_search.settings import Settings
 from catalog_search.stages import Run, enrichment, publish, refresh, training
-from catalog_search.tokenizer import tokenize
+from catalog_search.training import catalog
+from catalog_search.training.tokenizer import tokenize
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +69,7 @@ def train(clients: Clients, runner: LocalRunner, run_id: str = "manual__training
     run = Run("embedding_training", run_id)
     snapshot_id = training.resolve_snapshot(clients, run)
     vectors = training.word_vectors_config(clients, run, snapshot_id)
-    if sagemaker_jobs.NO_JOB not in vectors:
+    if job_requests.NO_JOB not in vectors:
         runner.process(vectors)
     job = {"Processing": runner.process(training.processing_config(clients, run, snapshot_id))}
     prepared = training.check_training_data(clients, run, snapshot_id, job)

@@ -10,7 +10,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.sns import sns_backends
 
 from catalog_search.alerts import SNS_SUBJECT_MAX, failure_alert, send
-from catalog_search.gating import GateFailed
+from catalog_search.training.gating import GateFailed
 
 
 def test_a_refused_gate_is_alerted_with_its_numbers_as_a_permanent_failure():

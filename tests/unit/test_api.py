@@ -4,12 +4,15 @@ answer is a 503 with the reason, anything else a 500 without internals."""
 
 from __future__ import annotations
 
+import os
+
 import opensearchpy
 import pytest
 from fastapi.testclient import TestClient
 
-from catalog_search import facets
-from catalog_search.api import Service, create_app
+from catalog_search.clients import Clients
+from catalog_search.search import facets
+from catalog_search.search.api import Service, create_app
 from catalog_search.settings import Settings
 
 
@@ -71,7 +74,7 @@ def test_bad_input_is_a_422_naming_the_field_and_never_reaches_the_service(api, 
 
 def test_user_text_is_data_not_query_syntax():
     """The keyword clause is a multi_match: Lucene syntax in the text stays words."""
-    from catalog_search.search import SearchRequest, build_query
+    from catalog_search.search.query import SearchRequest, build_query
 
     body = build_query(SearchRequest('title:(shirt OR "x") AND price:[0 TO 1]', "keyword"), None)
     assert "query_string" not in str(body) and "simple_query_string" not in str(body)
@@ -114,3 +117,22 @@ def test_facets_counted_from_documents_equal_the_aggregation_shape():
     assert counted["price"] == [{"value": "25..50", "from": 25.0, "to": 50.0, "count": 1},
                                 {"value": "250..", "from": 250.0, "to": None, "count": 1}]
     assert facets.aggregations()["price"]["range"]["ranges"][0] == {"key": "..25", "to": 25.0}
+
+
+def test_missing_aws_credentials_are_a_503_saying_which_connection(monkeypatch, tmp_path):
+    """The service made without credentials (no AIRFLOW_CONN_AWS_DEFAULT, nothing in boto3's chain):
+    botocore's NoCredentialsError on the first call, answered as what is not configured."""
+    for name in [k for k in os.environ if k.startswith(("AWS_", "AIRFLOW_CONN_"))]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+
+    class NeedsTheModelStore(Recording):
+        def health(self):
+            return Clients.from_environment(Settings()).store.get_json("models/champion.json")
+
+    response = TestClient(create_app(NeedsTheModelStore), raise_server_exceptions=False).get("/health")
+    assert response.status_code == 503 and "Traceback" not in response.text
+    assert "no AWS credentials for the aws_default connection" in response.json()["detail"]

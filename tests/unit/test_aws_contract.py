@@ -4,17 +4,21 @@ let through, and passes the requests the pipeline really sends."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime, timezone
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
 
 import botocore.session
 import pytest
 
-from catalog_search import alerts, dynamo, sagemaker_jobs
-from catalog_search.layout import Layout
+from catalog_search import alerts
+from catalog_search.naming import job_name
 from catalog_search.plan import requests
-from catalog_search.settings import Settings, job_name
+from catalog_search.sagemaker import job_requests
+from catalog_search.settings import Settings
+from catalog_search.store import dynamo
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.training.training_data import TrainingDataSpec
 from support import aws_contract  # tests/ is on sys.path: pytest puts tests/conftest.py's folder there
 from support.aws_contract import assert_valid, violations
 
@@ -25,15 +29,15 @@ LONGEST_SOURCE = "a-catalog-source-named-longer-than-any-slug-the-naming-keeps" 
 
 
 def processing_request(arguments: list[str] | None = None) -> dict:
-    return sagemaker_jobs.processing_job_config(
+    return job_requests.processing_job_config(
         SETTINGS, job_name("prep", "20240101T000000Z-fashion", "run1"), "prepare_training_data.py",
         f"{BUCKET}/code/abc/", {"catalog": f"{BUCKET}/snapshots/x/products.parquet"}, f"{BUCKET}/training/x/",
-        arguments if arguments is not None else ["--input", sagemaker_jobs.processing_input("catalog")])
+        arguments if arguments is not None else ["--input", job_requests.processing_input("catalog")])
 
 
 def training_request() -> dict:
-    hyper = sagemaker_jobs.object2vec_hyperparameters(SETTINGS, vocab_size=5000, pretrained_dim=384)
-    return sagemaker_jobs.training_job_config(SETTINGS, "us-east-1", job_name("o2v", "20240101T000000Z-fashion", "run1"),
+    hyper = job_requests.object2vec_hyperparameters(SETTINGS, vocab_size=5000, pretrained_dim=384)
+    return job_requests.training_job_config(SETTINGS, "us-east-1", job_name("o2v", "20240101T000000Z-fashion", "run1"),
                                               f"{BUCKET}/training/x/", f"{BUCKET}/models/", hyper)
 
 
@@ -64,13 +68,13 @@ def test_the_requests_carry_the_longest_snapshot_ids_the_naming_allows():
     """A snapshot id is a 16-character stamp and a slug of at most 40 characters: all of them here."""
     plan = requests(Settings(), "eu-central-1", source=LONGEST_SOURCE)
     snapshot_uri = next(r["params"]["Key"] for r in plan.requests if r["step"] == "land_snapshot")
-    snapshot_id = Layout.snapshot_id_of(snapshot_uri.rsplit("/", 1)[0])
+    snapshot_id = ObjectKeys.snapshot_id_of(snapshot_uri.rsplit("/", 1)[0])
     assert len(snapshot_id) == 16 + 1 + 40 and snapshot_id.endswith(LONGEST_SOURCE[:40])
 
 
 def test_the_spec_as_one_argument_was_too_long_and_its_items_are_not():
     """The finding: ``--spec`` carried the training-data spec as one JSON argument of 260 characters."""
-    spec = Settings().training_data_spec()
+    spec = TrainingDataSpec.from_settings(Settings())
     assert violations("sagemaker", "CreateProcessingJob", processing_request(["--spec", json.dumps(asdict(spec), sort_keys=True)]))
     assert not violations("sagemaker", "CreateProcessingJob", processing_request(spec.to_arguments()))
 
@@ -192,7 +196,7 @@ def test_two_deployments_in_one_account_never_share_a_job_or_model_name():
     """SageMaker's names are the account's and region's: a second deployment (another bucket) with
     the same snapshot and run ids must not re-attach to the first one's jobs or reuse its model."""
     def names(bucket: str) -> set[str]:
-        plan = requests(Settings(bucket=bucket), "eu-central-1", source="fashion", when=datetime(2026, 12, 6, 3, tzinfo=timezone.utc))
+        plan = requests(Settings(bucket=bucket), "eu-central-1", source="fashion", when=datetime(2026, 12, 6, 3, tzinfo=UTC))
         return {r["params"][key] for r in plan.requests
                 for key in ("TrainingJobName", "ProcessingJobName", "TransformJobName", "ModelName") if key in r["params"]}
 

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from catalog_search.catalog import CatalogError, canonicalize, category_levels, fashion_catalog, read_catalog, split_rejects
+from catalog_search.training.catalog import CatalogError, canonicalize, category_levels, fashion_catalog, read_catalog, split_rejects
 
 
 def test_fashion_adapter_maps_the_real_catalog(fashion_dir):

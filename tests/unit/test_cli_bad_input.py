@@ -42,9 +42,11 @@ CASES = {
     "missing columns": (lambda t: _write(t, "c.csv", "id,name\n1,x\n"), 2, "missing required column(s) ['product_id', 'title', 'category']"),
     "header only": (lambda t: _write(t, "c.csv", "product_id,title,category\n"), 2, "holds no products"),
     "price not a number": (lambda t: _write(t, "c.csv", GOOD + "3,Bag,Bags,cheap\n"), 2, "1 price value(s) are not numbers"),
-    "attributes not an object": (lambda t: _write(t, "c.jsonl", json.dumps({"product_id": "1", "title": "t", "category": "c", "attributes": "[1]"}) + "\n"), 2, "attributes must be a JSON object"),
+    "attributes not an object": (lambda t: _write(t, "c.jsonl", json.dumps(
+        {"product_id": "1", "title": "t", "category": "c", "attributes": "[1]"}) + "\n"), 2, "attributes must be a JSON object"),
     "latin-1 bytes": (lambda t: _write(t, "c.csv", "product_id,title,category\n1,Caf\xe9,A\n".encode("latin-1")), 2, "not valid UTF-8"),
-    "duplicate ids": (lambda t: _write(t, "c.csv", GOOD + "2,Green Jeans,Apparel > Jeans,30\n"), 1, "expect_column_values_to_be_unique(column=product_id): 2 row(s)"),
+    "duplicate ids": (lambda t: _write(t, "c.csv", GOOD + "2,Green Jeans,Apparel > Jeans,30\n"), 1,
+                      "expect_column_values_to_be_unique(column=product_id): 2 row(s)"),
     "absurdly long title": (lambda t: _write(t, "c.csv", GOOD + f"3,{'x' * 10_000},Bags,1\n"), 1, "expect_column_value_lengths_to_be_between(column=title"),
     "empty category level": (lambda t: _write(t, "c.csv", GOOD + "3,Bag,Bags >  > Totes,1\n"), 1, "expect_column_values_to_not_match_regex(column=category"),
     "negative price": (lambda t: _write(t, "c.csv", GOOD + "3,Bag,Bags,-1\n"), 1, "expect_column_values_to_be_between(column=price"),

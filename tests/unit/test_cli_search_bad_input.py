@@ -83,3 +83,19 @@ def test_library_logging_is_quiet_unless_verbose(dead_services):
     verbose = run_cli(["--verbose", "search", "shirt"], dead_services)
     assert "HEAD http" not in quiet.stderr and "WARNING" not in quiet.stderr
     assert "127.0.0.1:9" in verbose.stderr and len(verbose.stderr.splitlines()) > 1
+
+
+def test_missing_aws_credentials_are_one_line_naming_the_connection(tmp_path):
+    """As a shell without `source scripts/env.sh`: botocore finds no credentials in the first AWS
+    call (here the model store's); the CLI says which connection and how to set it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AIRFLOW_CONN_"))}
+    env.update(AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"), AWS_CONFIG_FILE=str(tmp_path / "none"),
+               AWS_EC2_METADATA_DISABLED="true", AWS_DEFAULT_REGION="us-east-1")
+    code = ("import sys\nfrom catalog_search import cli\nfrom catalog_search.clients import Clients\n"
+            "from catalog_search.settings import Settings\n"
+            "cli.cmd_search = lambda args: Clients.from_environment(Settings()).store.get_json('models/champion.json')\n"
+            "sys.exit(cli.main(['search', 'shirt']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == BAD_INPUT and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "no AWS credentials for the aws_default connection" in proc.stderr
+    assert "AIRFLOW_CONN_AWS_DEFAULT" in proc.stderr and "source scripts/env.sh" in proc.stderr

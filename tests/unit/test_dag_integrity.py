@@ -30,10 +30,9 @@ def _refuse(what):
 @pytest.fixture(scope="module", params=["local", "sagemaker"])
 def parsed(request):
     """DagBag of the dags folder in one runner mode, with every SQL statement and connection lookup recorded."""
+    from airflow.dag_processing.dagbag import DagBag
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
-
-    from airflow.dag_processing.dagbag import DagBag
 
     statements: list[str] = []
 
@@ -90,7 +89,7 @@ def test_dag_has_no_cycles_and_one_root(parsed, dag_id):
 
 
 def test_assets_chain_the_dags(parsed):
-    from catalog_search.settings import Settings, ASSET_CATALOG_SNAPSHOT, ASSET_EMBEDDING_MODEL, ASSET_ENRICHED_CATALOG
+    from catalog_search.settings import ASSET_CATALOG_SNAPSHOT, ASSET_EMBEDDING_MODEL, ASSET_ENRICHED_CATALOG
 
     bag, _ = parsed
 
@@ -112,7 +111,7 @@ def test_sagemaker_jobs_are_deferrable_provider_operators_on_aws_and_the_local_r
             training.get_task("embed_purity_sample"), bag.dags["catalog_enrichment"].get_task("batch_transform")]
     model = training.get_task("create_model")
     if request.node.callspec.params["parsed"] == "sagemaker":
-        from catalog_search.sagemaker_operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
+        from catalog_search.sagemaker.operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
 
         assert [type(t) for t in jobs] == [ProcessingJobOperator, ProcessingJobOperator, TrainingJobOperator,
                                            TransformJobOperator, TransformJobOperator]
@@ -120,7 +119,7 @@ def test_sagemaker_jobs_are_deferrable_provider_operators_on_aws_and_the_local_r
         assert all(t.max_runtime == Settings().transform_max_runtime for t in jobs if isinstance(t, TransformJobOperator))
         assert type(model) is ModelOperator and model.aws_conn_id == "aws_default"
     else:
-        assert {type(t).__name__ for t in jobs + [model]} == {"LocalJobOperator"}
+        assert {type(t).__name__ for t in [*jobs, model]} == {"LocalJobOperator"}
 
 
 def test_the_training_data_waits_for_word_vectors_built_or_skipped(parsed):
@@ -173,3 +172,19 @@ def test_every_run_ends_with_its_report_page_whatever_happened(parsed, dag_id):
     report = dag.get_task("write_run_report")
     assert report.is_teardown  # runs after failures too; its own outcome does not decide the run's
     assert [t.task_id for t in dag.tasks if not t.downstream_list] == ["write_run_report"]
+
+
+def test_every_stage_a_dag_names_exists_with_the_one_stage_signature():
+    """``run_stage("module.function")`` resolves when the task runs: a name that does not is found here."""
+    import ast
+    import inspect
+
+    from catalog_search.dag_support import stage_function
+
+    sources = [*DAGS_FOLDER.glob("*.py"), DAGS_FOLDER.parent / "plugins" / "catalog_search" / "dag_support.py"]
+    named = {node.args[0].value for path in sources for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_stage" and isinstance(node.args[0], ast.Constant)}
+    assert len(named) > 25
+    for stage in sorted(named):
+        parameters = list(inspect.signature(stage_function(stage)).parameters)
+        assert parameters[:2] == ["clients", "run"], f"{stage}: stage(clients, run, **keys), not {parameters}"

@@ -4,10 +4,20 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from catalog_search import changes
-from catalog_search.changes import diff, everything
-from catalog_search.dynamo import (CONTENT_HASH, OtherModel, TableMismatch, ensure_table, expected_items, read_catalog, reconcile,
-                                   sync, to_item, unpack_embedding)
+from catalog_search.store import changes
+from catalog_search.store.changes import diff, everything
+from catalog_search.store.dynamo import (
+    CONTENT_HASH,
+    OtherModel,
+    TableMismatch,
+    ensure_table,
+    expected_items,
+    read_catalog,
+    reconcile,
+    sync,
+    to_item,
+    unpack_embedding,
+)
 
 
 def _enriched(n=60, title="Red Shirt"):

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from catalog_search import object2vec_trainer as trainer
-from catalog_search.encoder import Encoder
 from catalog_search.errors import BadInput
-from catalog_search.sagemaker_jobs import object2vec_hyperparameters
+from catalog_search.sagemaker.job_requests import object2vec_hyperparameters
 from catalog_search.settings import ENCODER_NETWORKS, Settings
-from catalog_search.tokenizer import build_vocab, encode, write_pairs_jsonl, write_vocab
+from catalog_search.training import object2vec_trainer as trainer
+from catalog_search.training.encoder import Encoder
+from catalog_search.training.tokenizer import build_vocab, encode, write_pairs_jsonl, write_vocab
 
 # (network, enc0_layers): each network, and the stacked variants of the two that have layers
 VARIANTS = [("pooled_embedding", 1), ("hcnn", 1), ("hcnn", 2), ("bilstm", 1), ("bilstm", 2)]

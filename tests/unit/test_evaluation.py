@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from catalog_search import evaluation
-from catalog_search.catalog import fashion_catalog, split_rejects
 from catalog_search.errors import BadInput
+from catalog_search.search import evaluation
 from catalog_search.settings import Settings
+from catalog_search.training.catalog import fashion_catalog, split_rejects
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "fashion"
 RULE = evaluation.JudgingRule.from_settings(Settings())
@@ -121,14 +121,14 @@ def test_catalog_fields_by_level_column_and_attribute():
     values = evaluation.field_values(CATALOG, ["category.1", "category.leaf", "title", "gender"])
     assert values["category.1"].tolist()[-1] == "accessories" and values["category.leaf"].tolist()[0] == "shirts"
     assert values["title"].tolist()[0] == "s1" and values["gender"].tolist()[1] == "unisex"
-    with pytest.raises(BadInput, match="category.N"):
+    with pytest.raises(BadInput, match=r"category\.N"):
         evaluation.field_values(CATALOG, ["category.x"])
 
 
 def test_paired_comparison_refuses_a_drop_beyond_the_queries_spread():
     live = {f"q{i}": 0.9 for i in range(40)}
     assert not evaluation.paired_comparison(dict(live), live).drop_is_real(0.02)
-    broken = evaluation.paired_comparison({q: 0.5 for q in live}, live)
+    broken = evaluation.paired_comparison(dict.fromkeys(live, 0.5), live)
     assert broken.drop_is_real(0.02) and broken.difference == pytest.approx(-0.4) and broken.upper_bound < 0
     assert broken.worst[0] == ("q0", 0.5, 0.9) and len(broken.worst) == 5
 
@@ -143,7 +143,7 @@ def test_one_query_that_collapses_is_within_the_spread_of_forty():
 
 def test_a_small_drop_on_every_query_is_within_the_tolerance():
     live = {f"q{i}": 0.9 for i in range(40)}
-    assert not evaluation.paired_comparison({q: 0.89 for q in live}, live).drop_is_real(0.02)
+    assert not evaluation.paired_comparison(dict.fromkeys(live, 0.89), live).drop_is_real(0.02)
 
 
 def test_leaf_purity():

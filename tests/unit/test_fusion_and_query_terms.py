@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from catalog_search.query_terms import Speller, analyze
-from catalog_search.search import SearchRequest, fuse
-from catalog_search.tokenizer import build_vocab
+from catalog_search.search.query import SearchRequest, fuse
+from catalog_search.search.terms import Speller, analyze
+from catalog_search.training.tokenizer import build_vocab
 
 
 def hits(*pairs):

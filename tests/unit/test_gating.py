@@ -1,4 +1,4 @@
-from catalog_search.gating import Candidate, Thresholds, decide, metrics_by_name
+from catalog_search.training.gating import Candidate, Thresholds, decide, metrics_by_name
 
 LIMITS = Thresholds(min_accuracy=0.75, max_cross_entropy=0.5, accuracy_tolerance=0.02, cross_entropy_tolerance=0.05,
                     min_purity=0.5)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from catalog_search.dag_support import CATALOG_SNAPSHOT, EMBEDDING_MODEL, inputs_given
 
-NOW = datetime(2026, 12, 3, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 3, 1, tzinfo=UTC)
 
 
 @dataclass

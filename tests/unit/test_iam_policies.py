@@ -1,7 +1,7 @@
 """The IAM policies of infra/iam/ against the object-store layout and IAM's own data, and the
 evaluator and call mapping the other IAM tests rely on.
 
-Why: the policies name key patterns by hand, and a pattern that drifts from ``Layout`` (the
+Why: the policies name key patterns by hand, and a pattern that drifts from ``ObjectKeys`` (the
 README once granted ``models/*/query-vectors/*/input/`` while the code writes
 ``models/{model}/batch-embeddings/{key}/input/``) is refused only on AWS. Every key the layout
 produces is built here with realistic ids and checked against each principal's policy for
@@ -18,17 +18,17 @@ from importlib.resources import files
 import pytest
 from cfnlint.data import AdditionalSpecs
 
-from catalog_search.layout import Layout
-from catalog_search.settings import job_name
+from catalog_search.naming import job_name
 from catalog_search.stages import Run
+from catalog_search.store.object_keys import ObjectKeys
 from support import iam
 from support.iam import ALLOW, Call, Request, decision, requests_of
 
 SNAPSHOT, EARLIER = "20261129T010000Z-fashion", "20261128T010000Z-fashion"
 TRAINING_RUN = Run("embedding_training", "scheduled__2026-11-29T03:00:00+00:00")
 MODEL = job_name("o2v", SNAPSHOT, TRAINING_RUN.key)
-TRAINING = Layout.training(SNAPSHOT, TRAINING_RUN.key)
-QUERIES = Layout.batch_embeddings(MODEL, "5f0c2a9e")
+TRAINING = ObjectKeys.training(SNAPSHOT, TRAINING_RUN.key)
+QUERIES = ObjectKeys.batch_embeddings(MODEL, "5f0c2a9e")
 REPORT = Run("catalog_refresh", "scheduled__2026-11-29T01:00:00+00:00").report_prefix
 VALUES = iam.deployment()
 BUCKET = VALUES["BucketName"]
@@ -37,44 +37,44 @@ BUCKET = VALUES["BucketName"]
 # dag: the DAG tasks (workers and triggerer); sagemaker: the jobs' execution role (Processing,
 # Training, Batch Transform, the endpoint's container); search: the search service and CLI.
 ACCESS = {
-    Layout.snapshot_products(SNAPSHOT): {"dag": "rw", "sagemaker": "r"},
-    Layout.snapshot_rejects(SNAPSHOT): {"dag": "rw"},
-    Layout.snapshot_manifest(SNAPSHOT): {"dag": "rw"},
-    Layout.snapshot_validated(SNAPSHOT): {"dag": "rw"},
-    Layout.LATEST_SNAPSHOT: {"dag": "rw"},
-    Layout.processing_code("3c9d1f20") + "prepare_training_data.py": {"dag": "w", "sagemaker": "r"},
-    Layout.processing_code("3c9d1f20") + "catalog_search/pairs.py": {"dag": "w", "sagemaker": "r"},
-    Layout.minilm_vectors(SNAPSHOT) + "glove.txt": {"dag": "r", "sagemaker": "rw"},  # built by a Processing job
-    Layout.uploaded_vectors("glove-0a1b2c3d", "glove.txt"): {"dag": "rw", "sagemaker": "r"},
-    Layout.evaluation_set("9e8d7c6b5a"): {"dag": "w", "sagemaker": "r"},
+    ObjectKeys.snapshot_products(SNAPSHOT): {"dag": "rw", "sagemaker": "r"},
+    ObjectKeys.snapshot_rejects(SNAPSHOT): {"dag": "rw"},
+    ObjectKeys.snapshot_manifest(SNAPSHOT): {"dag": "rw"},
+    ObjectKeys.snapshot_validated(SNAPSHOT): {"dag": "rw"},
+    ObjectKeys.LATEST_SNAPSHOT: {"dag": "rw"},
+    ObjectKeys.processing_code("3c9d1f20") + "prepare_training_data.py": {"dag": "w", "sagemaker": "r"},
+    ObjectKeys.processing_code("3c9d1f20") + "catalog_search/training/pairs.py": {"dag": "w", "sagemaker": "r"},
+    ObjectKeys.minilm_vectors(SNAPSHOT) + "glove.txt": {"dag": "r", "sagemaker": "rw"},  # built by a Processing job
+    ObjectKeys.uploaded_vectors("glove-0a1b2c3d", "glove.txt"): {"dag": "rw", "sagemaker": "r"},
+    ObjectKeys.evaluation_set("9e8d7c6b5a"): {"dag": "w", "sagemaker": "r"},
     TRAINING + "train/pairs.jsonl": {"dag": "r", "sagemaker": "rw"},
     TRAINING + "auxiliary/vocab.json": {"dag": "r", "sagemaker": "rw", "search": "r"},
     TRAINING + "report.json": {"dag": "r", "sagemaker": "rw"},
     TRAINING + "evaluation_pairs.parquet": {"dag": "r", "sagemaker": "rw"},
-    Layout.model_artifact(MODEL): {"dag": "r", "sagemaker": "rw", "search": "r"},
-    Layout.model_metrics(MODEL): {"dag": "rw"},
-    Layout.model_lineage(MODEL): {"dag": "rw", "search": "r"},
-    Layout.model_champion_record(MODEL): {"dag": "rw"},
-    Layout.CHAMPION: {"dag": "rw"},
+    ObjectKeys.model_artifact(MODEL): {"dag": "r", "sagemaker": "rw", "search": "r"},
+    ObjectKeys.model_metrics(MODEL): {"dag": "rw"},
+    ObjectKeys.model_lineage(MODEL): {"dag": "rw", "search": "r"},
+    ObjectKeys.model_champion_record(MODEL): {"dag": "rw"},
+    ObjectKeys.CHAMPION: {"dag": "rw"},
     QUERIES + "input/sequences.jsonl": {"dag": "rw", "sagemaker": "r"},
     QUERIES + "output/sequences.jsonl.out": {"dag": "r", "sagemaker": "w"},
-    Layout.transform_input_file(SNAPSHOT, MODEL, 0): {"dag": "rw", "sagemaker": "r"},
-    Layout.transform_output_file(SNAPSHOT, MODEL, 0): {"dag": "r", "sagemaker": "w"},
-    Layout.transform_order(SNAPSHOT, MODEL): {"dag": "rw"},
-    Layout.carried_over(SNAPSHOT, MODEL): {"dag": "rw"},
-    Layout.catalog_changes(SNAPSHOT, MODEL, EARLIER, "0123456789abcdef") + "kinds.parquet": {"dag": "rw"},
-    Layout.enriched_products(SNAPSHOT, MODEL): {"dag": "rw"},
-    Layout.projector_sample(SNAPSHOT, MODEL): {"dag": "rw"},
-    Layout.projector(SNAPSHOT, MODEL) + "tensors.tsv": {"dag": "rw"},
-    Layout.LATEST_ENRICHMENT: {"dag": "rw"},
-    Layout.table_state("catalog-search-products"): {"dag": "rw"},
-    Layout.suite_report(REPORT, "catalog_snapshot"): {"dag": "rw"},
-    Layout.data_docs(REPORT, "catalog_snapshot") + "index.html": {"dag": "rw"},
+    ObjectKeys.transform_input_file(SNAPSHOT, MODEL, 0): {"dag": "rw", "sagemaker": "r"},
+    ObjectKeys.transform_output_file(SNAPSHOT, MODEL, 0): {"dag": "r", "sagemaker": "w"},
+    ObjectKeys.transform_order(SNAPSHOT, MODEL): {"dag": "rw"},
+    ObjectKeys.carried_over(SNAPSHOT, MODEL): {"dag": "rw"},
+    ObjectKeys.catalog_changes(SNAPSHOT, MODEL, EARLIER, "0123456789abcdef") + "kinds.parquet": {"dag": "rw"},
+    ObjectKeys.enriched_products(SNAPSHOT, MODEL): {"dag": "rw"},
+    ObjectKeys.projector_sample(SNAPSHOT, MODEL): {"dag": "rw"},
+    ObjectKeys.projector(SNAPSHOT, MODEL) + "tensors.tsv": {"dag": "rw"},
+    ObjectKeys.LATEST_ENRICHMENT: {"dag": "rw"},
+    ObjectKeys.table_state("catalog-search-products"): {"dag": "rw"},
+    ObjectKeys.suite_report(REPORT, "catalog_snapshot"): {"dag": "rw"},
+    ObjectKeys.data_docs(REPORT, "catalog_snapshot") + "index.html": {"dag": "rw"},
     REPORT + "index.html": {"dag": "rw"},
 }
 # What the jobs list (SageMaker lists an S3Prefix input under the prefix it is given)
-JOB_INPUT_PREFIXES = [Layout.snapshot_products(SNAPSHOT), Layout.processing_code("3c9d1f20"), Layout.minilm_vectors(SNAPSHOT) + "glove.txt",
-                      Layout.evaluation_set("9e8d7c6b5a"), TRAINING + "train/", Layout.transform_input(SNAPSHOT, MODEL),
+JOB_INPUT_PREFIXES = [ObjectKeys.snapshot_products(SNAPSHOT), ObjectKeys.processing_code("3c9d1f20"), ObjectKeys.minilm_vectors(SNAPSHOT) + "glove.txt",
+                      ObjectKeys.evaluation_set("9e8d7c6b5a"), TRAINING + "train/", ObjectKeys.transform_input(SNAPSHOT, MODEL),
                       QUERIES + "input/"]
 
 
@@ -231,7 +231,7 @@ def test_a_sagemaker_create_passes_its_role_and_an_endpoint_needs_its_config_too
 
 
 def test_a_call_without_a_mapping_fails_instead_of_passing_unchecked():
-    with pytest.raises(KeyError, match="no IAM mapping for s3.DeleteBucket"):
+    with pytest.raises(KeyError, match=r"no IAM mapping for s3\.DeleteBucket"):
         requests_of(Call("dag", "s3", "DeleteBucket", {"Bucket": "b"}))
 
 

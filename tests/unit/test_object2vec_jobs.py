@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 from moto import mock_aws
 
-from catalog_search import sagemaker_jobs
-from catalog_search.encoder import Encoder
-from catalog_search.gating import metrics_by_name
-from catalog_search.runners import JobFailed, LocalRunner, register_model
+from catalog_search.sagemaker import job_requests
+from catalog_search.sagemaker.jobs import JobFailed, register_model
+from catalog_search.sagemaker.local_runner import LocalRunner
 from catalog_search.settings import Settings
-from catalog_search.storage import ObjectStore
-from catalog_search.tokenizer import build_vocab, encode, write_inference_jsonl, write_pairs_jsonl, write_vocab
+from catalog_search.store.object_store import ObjectStore
+from catalog_search.training.encoder import Encoder
+from catalog_search.training.gating import metrics_by_name
+from catalog_search.training.tokenizer import build_vocab, encode, write_inference_jsonl, write_pairs_jsonl, write_vocab
 
 TITLES = {
     "shirt": ["navy blue shirt", "white formal shirt", "check casual shirt", "blue slim shirt", "red party shirt"],
@@ -59,8 +60,8 @@ def test_train_register_and_transform_write_sagemaker_artifacts(tmp_path, aws, i
     settings = Settings(bucket="bucket", embedding_dim=8, epochs=30, max_seq_len=6)
     vocab = _training_data(tmp_path, store, settings)
     runner = LocalRunner(s3, sagemaker, tmp_path / "work", include_dir / "jobs")
-    hyper = sagemaker_jobs.object2vec_hyperparameters(settings, len(vocab))
-    config = sagemaker_jobs.training_job_config(settings, "us-east-1", "o2v-test", store.uri("training/s/r/"), store.uri("models/"), hyper)
+    hyper = job_requests.object2vec_hyperparameters(settings, len(vocab))
+    config = job_requests.training_job_config(settings, "us-east-1", "o2v-test", store.uri("training/s/r/"), store.uri("models/"), hyper)
 
     description = runner.train(config)
 
@@ -72,12 +73,12 @@ def test_train_register_and_transform_write_sagemaker_artifacts(tmp_path, aws, i
     with tarfile.open(fileobj=io.BytesIO(tarball)) as tar:
         assert sorted(tar.getnames()) == ["model-meta.json", "model.npz", "vocab.json"]
 
-    register_model(sagemaker, sagemaker_jobs.model_config(settings, "us-east-1", "o2v-test", description["ModelArtifacts"]["S3ModelArtifacts"]))
-    register_model(sagemaker, sagemaker_jobs.model_config(settings, "us-east-1", "o2v-test", description["ModelArtifacts"]["S3ModelArtifacts"]))
+    register_model(sagemaker, job_requests.model_config(settings, "us-east-1", "o2v-test", description["ModelArtifacts"]["S3ModelArtifacts"]))
+    register_model(sagemaker, job_requests.model_config(settings, "us-east-1", "o2v-test", description["ModelArtifacts"]["S3ModelArtifacts"]))
     texts = [t for group in TITLES.values() for t in group]
     write_inference_jsonl([encode(t, vocab, 6) for t in texts], tmp_path / "in" / "products.jsonl")
     store.upload_dir(tmp_path / "in", "enrich/input/")
-    runner.transform(sagemaker_jobs.transform_job_config("embed-test", "o2v-test", store.uri("enrich/input/"), store.uri("enrich/output/"), "ml.m5.xlarge"))
+    runner.transform(job_requests.transform_job_config("embed-test", "o2v-test", store.uri("enrich/input/"), store.uri("enrich/output/"), "ml.m5.xlarge"))
 
     lines = store.get_bytes("enrich/output/products.jsonl.out").decode().splitlines()
     vectors = np.array([json.loads(line)["embeddings"] for line in lines])
@@ -100,8 +101,8 @@ def test_a_failing_job_writes_its_failure_file_and_raises_with_the_reason(tmp_pa
     for channel in ("validation", "test"):
         store.put_bytes(f"training/bad/{channel}/pairs.jsonl", b"")
     store.put_bytes("training/bad/auxiliary/vocab.json", b'{"<pad>": 0, "<unk>": 1}')
-    config = sagemaker_jobs.training_job_config(settings, "us-east-1", "o2v-bad", store.uri("training/bad/"), store.uri("models/"), {})
-    with pytest.raises(JobFailed, match="(?s)object2vec_train.py exited with 1.*holds no JSON Lines records"):
+    config = job_requests.training_job_config(settings, "us-east-1", "o2v-bad", store.uri("training/bad/"), store.uri("models/"), {})
+    with pytest.raises(JobFailed, match=r"(?s)object2vec_train\.py exited with 1.*holds no JSON Lines records"):
         LocalRunner(s3, sagemaker, tmp_path, include_dir / "jobs").train(config)
     failure = (tmp_path / "sagemaker/o2v-bad/output/failure").read_text()
     assert failure.startswith("ValueError: channel") and failure.endswith("holds no JSON Lines records")

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catalog_search.pairs import PairSpec, allocate, sample_pairs, split_products, stable_hash
+from catalog_search.training.pairs import PairSpec, allocate, sample_pairs, split_products, stable_hash
 
 SIZES = {"A > x": 400, "A > y": 200, "A > z": 100, "B > u": 50, "B > v": 20, "C > w": 5, "C > solo": 1}
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from catalog_search import projector
+from catalog_search.training import projector
 
 
 def _products(n=30):

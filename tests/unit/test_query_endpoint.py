@@ -13,7 +13,7 @@ from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 from botocore.exceptions import ClientError
 
 from catalog_search.errors import EncoderUnavailable, ErrorKind, classify
-from catalog_search.query_endpoint import EndpointDeployFailed, EndpointEncoder, deploy, endpoint_config_name
+from catalog_search.sagemaker.query_endpoint import EndpointDeployFailed, EndpointEncoder, deploy, endpoint_config_name
 from catalog_search.settings import Settings
 
 MODEL, OLD_MODEL = "cs-o2v-20261129t010000z-fashion-new-1a2b3c4d", "cs-o2v-20261128t010000z-fashion-old-5e6f7a8b"
@@ -84,7 +84,7 @@ class RecordingRuntime:
     def __init__(self, variant: str, dim: int = 4, error: Exception | None = None):
         self.variant, self.dim, self.error, self.requests = variant, dim, error, []
 
-    def invoke_endpoint(self, *, EndpointName, ContentType, Accept, Body):  # noqa: N803 - boto3's names
+    def invoke_endpoint(self, *, EndpointName, ContentType, Accept, Body):
         self.requests.append({"EndpointName": EndpointName, "ContentType": ContentType, "Accept": Accept, "Body": json.loads(Body)})
         if self.error:
             raise self.error

@@ -3,9 +3,8 @@ import json
 
 import pandas as pd
 
-from catalog_search.refresh import RefreshSpec, simulate_refresh
 from catalog_search.sql import catalog_diff
-
+from catalog_search.training.refresh_simulator import RefreshSpec, simulate_refresh
 
 WORDS = ["soft", "slim", "long", "short", "light", "warm", "cool", "red", "green", "blue", "black", "white"]
 

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from catalog_search import sagemaker_jobs
 from catalog_search.clients import Clients
 from catalog_search.errors import BadInput
+from catalog_search.sagemaker import job_requests
 from catalog_search.settings import Settings
 
 CONNECTION = {"conn_type": "aws", "login": "AKIDEXAMPLE", "password": "secret", "extra": {"region_name": "eu-west-1"}}
@@ -34,8 +34,8 @@ def test_clients_requests_and_signing_take_the_connection_s_region(environment, 
                             processing_image="123456789012.dkr.ecr.eu-west-1.amazonaws.com/catalog-search-processing:1"))
     assert clients.region == "eu-west-1"
     assert clients.s3.meta.region_name == "eu-west-1" and clients.sagemaker.meta.region_name == "eu-west-1"
-    training = sagemaker_jobs.training_job_config(clients.settings, clients.region, "cs-o2v-x", "s3://b/t/", "s3://b/m/", {})
-    model = sagemaker_jobs.model_config(clients.settings, clients.region, "cs-o2v-x", "s3://b/m/x/output/model.tar.gz")
+    training = job_requests.training_job_config(clients.settings, clients.region, "cs-o2v-x", "s3://b/t/", "s3://b/m/", {})
+    model = job_requests.model_config(clients.settings, clients.region, "cs-o2v-x", "s3://b/m/x/output/model.tar.gz")
     for image in (training["AlgorithmSpecification"]["TrainingImage"], model["PrimaryContainer"]["Image"]):
         assert ".eu-west-1." in image and "us-east-1" not in image, image
     auth = clients.opensearch.transport.kwargs["http_auth"]

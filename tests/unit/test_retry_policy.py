@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 from airflow.sdk import RetryAction
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
-from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError, TransportError
+from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
+from opensearchpy.exceptions import TransportError
 
-from catalog_search.catalog import CatalogError
 from catalog_search.dag_support import DEFAULT_ARGS, StageRetryPolicy
 from catalog_search.errors import BadInput, ErrorKind, classify
-from catalog_search.gating import GateFailed
-from catalog_search.index import IndexValidationFailed
-from catalog_search.storage import MissingObject
+from catalog_search.store.index import IndexValidationFailed
+from catalog_search.store.object_store import MissingObject
+from catalog_search.training.catalog import CatalogError
+from catalog_search.training.gating import GateFailed
 from catalog_search.validation import RuleResult, ValidationFailed, ValidationReport
 
 
@@ -36,7 +35,7 @@ PERMANENT = {
 }
 TRANSIENT = {
     "connection refused": ConnectionRefusedError(111, "Connection refused"),
-    "socket timeout": socket.timeout("timed out"),
+    "socket timeout": TimeoutError("timed out"),
     "S3 unreachable": EndpointConnectionError(endpoint_url="http://127.0.0.1:5000/b"),
     "S3 read timeout": ReadTimeoutError(endpoint_url="http://127.0.0.1:5000/b"),
     "DynamoDB throttling": _client_error("ProvisionedThroughputExceededException", 400),

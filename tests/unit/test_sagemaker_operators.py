@@ -4,7 +4,7 @@ pinned provider's signatures fails here). Against moto server: tests/integration
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from unittest.mock import create_autospec
 
 import pytest
@@ -13,12 +13,13 @@ from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowSkipException, TaskDeferred
 from botocore.exceptions import ClientError
 
-from catalog_search import sagemaker_jobs
 from catalog_search.dag_support import LocalJobOperator
 from catalog_search.errors import BadInput
-from catalog_search.runners import JobFailed, SageMakerRunner, attempt_name
-from catalog_search.sagemaker_operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
-from catalog_search.settings import Settings, job_name
+from catalog_search.naming import job_name
+from catalog_search.sagemaker import job_requests
+from catalog_search.sagemaker.jobs import JobFailed, SageMakerRunner, attempt_name
+from catalog_search.sagemaker.operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
+from catalog_search.settings import Settings
 
 NAME = job_name("o2v", "20261129T010000Z-fashion", "scheduled-2026-11-29")
 SUCCESS = {"ResponseMetadata": {"HTTPStatusCode": 200}}
@@ -57,7 +58,7 @@ def hook_for(jobs: dict, status_key: str) -> SageMakerHook:
 
 
 def training_operator(hook: SageMakerHook) -> TrainingJobOperator:
-    config = sagemaker_jobs.training_job_config(Settings(), "us-east-1", NAME, "s3://b/training/", "s3://b/models/", {"epochs": "4"})
+    config = job_requests.training_job_config(Settings(), "us-east-1", NAME, "s3://b/training/", "s3://b/models/", {"epochs": "4"})
     operator = TrainingJobOperator(task_id="train", config=config, aws_conn_id="aws_default")
     operator.__dict__["hook"] = hook  # the operator's cached hook
     return operator
@@ -104,7 +105,7 @@ def test_after_a_failed_job_the_next_try_runs_under_the_next_attempt_name():
 
 def test_the_transform_operator_re_attaches_too():
     hook = hook_for({"cs-embed-x": "InProgress"}, "TransformJobStatus")
-    config = sagemaker_jobs.transform_job_config("cs-embed-x", "m", "s3://b/in/", "s3://b/out/", "ml.m5.xlarge")
+    config = job_requests.transform_job_config("cs-embed-x", "m", "s3://b/in/", "s3://b/out/", "ml.m5.xlarge")
     operator = TransformJobOperator(task_id="batch_transform", config=config, aws_conn_id="aws_default", max_runtime=3600)
     operator.__dict__["hook"] = hook
     with pytest.raises(TaskDeferred) as deferred:
@@ -114,7 +115,7 @@ def test_the_transform_operator_re_attaches_too():
 
 
 def processing_operator(hook: SageMakerHook) -> ProcessingJobOperator:
-    config = sagemaker_jobs.processing_job_config(Settings(), "cs-prep-x", "prepare_training_data.py", "s3://b/code/h/",
+    config = job_requests.processing_job_config(Settings(), "cs-prep-x", "prepare_training_data.py", "s3://b/code/h/",
                                                   {"catalog": "s3://b/catalog/products.parquet"}, "s3://b/training/x/", [])
     operator = ProcessingJobOperator(task_id="prepare_training_data", config=config, aws_conn_id="aws_default")
     operator.__dict__["hook"] = hook
@@ -149,7 +150,7 @@ def test_the_model_operator_creates_a_model_once():
 
     hook.describe_model.side_effect = describe_model
     hook.create_model.side_effect = lambda config: models.update({config["ModelName"]: {"ModelName": config["ModelName"]}}) or SUCCESS
-    config = sagemaker_jobs.model_config(Settings(), "us-east-1", "cs-o2v-x", "s3://b/models/cs-o2v-x/output/model.tar.gz")
+    config = job_requests.model_config(Settings(), "us-east-1", "cs-o2v-x", "s3://b/models/cs-o2v-x/output/model.tar.gz")
     for _ in range(2):
         operator = ModelOperator(task_id="create_model", config=dict(config), aws_conn_id="aws_default")
         operator.__dict__["hook"] = hook
@@ -161,7 +162,7 @@ def test_the_runner_waits_for_a_short_transform_and_names_a_failure():
     jobs = {}
     hook = hook_for(jobs, "TransformJobStatus")
     hook.create_transform_job.side_effect = lambda config, **_: jobs.update({config["TransformJobName"]: "Completed"}) or SUCCESS
-    config = sagemaker_jobs.transform_job_config("cs-qvec-x", "m", "s3://b/in/", "s3://b/out/", "ml.m5.xlarge")
+    config = job_requests.transform_job_config("cs-qvec-x", "m", "s3://b/in/", "s3://b/out/", "ml.m5.xlarge")
     assert SageMakerRunner(hook, check_interval=1).transform(config)["TransformJobStatus"] == "Completed"
     hook.check_status.assert_called_once()
     failed = hook_for({"cs-qvec-y": "Completed"}, "TransformJobStatus")
@@ -182,11 +183,11 @@ def test_every_job_operator_waits_as_long_as_its_job_may_run():
     a job stops at its MaxRuntimeInSeconds (a transform at the setting), so the wait is that plus a margin."""
     settings = Settings(training_max_runtime=9 * 3600, processing_max_runtime=3 * 3600, transform_max_runtime=5 * 3600)
     cases = [
-        (TrainingJobOperator, "TrainingJobStatus", sagemaker_jobs.training_job_config(
+        (TrainingJobOperator, "TrainingJobStatus", job_requests.training_job_config(
             settings, "us-east-1", NAME, "s3://b/t/", "s3://b/m/", {}), {}, 9 * 3600),
-        (ProcessingJobOperator, "ProcessingJobStatus", sagemaker_jobs.processing_job_config(
+        (ProcessingJobOperator, "ProcessingJobStatus", job_requests.processing_job_config(
             settings, "cs-prep-x", "prepare_training_data.py", "s3://b/code/", {}, "s3://b/t/", []), {}, 3 * 3600),
-        (TransformJobOperator, "TransformJobStatus", sagemaker_jobs.transform_job_config(
+        (TransformJobOperator, "TransformJobStatus", job_requests.transform_job_config(
             "cs-embed-x", "m", "s3://b/in/", "s3://b/out/", "ml.m5.xlarge"), {"max_runtime": 5 * 3600}, 5 * 3600),
     ]
     for operator_class, status_key, config, extra, runtime in cases:
@@ -194,23 +195,23 @@ def test_every_job_operator_waits_as_long_as_its_job_may_run():
         operator.__dict__["hook"] = hook_for({}, status_key)
         with pytest.raises(TaskDeferred) as started:
             operator.execute({})
-        assert runtime < waited(started.value) <= runtime + sagemaker_jobs.WAIT_MARGIN + sagemaker_jobs.POLL_INTERVAL, operator_class
+        assert runtime < waited(started.value) <= runtime + job_requests.WAIT_MARGIN + job_requests.POLL_INTERVAL, operator_class
 
 
 def test_a_re_attaching_try_waits_for_what_is_left_of_the_job_s_time():
     hook = hook_for({NAME: "InProgress"}, "TrainingJobStatus")
     describe = hook.describe_training_job.side_effect
-    two_hours_ago = datetime.now(timezone.utc) - timedelta(hours=2)
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
     hook.describe_training_job.side_effect = lambda name: {**describe(name), "CreationTime": two_hours_ago}
     with pytest.raises(TaskDeferred) as deferred:
         training_operator(hook).execute({})  # MaxRuntimeInSeconds: the default 4 h
-    left = Settings().training_max_runtime + sagemaker_jobs.WAIT_MARGIN - 2 * 3600
-    assert left - 60 < waited(deferred.value) <= left + sagemaker_jobs.POLL_INTERVAL
+    left = Settings().training_max_runtime + job_requests.WAIT_MARGIN - 2 * 3600
+    assert left - 60 < waited(deferred.value) <= left + job_requests.POLL_INTERVAL
 
 
 def test_a_config_of_no_job_skips_the_task_saying_why():
-    for operator in (TrainingJobOperator(task_id="j", config=sagemaker_jobs.no_job("vectors exist"), aws_conn_id="aws_default"),
-                     LocalJobOperator(task_id="j", kind="processing", config=sagemaker_jobs.no_job("vectors exist"))):
+    for operator in (TrainingJobOperator(task_id="j", config=job_requests.no_job("vectors exist"), aws_conn_id="aws_default"),
+                     LocalJobOperator(task_id="j", kind="processing", config=job_requests.no_job("vectors exist"))):
         with pytest.raises(AirflowSkipException, match="vectors exist"):
             operator.execute({})
 
@@ -218,9 +219,9 @@ def test_a_config_of_no_job_skips_the_task_saying_why():
 def test_the_sagemaker_runner_sends_no_stand_in_for_an_unset_role_or_image():
     """An unset setting is one line naming it; the local runner's stand-ins never go to AWS."""
     with pytest.raises(BadInput, match="CATALOG_SEARCH_PROCESSING_IMAGE is not set"):
-        sagemaker_jobs.processing_job_config(Settings(runner="sagemaker", sagemaker_role_arn="arn:aws:iam::1:role/r"),
+        job_requests.processing_job_config(Settings(runner="sagemaker", sagemaker_role_arn="arn:aws:iam::1:role/r"),
                                              "cs-prep-x", "p.py", "s3://b/c/", {}, "s3://b/o/", [])
     with pytest.raises(BadInput, match="CATALOG_SEARCH_SAGEMAKER_ROLE_ARN is not set"):
-        sagemaker_jobs.training_job_config(Settings(runner="sagemaker"), "us-east-1", "cs-o2v-x", "s3://b/t/", "s3://b/m/", {})
-    local = sagemaker_jobs.processing_job_config(Settings(), "cs-prep-x", "p.py", "s3://b/c/", {}, "s3://b/o/", [])
-    assert local["AppSpecification"]["ImageUri"] == sagemaker_jobs.LOCAL_PROCESSING_IMAGE and "scikit" not in str(local)
+        job_requests.training_job_config(Settings(runner="sagemaker"), "us-east-1", "cs-o2v-x", "s3://b/t/", "s3://b/m/", {})
+    local = job_requests.processing_job_config(Settings(), "cs-prep-x", "p.py", "s3://b/c/", {}, "s3://b/o/", [])
+    assert local["AppSpecification"]["ImageUri"] == job_requests.LOCAL_PROCESSING_IMAGE and "scikit" not in str(local)

@@ -1,12 +1,13 @@
 import pytest
 
-from catalog_search.search import SearchRequest, build_query, filter_clauses
+from catalog_search.search.query import SearchRequest, build_query, filter_clauses
 
 
 def test_hybrid_combines_fuzzy_keywords_and_knn_with_their_boosts():
     query = build_query(SearchRequest("navy shirt", mode="hybrid", keyword_boost=2.0, knn_boost=0.5), [0.1, 0.2])
     should = query["query"]["bool"]["should"]
-    assert should[0]["multi_match"]["fuzziness"] == "AUTO:4,7" and should[0]["multi_match"]["type"] == "most_fields" and should[0]["multi_match"]["boost"] == 2.0
+    keyword = should[0]["multi_match"]
+    assert keyword["fuzziness"] == "AUTO:4,7" and keyword["type"] == "most_fields" and keyword["boost"] == 2.0
     assert should[1]["knn"]["embedding"]["vector"] == [0.1, 0.2] and should[1]["knn"]["embedding"]["boost"] == 0.5
     assert query["_source"] == {"excludes": ["embedding"]}
 

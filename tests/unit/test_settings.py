@@ -1,10 +1,11 @@
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from catalog_search.layout import Layout
-from catalog_search.settings import Settings, job_name, snapshot_id_for
+from catalog_search.naming import job_name, snapshot_id_for
+from catalog_search.settings import Settings
+from catalog_search.store.object_keys import ObjectKeys
 
 
 def test_job_names_are_deterministic_unique_and_valid_for_sagemaker():
@@ -22,16 +23,16 @@ def test_long_keys_still_give_short_distinct_names():
 
 
 def test_snapshot_ids_sort_by_time():
-    older = snapshot_id_for("fashion", datetime(2026, 3, 1, tzinfo=timezone.utc))
-    newer = snapshot_id_for("fashion", datetime(2026, 11, 1, 5, tzinfo=timezone.utc))
+    older = snapshot_id_for("fashion", datetime(2026, 3, 1, tzinfo=UTC))
+    newer = snapshot_id_for("fashion", datetime(2026, 11, 1, 5, tzinfo=UTC))
     assert older < newer
     assert older == "20260301T000000Z-fashion"
 
 
 def test_layout_is_keyed_by_snapshot_and_run():
-    assert Layout.training("s1", "r1") == "training/s1/r1/"
-    assert Layout.enrichment("s1", "m1") == "enrichment/s1/m1/"
-    assert Layout.snapshot_products("s1") == "catalog/snapshots/s1/products.parquet"
+    assert ObjectKeys.training("s1", "r1") == "training/s1/r1/"
+    assert ObjectKeys.enrichment("s1", "m1") == "enrichment/s1/m1/"
+    assert ObjectKeys.snapshot_products("s1") == "catalog/snapshots/s1/products.parquet"
 
 
 def test_unknown_runner_is_rejected(monkeypatch):

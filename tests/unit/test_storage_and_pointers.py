@@ -4,9 +4,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from catalog_search.layout import Layout
-from catalog_search.pointers import advance_enrichment, advance_snapshot, latest_enrichment, latest_snapshot, previous_snapshot
-from catalog_search.storage import MissingObject, ObjectStore
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.store.object_store import MissingObject, ObjectStore
+from catalog_search.store.pointers import advance_enrichment, advance_snapshot, latest_enrichment, latest_snapshot, previous_snapshot
 
 
 @pytest.fixture
@@ -28,9 +28,9 @@ def test_latest_only_moves_forward(store):
 
 def test_previous_snapshot_is_the_newest_older_one(store):
     for snapshot_id in ("20260101T000000Z-x", "20260201T000000Z-x", "20260301T000000Z-x"):
-        store.put_bytes(Layout.snapshot_products(snapshot_id), b"parquet")
-        store.put_json(Layout.snapshot_validated(snapshot_id), {})
-    store.put_bytes(Layout.snapshot_products("20260215T000000Z-x"), b"parquet")  # failed its suite: not validated
+        store.put_bytes(ObjectKeys.snapshot_products(snapshot_id), b"parquet")
+        store.put_json(ObjectKeys.snapshot_validated(snapshot_id), {})
+    store.put_bytes(ObjectKeys.snapshot_products("20260215T000000Z-x"), b"parquet")  # failed its suite: not validated
     assert previous_snapshot(store, "20260301T000000Z-x") == "20260201T000000Z-x"
     assert previous_snapshot(store, "20260210T000000Z-x") == "20260201T000000Z-x"
     assert previous_snapshot(store, "20260101T000000Z-x") is None
@@ -44,10 +44,10 @@ def test_missing_objects_name_their_uri(store):
 
 
 def test_the_enrichment_pointer_follows_newer_snapshots_and_the_champion_within_one(store):
-    store.put_json(Layout.CHAMPION, {"model_version": "m-ffff"})
+    store.put_json(ObjectKeys.CHAMPION, {"model_version": "m-ffff"})
     advance_enrichment(store, "20260102T000000Z-x", "m-ffff")
     # A new champion for the same snapshot: its name sorts lower, its enrichment still wins.
-    store.put_json(Layout.CHAMPION, {"model_version": "m-0000"})
+    store.put_json(ObjectKeys.CHAMPION, {"model_version": "m-0000"})
     advance_enrichment(store, "20260102T000000Z-x", "m-0000")
     assert latest_enrichment(store) == {"snapshot_id": "20260102T000000Z-x", "model_version": "m-0000"}
     advance_enrichment(store, "20260102T000000Z-x", "m-ffff")  # a re-run with a former champion
@@ -64,7 +64,7 @@ def test_vectors_are_stored_packed_and_read_back_as_the_same_arrays_or_one_matri
     import pandas as pd
     import pyarrow.parquet as pq
 
-    from catalog_search.storage import frame_with_vectors, vector_matrix
+    from catalog_search.store.object_store import frame_with_vectors, vector_matrix
 
     frame = pd.DataFrame({"product_id": ["a", "b", "c"], "embedding": [np.arange(3, dtype=np.float32), np.ones(3, np.float32),
                                                                         np.array([-1.5, 0, 2e-7], np.float32)],
@@ -95,7 +95,7 @@ def test_vectors_written_as_fixed_size_lists_before_are_still_read(store):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from catalog_search.storage import vector_matrix
+    from catalog_search.store.object_store import vector_matrix
 
     vectors = np.arange(6, dtype=np.float32).reshape(2, 3)
     buffer = io.BytesIO()

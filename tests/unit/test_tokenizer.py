@@ -1,6 +1,6 @@
 import json
 
-from catalog_search.tokenizer import PAD, UNK, build_vocab, encode, tokenize, write_inference_jsonl, write_pairs_jsonl
+from catalog_search.training.tokenizer import PAD, UNK, build_vocab, encode, tokenize, write_inference_jsonl, write_pairs_jsonl
 
 
 def test_tokenize_normalises_case_unicode_and_punctuation():

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catalog_search.pairs import PairSpec
-from catalog_search.tokenizer import trim_pretrained
-from catalog_search.training_data import TrainingDataSpec, prepare
+from catalog_search.training.pairs import PairSpec
+from catalog_search.training.tokenizer import trim_pretrained
+from catalog_search.training.training_data import TrainingDataSpec, prepare
 
 JOB = Path(__file__).resolve().parents[2] / "include" / "jobs" / "prepare_training_data.py"
 
@@ -80,7 +80,7 @@ def test_processing_entry_point_writes_what_the_task_writes(tmp_path, catalog):
     proc = subprocess.run([sys.executable, str(JOB), "--input", str(tmp_path / "catalog.csv"), "--output", str(tmp_path / "job"),
                            *spec.to_arguments()], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    from catalog_search.catalog import read_catalog
+    from catalog_search.training.catalog import read_catalog
 
     prepare(read_catalog(tmp_path / "catalog.csv"), spec, tmp_path / "task")
     for name in ("train/pairs.jsonl", "validation/pairs.jsonl", "test/pairs.jsonl", "auxiliary/vocab.json"):

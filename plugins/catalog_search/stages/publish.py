@@ -4,20 +4,22 @@ its checks (documents, vectors, the golden queries), the atomic alias swap, rete
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
-from catalog_search import changes, dynamo, evaluation, index, pointers, query_endpoint, search, storage
-from catalog_search.batch_embeddings import BatchQueryEncoders
 from catalog_search.clients import Clients
 from catalog_search.errors import PermanentError
-from catalog_search.query_terms import QueryVectors
-from catalog_search.layout import Layout
-from catalog_search.settings import utc_stamp
+from catalog_search.naming import utc_stamp
+from catalog_search.sagemaker import query_endpoint
+from catalog_search.sagemaker.batch_embeddings import BatchQueryEncoders
+from catalog_search.search import evaluation, query
+from catalog_search.search.terms import QueryVectors
 from catalog_search.stages import Run
-from catalog_search.storage import MissingObject, ObjectStore
+from catalog_search.store import changes, dynamo, index, object_store, pointers
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.store.object_store import MissingObject, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -49,19 +51,19 @@ def needs_publishing(clients: Clients, run: Run, snapshot_id: str, model_version
 def _enriched(store: ObjectStore, snapshot_id: str, model_version: str) -> tuple[pd.DataFrame, np.ndarray]:
     """The enriched catalog and its vectors as one matrix (the frame's row arrays are views of
     it), for the diff and the index check, which would otherwise stack a million arrays."""
-    return storage.frame_with_vectors(store.get_table(Layout.enriched_products(snapshot_id, model_version)), "embedding")
+    return object_store.frame_with_vectors(store.get_table(ObjectKeys.enriched_products(snapshot_id, model_version)), "embedding")
 
 
 def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
     """DynamoDB made equal to the snapshot: only new and changed products written, removed ones
     deleted (or tombstoned), never over an item of a newer snapshot; then reconciled (a sample of
     each kind of product read back), and the snapshot recorded as the table's
-    (``Layout.table_state``). A snapshot older than the table's writes nothing: it could
+    (``ObjectKeys.table_state``). A snapshot older than the table's writes nothing: it could
     only bring back products a newer snapshot removed. With the same model as the table's, only
     the night's changes are read, not the enriched catalog."""
     settings, store = clients.settings, clients.store
     table = settings.table_name
-    current = store.get_json(Layout.table_state(table), default={})
+    current = store.get_json(ObjectKeys.table_state(table), default={})
     if current.get("snapshot_id", "") > snapshot_id:
         log.info("DynamoDB %s already holds snapshot %s, newer than %s: nothing written", table, current["snapshot_id"], snapshot_id)
         return {"table": table, "written": 0, "table_snapshot": current["snapshot_id"]}
@@ -78,8 +80,8 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
     expected = dynamo.content_hashes(read_back, snapshot_id, model_version)
     checked = dynamo.reconcile(clients.dynamodb, table, expected, snapshot_id, _sample(found.removed_ids))
     live_items = len(found.upserts) + len(found.unchanged_ids)
-    store.put_json(Layout.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version,
-                                               "live_items": live_items, "synced_at": utc_stamp(datetime.now(timezone.utc))})
+    store.put_json(ObjectKeys.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version,
+                                               "live_items": live_items, "synced_at": utc_stamp(datetime.now(UTC))})
     log.info("DynamoDB %s: %s; %d products read back and as written; %d live items", table, report, checked, live_items)
     return {"table": table, "written": report.written, "read_back": checked, "live_items": live_items,
             "table_snapshot": snapshot_id, **report.__dict__}
@@ -97,12 +99,12 @@ def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_ver
     snapshot's products missing now are removed."""
     if not current.get("snapshot_id"):
         return changes.everything(_enriched(store, snapshot_id, model_version)[0])
-    held = Layout.enriched_products(current["snapshot_id"], current["model_version"])
+    held = ObjectKeys.enriched_products(current["snapshot_id"], current["model_version"])
     if current["model_version"] == model_version and store.exists(held):
         return _changes_since(store, current["snapshot_id"], snapshot_id, model_version)
     enriched = _enriched(store, snapshot_id, model_version)[0]
     ids = set(enriched["product_id"].astype(str))
-    before = set(store.get_parquet(Layout.snapshot_products(current["snapshot_id"]))["product_id"].astype(str))
+    before = set(store.get_parquet(ObjectKeys.snapshot_products(current["snapshot_id"]))["product_id"].astype(str))
     return changes.CatalogChanges(enriched, frozenset(ids - before), tuple(sorted(before - ids)), ())
 
 
@@ -147,7 +149,7 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
     name = index.index_name(settings.index_alias, snapshot_id, model_version, run.key)
     dim = vectors.shape[1]
     meta = {"snapshot_id": snapshot_id, "model_version": model_version, "run_key": run.key,
-            "schema": index.schema_version(dim, settings.knn_engine), "built_at": utc_stamp(datetime.now(timezone.utc)),
+            "schema": index.schema_version(dim, settings.knn_engine), "built_at": utc_stamp(datetime.now(UTC)),
             "fingerprint": index.fingerprint(enriched)}
     shape = index.IndexShape(settings.knn_engine, settings.index_replicas, settings.index_force_merge_segments)
     base = None if rebuild else _incremental_base(clients, meta)
@@ -176,10 +178,10 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
 def _table_catalog(clients: Clients, snapshot_id: str, model_version: str) -> pd.DataFrame:
     """The DynamoDB table's live items as an enriched catalog, if the table holds this snapshot."""
     table = clients.settings.table_name
-    state = clients.store.get_json(Layout.table_state(table), default={})
+    state = clients.store.get_json(ObjectKeys.table_state(table), default={})
     if (state.get("snapshot_id"), state.get("model_version")) != (snapshot_id, model_version):
         raise PermanentError(f"DynamoDB {table} holds snapshot {state.get('snapshot_id')} with model {state.get('model_version')} "
-                             f"({clients.store.uri(Layout.table_state(table))}), not {snapshot_id} with {model_version}: "
+                             f"({clients.store.uri(ObjectKeys.table_state(table))}), not {snapshot_id} with {model_version}: "
                              "rebuild from the table with those, or from S3 (source s3)")
     catalog = dynamo.read_catalog(clients.dynamodb, table, model_version)
     if len(catalog) != state["live_items"]:
@@ -200,7 +202,7 @@ def _incremental_base(clients: Clients, meta: dict) -> str | None:
     held = index.index_meta(clients.opensearch, live)
     same = all(held.get(key) == meta[key] for key in ("model_version", "schema"))
     if not (same and held.get("snapshot_id", "") < meta["snapshot_id"] and clients.store.exists(
-            Layout.enriched_products(held["snapshot_id"], meta["model_version"]))):
+            ObjectKeys.enriched_products(held["snapshot_id"], meta["model_version"]))):
         return None
     problems = index.verify(clients.opensearch, live)
     if problems:
@@ -251,7 +253,7 @@ def rollback(clients: Clients, run: Run, target_index: str | None = None) -> dic
         raise index.IndexValidationFailed("; ".join(problems) + ": it is no index to roll back to (rebuild its snapshot "
                                           "instead, docs/runbook.md). The alias was not moved.")
     model_version = target_meta.get("model_version")
-    champion = store.get_json(Layout.CHAMPION, default={}).get("model_version")
+    champion = store.get_json(ObjectKeys.CHAMPION, default={}).get("model_version")
     if champion and model_version not in (None, champion):
         # Before the alias moves: a retry then finds the same default target (the index before the
         # live one), and a model without its record stops the rollback before anything moved.
@@ -294,10 +296,11 @@ def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
     mode = settings.search_mode
 
     def score(target: str) -> dict:
-        judgments = query_set.judge(_index_catalog(clients, target, query_set.rule) if query_set.needs_catalog else None)
+        rule = query_set.rule
+        judgments = query_set.judge(_index_catalog(clients, target, rule) if rule is not None else None)
         depth = evaluation.NDCG_DEPTH if judgments.judged is None else evaluation.RECALL_DEPTH  # condensed lists need depth
-        report = evaluation.evaluate(judgments, [mode], lambda text, _: search.ranked_ids(
-            clients.opensearch, target, vectors, search.SearchRequest(text, mode, size=depth)))
+        report = evaluation.evaluate(judgments, [mode], lambda text, _: query.ranked_ids(
+            clients.opensearch, target, vectors, query.SearchRequest(text, mode, size=depth)))
         return {**report, **report.pop("modes")[mode]}
 
     new = score(index_name)
@@ -344,7 +347,7 @@ def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
 def _index_catalog(clients: Clients, index_name: str, rule: evaluation.JudgingRule) -> pd.DataFrame:
     """The products of the snapshot an index serves (its ``_meta``), with the fields the rule reads."""
     snapshot_id = index.index_meta(clients.opensearch, index_name)["snapshot_id"]
-    return clients.store.get_parquet(Layout.snapshot_products(snapshot_id), columns=evaluation.catalog_columns(rule))
+    return clients.store.get_parquet(ObjectKeys.snapshot_products(snapshot_id), columns=evaluation.catalog_columns(rule))
 
 
 def _gate_query_vectors(clients: Clients, texts: list[str]) -> QueryVectors:

@@ -3,25 +3,28 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 import catalog_search
-from catalog_search import catalog, evaluation, gating, model_registry, pointers, sagemaker_jobs, tokenizer, training_data, validation
-from catalog_search.batch_embeddings import embed_sequences, transform_request
+from catalog_search import validation
 from catalog_search.clients import Clients
-from catalog_search.encoder import model_vocabulary
-from catalog_search.layout import Layout
 from catalog_search.errors import NotFound
-from catalog_search.settings import MINILM, job_name, short_hash, slug, utc_stamp
+from catalog_search.naming import job_name, short_hash, slug, utc_stamp
+from catalog_search.sagemaker import job_requests, model_registry
+from catalog_search.sagemaker.batch_embeddings import embed_sequences, transform_request
+from catalog_search.search import evaluation
+from catalog_search.settings import MINILM
 from catalog_search.stages import Run
-from catalog_search.storage import ObjectStore
+from catalog_search.store import pointers
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.store.object_store import ObjectStore
+from catalog_search.training import catalog, gating, tokenizer, training_data
+from catalog_search.training.encoder import model_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +42,23 @@ WORD_VECTORS_FILE = "glove.txt"  # the word-vector job's output file
 def word_vectors_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
     """The CreateProcessingJob request that builds the MiniLM word vectors of the snapshot's
     titles and the model's lexicon (``include/jobs/build_word_vectors.py``; the image has torch,
-    the Airflow worker needs none), or ``sagemaker_jobs.no_job`` saying why none is needed: other
+    the Airflow worker needs none), or ``job_requests.no_job`` saying why none is needed: other
     word vectors are configured, or this snapshot's were built before."""
     settings, store = clients.settings, clients.store
     if settings.pretrained_embeddings != MINILM:
-        return sagemaker_jobs.no_job(f"word vectors are {settings.pretrained_embeddings or 'off'!r}, not {MINILM!r}")
-    if store.exists(Layout.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE):
-        return sagemaker_jobs.no_job(f"the word vectors of snapshot {snapshot_id} exist: "
-                                     f"{store.uri(Layout.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE)}")
+        return job_requests.no_job(f"word vectors are {settings.pretrained_embeddings or 'off'!r}, not {MINILM!r}")
+    if store.exists(ObjectKeys.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE):
+        return job_requests.no_job(f"the word vectors of snapshot {snapshot_id} exist: "
+                                     f"{store.uri(ObjectKeys.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE)}")
     return word_vectors_request(settings, store, snapshot_id, _processing_code(settings, store))
 
 
 def word_vectors_request(settings, store: ObjectStore, snapshot_id: str, code_uri: str) -> dict:
-    catalog_input = sagemaker_jobs.processing_input("catalog")
-    arguments = ["--catalog", catalog_input, "--out", f"{sagemaker_jobs.PROCESSING_OUTPUT}/{WORD_VECTORS_FILE}"]
-    return sagemaker_jobs.processing_job_config(
+    catalog_input = job_requests.processing_input("catalog")
+    arguments = ["--catalog", catalog_input, "--out", f"{job_requests.PROCESSING_OUTPUT}/{WORD_VECTORS_FILE}"]
+    return job_requests.processing_job_config(
         settings, job_name("wvec", snapshot_id, scope=settings.bucket), WORD_VECTORS_ENTRY_POINT, code_uri,
-        {"catalog": store.uri(Layout.snapshot_products(snapshot_id))}, store.uri(Layout.minilm_vectors(snapshot_id)), arguments)
+        {"catalog": store.uri(ObjectKeys.snapshot_products(snapshot_id))}, store.uri(ObjectKeys.minilm_vectors(snapshot_id)), arguments)
 
 
 def processing_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
@@ -64,7 +67,7 @@ def processing_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
     library) on the snapshot's products, the word vectors and, once the taxonomy has one, its
     frozen evaluation set as the test channel."""
     settings, store = clients.settings, clients.store
-    frozen_key = Layout.evaluation_set(catalog.taxonomy_id(store.get_parquet(Layout.snapshot_products(snapshot_id))["category"]))
+    frozen_key = ObjectKeys.evaluation_set(catalog.taxonomy_id(store.get_parquet(ObjectKeys.snapshot_products(snapshot_id))["category"]))
     return prepare_request(settings, store, snapshot_id, run.key, _processing_code(settings, store),
                            _word_vectors_uri(settings, store, snapshot_id), store.uri(frozen_key) if store.exists(frozen_key) else None)
 
@@ -72,18 +75,18 @@ def processing_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
 def prepare_request(settings, store: ObjectStore, snapshot_id: str, run_key: str, code_uri: str, vectors_uri: str | None,
                     evaluation_uri: str | None) -> dict:
     """``processing_config``'s request, from what it looked up."""
-    inputs = {"catalog": store.uri(Layout.snapshot_products(snapshot_id))}
-    arguments = ["--input", sagemaker_jobs.processing_input("catalog"), "--output", sagemaker_jobs.PROCESSING_OUTPUT,
-                 *settings.training_data_spec().to_arguments()]
+    inputs = {"catalog": store.uri(ObjectKeys.snapshot_products(snapshot_id))}
+    arguments = ["--input", job_requests.processing_input("catalog"), "--output", job_requests.PROCESSING_OUTPUT,
+                 *training_data.TrainingDataSpec.from_settings(settings).to_arguments()]
     if vectors_uri:
         inputs["pretrained"] = vectors_uri
-        arguments += ["--pretrained", f"{sagemaker_jobs.processing_input('pretrained')}/{vectors_uri.rsplit('/', 1)[-1]}"]
+        arguments += ["--pretrained", f"{job_requests.processing_input('pretrained')}/{vectors_uri.rsplit('/', 1)[-1]}"]
     if evaluation_uri:
         inputs["evaluation"] = evaluation_uri
-        arguments += ["--evaluation", f"{sagemaker_jobs.processing_input('evaluation')}/{evaluation_uri.rsplit('/', 1)[-1]}"]
-    return sagemaker_jobs.processing_job_config(
+        arguments += ["--evaluation", f"{job_requests.processing_input('evaluation')}/{evaluation_uri.rsplit('/', 1)[-1]}"]
+    return job_requests.processing_job_config(
         settings, job_name("prep", snapshot_id, run_key, scope=settings.bucket), PREPARE_ENTRY_POINT, code_uri, inputs,
-        store.uri(Layout.training(snapshot_id, run_key)), arguments)
+        store.uri(ObjectKeys.training(snapshot_id, run_key)), arguments)
 
 
 def check_training_data(clients: Clients, run: Run, snapshot_id: str, job: dict) -> dict:
@@ -94,12 +97,12 @@ def check_training_data(clients: Clients, run: Run, snapshot_id: str, job: dict)
     prefix = prefix.rstrip("/") + "/"
     report = output_store.get_json(prefix + training_data.REPORT_FILE)
     pairs = output_store.get_parquet(prefix + training_data.PAIRS_FILE)
-    products = store.get_parquet(Layout.snapshot_products(snapshot_id))
+    products = store.get_parquet(ObjectKeys.snapshot_products(snapshot_id))
     category = catalog.category_levels(products.set_index("product_id")["category"], report["spec"]["pairs"]["level"])
     validation.check_and_publish(store, validation.pairs_frame(pairs, category), "pairs", output_store.uri(prefix),
                                  validation.pairs_expectations(report["spec"]["pairs"]["positive_share"]), run.report_prefix,
                                  settings.work_dir)
-    frozen_key = Layout.evaluation_set(catalog.taxonomy_id(products["category"]))
+    frozen_key = ObjectKeys.evaluation_set(catalog.taxonomy_id(products["category"]))
     if not store.exists(frozen_key):
         store.put_bytes(frozen_key, output_store.get_bytes(prefix + training_data.EVALUATION_FILE))
         log.info("froze the evaluation set %s (%d pairs)", store.uri(frozen_key), report["evaluation_pairs"])
@@ -124,7 +127,7 @@ def processing_code(settings) -> tuple[str, dict[str, Path]]:
     files = {path.name: path for path in sorted((settings.include_dir / "jobs").glob("*.py"))}
     files.update({f"catalog_search/{path.relative_to(package).as_posix()}": path
                   for path in sorted(package.rglob("*.py")) if "__pycache__" not in path.parts})
-    return Layout.processing_code(short_hash(*(f"{name}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
+    return ObjectKeys.processing_code(short_hash(*(f"{name}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
                                                for name, path in files.items()))), files
 
 
@@ -146,13 +149,13 @@ def _word_vectors_uri(settings, store: ObjectStore, snapshot_id: str) -> str | N
     if not source or source.startswith("s3://"):
         return source or None
     if source == MINILM:
-        key = Layout.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE
+        key = ObjectKeys.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE
         if not store.exists(key):
             raise NotFound(f"the MiniLM word vectors of snapshot {snapshot_id} are not at {store.uri(key)}: "
                            f"build_word_vectors did not write them; clear it and this task")
         return store.uri(key)
     path = Path(source)
-    key = Layout.uploaded_vectors(f"{slug(path.stem, 24)}-{short_hash(path.resolve(), path.stat().st_size, path.stat().st_mtime_ns)}",
+    key = ObjectKeys.uploaded_vectors(f"{slug(path.stem, 24)}-{short_hash(path.resolve(), path.stat().st_size, path.stat().st_mtime_ns)}",
                                   path.name)
     if not store.exists(key):
         store.upload_file(path, key)
@@ -167,22 +170,22 @@ def model_version_for(settings, snapshot_id: str, run: Run) -> str:
 def training_config(clients: Clients, run: Run, snapshot_id: str, training: dict) -> dict:
     """The CreateTrainingJob request (a plain dict) for this run's training data."""
     settings = clients.settings
-    hyper = sagemaker_jobs.object2vec_hyperparameters(settings, training["vocab_size"], training.get("pretrained_dim"))
-    return sagemaker_jobs.training_job_config(
-        settings, clients.region, model_version_for(settings, snapshot_id, run), training["training_uri"], clients.store.uri(Layout.MODELS), hyper
+    hyper = job_requests.object2vec_hyperparameters(settings, training["vocab_size"], training.get("pretrained_dim"))
+    return job_requests.training_job_config(
+        settings, clients.region, model_version_for(settings, snapshot_id, run), training["training_uri"], clients.store.uri(ObjectKeys.MODELS), hyper
     )
 
 
 def record_training(clients: Clients, run: Run, snapshot_id: str, training: dict, config: dict, job: dict) -> dict:
     """Record the finished training job's metrics and lineage; its name (the request's, or a
-    later attempt's: ``runners.attempt_name``) is the model version."""
+    later attempt's: ``sagemaker.jobs.attempt_name``) is the model version."""
     store = clients.store
     description = job["Training"]
     model_version = description["TrainingJobName"]
     metrics = gating.metrics_by_name(description)
     artifact = description["ModelArtifacts"]["S3ModelArtifacts"]
-    store.put_json(Layout.model_metrics(model_version), metrics)
-    store.put_json(Layout.model_lineage(model_version), {
+    store.put_json(ObjectKeys.model_metrics(model_version), metrics)
+    store.put_json(ObjectKeys.model_lineage(model_version), {
         "model_version": model_version, "snapshot_id": snapshot_id, "training_run": run.run_id,
         "training_uri": training["training_uri"], "evaluation_set": training["evaluation_set"], "model_data_url": artifact,
         "hyperparameters": config["HyperParameters"], "image": config["AlgorithmSpecification"]["TrainingImage"],
@@ -195,7 +198,7 @@ def record_training(clients: Clients, run: Run, snapshot_id: str, training: dict
 def model_config(clients: Clients, run: Run, trained: dict) -> dict:
     """The CreateModel request of the trained model: the gate's embedding check embeds through it
     (Batch Transform), and so do enrichment and the query endpoint once it is the champion."""
-    return sagemaker_jobs.model_config(clients.settings, clients.region, trained["model_version"], trained["model_data_url"])
+    return job_requests.model_config(clients.settings, clients.region, trained["model_version"], trained["model_data_url"])
 
 
 def gate_and_register(clients: Clients, run: Run, trained: dict) -> dict:
@@ -204,9 +207,9 @@ def gate_and_register(clients: Clients, run: Run, trained: dict) -> dict:
     failed gate raises with the numbers and registers nothing."""
     settings, store = clients.settings, clients.store
     model_version = trained["model_version"]
-    lineage = store.get_json(Layout.model_lineage(model_version))
+    lineage = store.get_json(ObjectKeys.model_lineage(model_version))
     purity, dim = embedding_purity(clients, model_version)
-    current = store.get_json(Layout.CHAMPION, default=None)
+    current = store.get_json(ObjectKeys.CHAMPION, default=None)
     champion = gating.Candidate(current["metrics"], current.get("evaluation_set")) if current else None
     decision = gating.decide(gating.Candidate(trained["metrics"], trained["evaluation_set"], purity), champion,
                              gating.Thresholds.from_settings(settings))
@@ -215,7 +218,7 @@ def gate_and_register(clients: Clients, run: Run, trained: dict) -> dict:
         raise gating.GateFailed(f"model {model_version} not promoted: " + "; ".join(decision.reasons)
                                 + f" ({'; '.join(decision.notes)}). The champion is unchanged.")
     package = model_registry.register_version(clients.sagemaker, settings, clients.region, lineage, trained["metrics"],
-                                              store.uri(Layout.model_metrics(model_version)))
+                                              store.uri(ObjectKeys.model_metrics(model_version)))
     return {**trained, "purity@10": purity, "embedding_dim": dim, "snapshot_id": lineage["snapshot_id"],
             "model_package_arn": package}
 
@@ -230,14 +233,14 @@ def promote(clients: Clients, run: Run, candidate: dict) -> dict:
     """The approved candidate becomes the champion (``champion.json``), unless a champion trained
     on a newer snapshot was promoted meanwhile: an approval that comes late never moves it back."""
     store = clients.store
-    current = store.get_json(Layout.CHAMPION, default=None)
+    current = store.get_json(ObjectKeys.CHAMPION, default=None)
     if current and current["snapshot_id"] > candidate["snapshot_id"]:
         raise gating.GateFailed(f"model {candidate['model_version']} (snapshot {candidate['snapshot_id']}) not promoted: "
                                 f"the champion {current['model_version']} was trained on a newer snapshot "
                                 f"({current['snapshot_id']}). The champion is unchanged.")
-    record = {**candidate, "promoted_at": utc_stamp(datetime.now(timezone.utc))}
-    store.put_json(Layout.model_champion_record(candidate["model_version"]), record)
-    store.put_json(Layout.CHAMPION, record)
+    record = {**candidate, "promoted_at": utc_stamp(datetime.now(UTC))}
+    store.put_json(ObjectKeys.model_champion_record(candidate["model_version"]), record)
+    store.put_json(ObjectKeys.CHAMPION, record)
     log.info("champion: %s", candidate["model_version"])
     return record
 
@@ -271,8 +274,8 @@ def embedding_purity(clients: Clients, model_version: str) -> tuple[float, int]:
 
 def _purity_sample(clients: Clients, model_version: str) -> pd.DataFrame:
     """The same products for every try: a seeded sample of the model's training snapshot."""
-    lineage = clients.store.get_json(Layout.model_lineage(model_version))
-    products = clients.store.get_parquet(Layout.snapshot_products(lineage["snapshot_id"]))
+    lineage = clients.store.get_json(ObjectKeys.model_lineage(model_version))
+    products = clients.store.get_parquet(ObjectKeys.snapshot_products(lineage["snapshot_id"]))
     return products.sample(min(clients.settings.purity_sample, len(products)), random_state=0)
 
 

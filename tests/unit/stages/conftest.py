@@ -6,7 +6,7 @@ tests/integration/test_publish_stages.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
@@ -18,7 +18,7 @@ from moto import mock_aws
 from catalog_search.clients import Clients, Endpoints
 from catalog_search.settings import Settings
 from catalog_search.stages import Run, enrichment, jobs, refresh, training
-from catalog_search.tokenizer import tokenize
+from catalog_search.training.tokenizer import tokenize
 
 COLOURS = ["navy blue", "black", "white", "red", "green"]
 TYPES = {"Apparel > Topwear > Shirts": "shirt", "Apparel > Topwear > Tshirts": "tshirt",
@@ -40,7 +40,7 @@ def small_catalog(n: int = 400) -> pd.DataFrame:
 def word_vectors_file(root: Path) -> Path:
     """A small GloVe-format file: 8-d vectors for the catalog's words and a few it lacks."""
     rng = np.random.default_rng(5)
-    words = sorted({w for t in small_catalog()["title"] for w in tokenize(t)}) + ["sneakers", "purse", "hoodie"]
+    words = [*sorted({w for t in small_catalog()["title"] for w in tokenize(t)}), "sneakers", "purse", "hoodie"]
     path = root / "vectors.txt"
     path.write_text("".join(f"{w} {' '.join(f'{x:.5f}' for x in rng.normal(size=8))}\n" for w in words))
     return path
@@ -64,7 +64,7 @@ def moto_clients(settings: Settings) -> Clients:
 
 
 def run_of(dag_id: str, when: str = "2026-11-29T01:00:00") -> Run:
-    logical = datetime.fromisoformat(when).replace(tzinfo=timezone.utc)
+    logical = datetime.fromisoformat(when).replace(tzinfo=UTC)
     return Run(dag_id, f"scheduled__{when}+00:00", logical)
 
 

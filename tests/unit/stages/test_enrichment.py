@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from catalog_search import changes
-from catalog_search.layout import Layout
 from catalog_search.stages import enrichment, jobs
+from catalog_search.store import changes
+from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.validation import ValidationFailed
 
 from .conftest import run_of
@@ -24,20 +24,20 @@ def test_prepare_transform_input_writes_one_line_per_product_and_the_request(cha
     clients, snapshot_id, champion = chain.clients, chain.snapshot_id, chain.champion
     version = champion["model_version"]
     config = enrichment.prepare_transform_input(clients, run_of("catalog_enrichment"), snapshot_id, version)
-    lines = clients.store.get_bytes(Layout.transform_input_file(snapshot_id, version, 0)).decode().splitlines()
+    lines = clients.store.get_bytes(ObjectKeys.transform_input_file(snapshot_id, version, 0)).decode().splitlines()
     assert len(lines) == 400 and config["ModelName"] == version
-    assert config["TransformOutput"]["S3OutputPath"] == clients.store.uri(Layout.transform_output(snapshot_id, version))
+    assert config["TransformOutput"]["S3OutputPath"] == clients.store.uri(ObjectKeys.transform_output(snapshot_id, version))
 
 
 def test_enrichment_embeds_every_product_and_moves_the_pointer(chain):
     clients, snapshot_id, champion, enriched = chain.clients, chain.snapshot_id, chain.champion, chain.enriched
     store, version = clients.store, champion["model_version"]
-    frame = store.get_parquet(Layout.enriched_products(snapshot_id, version))
+    frame = store.get_parquet(ObjectKeys.enriched_products(snapshot_id, version))
     assert enriched["products"] == len(frame) == 400
     vectors = np.stack(frame["embedding"].to_numpy())
     assert vectors.shape == (400, 8) and (np.linalg.norm(vectors, axis=1) > 0).all()
-    assert store.get_json(Layout.LATEST_ENRICHMENT) == {"snapshot_id": snapshot_id, "model_version": version}
-    report = store.get_json(Layout.suite_report(run_of("catalog_enrichment").report_prefix, "embeddings"))
+    assert store.get_json(ObjectKeys.LATEST_ENRICHMENT) == {"snapshot_id": snapshot_id, "model_version": version}
+    report = store.get_json(ObjectKeys.suite_report(run_of("catalog_enrichment").report_prefix, "embeddings"))
     assert report["success"]
 
 
@@ -60,11 +60,11 @@ def test_a_backfill_of_an_older_snapshot_embeds_nothing_unless_asked(chain, capl
 
 def refreshed_snapshot(chain, snapshot_id: str) -> pd.DataFrame:
     """A refresh of the chain's snapshot: 5 products retitled, 3 gone, 4 new."""
-    products = chain.clients.store.get_parquet(Layout.snapshot_products(chain.snapshot_id))
+    products = chain.clients.store.get_parquet(ObjectKeys.snapshot_products(chain.snapshot_id))
     products.loc[products.index[:5], "title"] = products["title"].iloc[:5] + " slim fit"
     added = products.tail(4).assign(product_id=[f"new{i}" for i in range(4)])
     products = pd.concat([products.iloc[:-3], added], ignore_index=True)
-    chain.clients.store.put_parquet(Layout.snapshot_products(snapshot_id), products)
+    chain.clients.store.put_parquet(ObjectKeys.snapshot_products(snapshot_id), products)
     return products
 
 
@@ -83,9 +83,9 @@ def test_a_refresh_embeds_only_the_changed_products_and_carries_the_others_over(
     products = refreshed_snapshot(chain, "29990101T000000Z-refresh")
     result = enrich(chain, "29990101T000000Z-refresh", model_version)
     assert (result["products"], result["embedded"], result["carried_over"]) == (401, 9, 392)  # 5 retitled + 4 new
-    assert len(store.get_parquet(Layout.transform_order("29990101T000000Z-refresh", model_version))) == 9 + enrichment.CANARIES
-    before = store.get_parquet(Layout.enriched_products(chain.snapshot_id, model_version)).set_index("product_id")["embedding"]
-    after = store.get_parquet(Layout.enriched_products("29990101T000000Z-refresh", model_version)).set_index("product_id")["embedding"]
+    assert len(store.get_parquet(ObjectKeys.transform_order("29990101T000000Z-refresh", model_version))) == 9 + enrichment.CANARIES
+    before = store.get_parquet(ObjectKeys.enriched_products(chain.snapshot_id, model_version)).set_index("product_id")["embedding"]
+    after = store.get_parquet(ObjectKeys.enriched_products("29990101T000000Z-refresh", model_version)).set_index("product_id")["embedding"]
     unchanged = products["product_id"].iloc[5:-4]
     np.testing.assert_array_equal(np.stack(after[unchanged].to_numpy()), np.stack(before[unchanged].to_numpy()))
     retitled = products["product_id"].iloc[:5]
@@ -104,21 +104,21 @@ def test_a_refresh_embeds_only_the_changed_products_and_carries_the_others_over(
 def test_vectors_a_model_would_not_give_today_are_never_carried_over(chain):
     store, model_version = chain.clients.store, chain.champion["model_version"]
     tampered_id = "29990101T120000Z-tampered"  # the newest enriched snapshot before the refresh
-    tampered = store.get_parquet(Layout.enriched_products(chain.snapshot_id, model_version))
+    tampered = store.get_parquet(ObjectKeys.enriched_products(chain.snapshot_id, model_version))
     tampered["embedding"] = [-vector for vector in tampered["embedding"]]
-    store.put_parquet(Layout.enriched_products(tampered_id, model_version), tampered)
-    store.put_parquet(Layout.snapshot_products(tampered_id), tampered.drop(columns="embedding"))  # what it was enriched from
+    store.put_parquet(ObjectKeys.enriched_products(tampered_id, model_version), tampered)
+    store.put_parquet(ObjectKeys.snapshot_products(tampered_id), tampered.drop(columns="embedding"))  # what it was enriched from
     refreshed_snapshot(chain, "29990102T000000Z-refresh")
     with pytest.raises(ValidationFailed, match="carried-over vectors equal the model's fresh ones"):
         enrich(chain, "29990102T000000Z-refresh", model_version)
-    store.s3.delete_object(Bucket=store.bucket, Key=Layout.enriched_products(tampered_id, model_version))
-    store.s3.delete_object(Bucket=store.bucket, Key=Layout.snapshot_products(tampered_id))
+    store.s3.delete_object(Bucket=store.bucket, Key=ObjectKeys.enriched_products(tampered_id, model_version))
+    store.s3.delete_object(Bucket=store.bucket, Key=ObjectKeys.snapshot_products(tampered_id))
 
 
 def test_the_projector_export_is_a_sample_of_the_enriched_catalog(chain, tmp_path):
     clients, snapshot_id, model_version = chain.clients, chain.snapshot_id, chain.champion["model_version"]
     exported = enrichment.export_projector(clients, run_of("catalog_enrichment"), snapshot_id, model_version)
-    prefix = Layout.projector(snapshot_id, model_version)
+    prefix = ObjectKeys.projector(snapshot_id, model_version)
     assert exported == {"exported": 400, "uri": clients.store.uri(prefix)}  # the small catalog is below the sample size
     tensors = clients.store.get_bytes(prefix + "tensors.tsv").decode().splitlines()
     metadata = clients.store.get_bytes(prefix + "metadata.tsv").decode().splitlines()
@@ -132,12 +132,12 @@ def test_a_catalog_in_several_input_parts_is_embedded_in_its_order(chain, monkey
     monkeypatch.setattr(enrichment, "TRANSFORM_PART_RECORDS", 150)
     store, model_version = chain.clients.store, chain.champion["model_version"]
     snapshot_id = "19990101T000000Z-parts"  # older than every enrichment: nothing to carry over
-    store.put_parquet(Layout.snapshot_products(snapshot_id), store.get_parquet(Layout.snapshot_products(chain.snapshot_id)))
+    store.put_parquet(ObjectKeys.snapshot_products(snapshot_id), store.get_parquet(ObjectKeys.snapshot_products(chain.snapshot_id)))
     assert enrich(chain, snapshot_id, model_version)["embedded"] == 400
-    parts = store.list_keys(Layout.transform_input(snapshot_id, model_version))
+    parts = store.list_keys(ObjectKeys.transform_input(snapshot_id, model_version))
     assert [len(store.get_bytes(key).splitlines()) for key in parts] == [150, 150, 100]
-    before = store.get_parquet(Layout.enriched_products(chain.snapshot_id, model_version)).set_index("product_id")["embedding"]
-    after = store.get_parquet(Layout.enriched_products(snapshot_id, model_version)).set_index("product_id")["embedding"]
+    before = store.get_parquet(ObjectKeys.enriched_products(chain.snapshot_id, model_version)).set_index("product_id")["embedding"]
+    after = store.get_parquet(ObjectKeys.enriched_products(snapshot_id, model_version)).set_index("product_id")["embedding"]
     np.testing.assert_allclose(np.stack(after[before.index].to_numpy()), np.stack(before.to_numpy()), atol=1e-6)
 
 
@@ -149,14 +149,14 @@ def test_the_vectors_are_held_to_the_model_s_own_length_not_a_setting(chain):
     other_setting = dataclasses.replace(chain, clients=dataclasses.replace(
         chain.clients, settings=dataclasses.replace(chain.clients.settings, embedding_dim=6)))
     snapshot_id = "19970101T000000Z-setting"  # older than every enrichment: all embedded
-    store.put_parquet(Layout.snapshot_products(snapshot_id), store.get_parquet(Layout.snapshot_products(chain.snapshot_id)))
+    store.put_parquet(ObjectKeys.snapshot_products(snapshot_id), store.get_parquet(ObjectKeys.snapshot_products(chain.snapshot_id)))
     assert enrich(other_setting, snapshot_id, model_version)["embedded"] == 400  # 8-d vectors, whatever enc_dim says
 
     snapshot_id = "19960101T000000Z-short"
-    store.put_parquet(Layout.snapshot_products(snapshot_id), store.get_parquet(Layout.snapshot_products(chain.snapshot_id)))
+    store.put_parquet(ObjectKeys.snapshot_products(snapshot_id), store.get_parquet(ObjectKeys.snapshot_products(chain.snapshot_id)))
     clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-30T02:00:00")
     jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, snapshot_id, model_version))
-    out = Layout.transform_output_file(snapshot_id, model_version, 0)
+    out = ObjectKeys.transform_output_file(snapshot_id, model_version, 0)
     lines = store.get_bytes(out).decode().splitlines()
     lines[7] = json.dumps({"embeddings": json.loads(lines[7])["embeddings"][:6]})  # one vector of another length
     store.put_bytes(out, ("\n".join(lines) + "\n").encode())
@@ -168,8 +168,8 @@ def test_a_refresh_that_retitles_nothing_carries_every_kept_product_over(chain):
     """A night of additions only, after the chain's snapshot: no title to compare (this once failed on an
     empty assignment)."""
     store, model_version = chain.clients.store, chain.champion["model_version"]
-    products = store.get_parquet(Layout.snapshot_products(chain.snapshot_id))
+    products = store.get_parquet(ObjectKeys.snapshot_products(chain.snapshot_id))
     added = products.tail(2).assign(product_id=["added0", "added1"])
-    store.put_parquet(Layout.snapshot_products("20270101T000000Z-added"), pd.concat([products, added], ignore_index=True))
+    store.put_parquet(ObjectKeys.snapshot_products("20270101T000000Z-added"), pd.concat([products, added], ignore_index=True))
     result = enrich(chain, "20270101T000000Z-added", model_version)
     assert (result["products"], result["embedded"]) == (402, 2)

@@ -3,9 +3,9 @@ import dataclasses
 import boto3
 import pytest
 
-from catalog_search.dynamo import unpack_embedding
 from catalog_search.stages import publish
-from catalog_search.storage import MissingObject
+from catalog_search.store.dynamo import unpack_embedding
+from catalog_search.store.object_store import MissingObject
 
 from .conftest import run_of
 
@@ -48,7 +48,7 @@ def test_the_golden_gate_applies_only_the_floor_when_the_live_index_cannot_be_sc
             raise MissingObject("s3://bucket/models/gone/output/model.tar.gz does not exist")
         return ["7"] if target == "good-index" else ["8"]
 
-    monkeypatch.setattr(publish.search, "ranked_ids", ranked_ids)
+    monkeypatch.setattr(publish.query, "ranked_ids", ranked_ids)
     monkeypatch.setattr(publish.index, "live_index", lambda client, alias: "live-index")
     checked = publish.check_search_quality(clients, run_of("search_index_publish"), "good-index")
     assert checked["ndcg@10"] == 1.0 and checked["live_ndcg@10"] is None

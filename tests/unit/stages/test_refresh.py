@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from catalog_search.layout import Layout
 from catalog_search.stages import refresh
+from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.validation import ValidationFailed
 
 from .conftest import run_of, small_catalog
@@ -15,8 +15,8 @@ def test_land_snapshot_keys_the_snapshot_by_the_runs_date_and_sets_rejects_aside
     assert manifest["snapshot_id"] == "20261129T010000Z-source"
     assert (manifest["products"], manifest["rejected"], manifest["categories"]) == (400, 1, 5)
     store = clients.store
-    assert store.get_json(Layout.snapshot_manifest(manifest["snapshot_id"])) == manifest
-    assert store.get_parquet(Layout.snapshot_rejects(manifest["snapshot_id"]))["product_id"].tolist() == ["9"]
+    assert store.get_json(ObjectKeys.snapshot_manifest(manifest["snapshot_id"])) == manifest
+    assert store.get_parquet(ObjectKeys.snapshot_rejects(manifest["snapshot_id"]))["product_id"].tolist() == ["9"]
 
 
 def test_land_snapshot_can_derive_a_refresh_of_an_earlier_snapshot(clients, snapshot_id):
@@ -36,9 +36,9 @@ def test_validate_snapshot_publishes_its_report_and_compares_with_the_previous_o
     later = refresh.land_snapshot(clients, run, derive_from=snapshot_id)["snapshot_id"]
     result = refresh.validate_snapshot(clients, run, later)
     assert result["diff"]["previous_snapshot"] == snapshot_id and result["diff"]["added"] > 0
-    report = clients.store.get_json(Layout.suite_report(run.report_prefix, "catalog_snapshot"))
-    assert report["success"] and clients.store.exists(Layout.data_docs(run.report_prefix, "catalog_snapshot") + "index.html")
-    assert clients.store.exists(Layout.snapshot_validated(later))
+    report = clients.store.get_json(ObjectKeys.suite_report(run.report_prefix, "catalog_snapshot"))
+    assert report["success"] and clients.store.exists(ObjectKeys.data_docs(run.report_prefix, "catalog_snapshot") + "index.html")
+    assert clients.store.exists(ObjectKeys.snapshot_validated(later))
 
 
 def test_a_snapshot_that_fails_its_suite_is_never_marked_validated(clients, settings):
@@ -49,9 +49,9 @@ def test_a_snapshot_that_fails_its_suite_is_never_marked_validated(clients, sett
     snapshot = refresh.land_snapshot(clients, run)["snapshot_id"]
     with pytest.raises(ValidationFailed, match="expect_column_values_to_be_unique"):
         refresh.validate_snapshot(clients, run, snapshot)
-    assert not clients.store.exists(Layout.snapshot_validated(snapshot))
+    assert not clients.store.exists(ObjectKeys.snapshot_validated(snapshot))
 
 
 def test_publish_snapshot_only_moves_forward(clients, snapshot_id):
     assert refresh.publish_snapshot(clients, run_of("catalog_refresh"), "20200101T000000Z-source")["latest"] == snapshot_id
-    assert clients.store.get_json(Layout.LATEST_SNAPSHOT)["snapshot_id"] == snapshot_id
+    assert clients.store.get_json(ObjectKeys.LATEST_SNAPSHOT)["snapshot_id"] == snapshot_id

@@ -7,10 +7,10 @@ are rewritten, and they only move forward.
 
 from __future__ import annotations
 
-from catalog_search.settings import slug
+from catalog_search.naming import slug
 
 
-class Layout:
+class ObjectKeys:
     SNAPSHOTS = "catalog/snapshots/"
     MODELS = "models/"
     LATEST_SNAPSHOT = "catalog/latest.json"
@@ -20,29 +20,29 @@ class Layout:
     # catalog/snapshots/{snapshot_id}/
     @staticmethod
     def snapshot(snapshot_id: str) -> str:
-        return f"{Layout.SNAPSHOTS}{snapshot_id}/"
+        return f"{ObjectKeys.SNAPSHOTS}{snapshot_id}/"
 
     @staticmethod
     def snapshot_products(snapshot_id: str) -> str:
-        return Layout.snapshot(snapshot_id) + "products.parquet"
+        return ObjectKeys.snapshot(snapshot_id) + "products.parquet"
 
     @staticmethod
     def snapshot_rejects(snapshot_id: str) -> str:
-        return Layout.snapshot(snapshot_id) + "rejected.parquet"
+        return ObjectKeys.snapshot(snapshot_id) + "rejected.parquet"
 
     @staticmethod
     def snapshot_manifest(snapshot_id: str) -> str:
-        return Layout.snapshot(snapshot_id) + "manifest.json"
+        return ObjectKeys.snapshot(snapshot_id) + "manifest.json"
 
     @staticmethod
     def snapshot_validated(snapshot_id: str) -> str:
         """Written only when the snapshot passed its suite: failed snapshots are never compared with."""
-        return Layout.snapshot(snapshot_id) + "validated.json"
+        return ObjectKeys.snapshot(snapshot_id) + "validated.json"
 
     @staticmethod
     def snapshot_id_of(prefix: str) -> str:
         """The snapshot id of a ``catalog/snapshots/{id}/`` prefix."""
-        return prefix[len(Layout.SNAPSHOTS):].rstrip("/")
+        return prefix[len(ObjectKeys.SNAPSHOTS):].rstrip("/")
 
     # training/{snapshot_id}/{run}/ (the channels are its sub-folders)
     @staticmethod
@@ -57,30 +57,30 @@ class Layout:
     # models/{model_version}/ (a training job writes {S3OutputPath}/{job}/output/model.tar.gz)
     @staticmethod
     def model(model_version: str) -> str:
-        return f"{Layout.MODELS}{model_version}/"
+        return f"{ObjectKeys.MODELS}{model_version}/"
 
     @staticmethod
     def model_artifact(model_version: str) -> str:
-        return Layout.model(model_version) + "output/model.tar.gz"
+        return ObjectKeys.model(model_version) + "output/model.tar.gz"
 
     @staticmethod
     def model_metrics(model_version: str) -> str:
-        return Layout.model(model_version) + "metrics.json"
+        return ObjectKeys.model(model_version) + "metrics.json"
 
     @staticmethod
     def model_lineage(model_version: str) -> str:
-        return Layout.model(model_version) + "lineage.json"
+        return ObjectKeys.model(model_version) + "lineage.json"
 
     @staticmethod
     def model_champion_record(model_version: str) -> str:
         """The record the model was promoted with (``CHAMPION``'s content then): a rollback to one
         of its indices makes it the champion again from this."""
-        return Layout.model(model_version) + "champion.json"
+        return ObjectKeys.model(model_version) + "champion.json"
 
     @staticmethod
     def batch_embeddings(model_version: str, key: str) -> str:
         """A model's embeddings of fixed texts (the golden queries, the gate's product sample), by Batch Transform."""
-        return Layout.model(model_version) + f"batch-embeddings/{key}/"
+        return ObjectKeys.model(model_version) + f"batch-embeddings/{key}/"
 
     # evaluation/{taxonomy}/: the frozen evaluation set every model of a taxonomy is scored on
     @staticmethod
@@ -92,59 +92,59 @@ class Layout:
 
     @staticmethod
     def enrichment(snapshot_id: str, model_version: str) -> str:
-        return f"{Layout.ENRICHMENTS}{snapshot_id}/{model_version}/"
+        return f"{ObjectKeys.ENRICHMENTS}{snapshot_id}/{model_version}/"
 
     @staticmethod
     def transform_input(snapshot_id: str, model_version: str) -> str:
         """The Batch Transform input prefix: its part files (``transform_input_file``), which
         SageMaker spreads over the job's instances."""
-        return Layout.enrichment(snapshot_id, model_version) + "input/"
+        return ObjectKeys.enrichment(snapshot_id, model_version) + "input/"
 
     @staticmethod
     def transform_input_file(snapshot_id: str, model_version: str, part: int) -> str:
-        return Layout.transform_input(snapshot_id, model_version) + f"products-{part:04d}.jsonl"
+        return ObjectKeys.transform_input(snapshot_id, model_version) + f"products-{part:04d}.jsonl"
 
     @staticmethod
     def transform_output(snapshot_id: str, model_version: str) -> str:
-        return Layout.enrichment(snapshot_id, model_version) + "output/"
+        return ObjectKeys.enrichment(snapshot_id, model_version) + "output/"
 
     @staticmethod
     def transform_output_file(snapshot_id: str, model_version: str, part: int) -> str:
         """SageMaker names a batch output after its input, plus ``.out``."""
-        return Layout.transform_output(snapshot_id, model_version) + f"products-{part:04d}.jsonl.out"
+        return ObjectKeys.transform_output(snapshot_id, model_version) + f"products-{part:04d}.jsonl.out"
 
     @staticmethod
     def transform_order(snapshot_id: str, model_version: str) -> str:
         """Product ids in the order of the transform input's lines."""
-        return Layout.enrichment(snapshot_id, model_version) + "order/product_ids.parquet"
+        return ObjectKeys.enrichment(snapshot_id, model_version) + "order/product_ids.parquet"
 
     @staticmethod
     def projector(snapshot_id: str, model_version: str) -> str:
         """A sample of the enriched catalog as Embedding Projector files (``projector.py``)."""
-        return Layout.enrichment(snapshot_id, model_version) + "projector/"
+        return ObjectKeys.enrichment(snapshot_id, model_version) + "projector/"
 
     @staticmethod
     def projector_sample(snapshot_id: str, model_version: str) -> str:
         """The products ``export_projector`` writes, drawn when the enriched catalog is assembled
         (the export then reads a few thousand rows, not the whole catalog)."""
-        return Layout.enrichment(snapshot_id, model_version) + "projector_sample.parquet"
+        return ObjectKeys.enrichment(snapshot_id, model_version) + "projector_sample.parquet"
 
     @staticmethod
     def carried_over(snapshot_id: str, model_version: str) -> str:
         """Products whose embeddings are taken unchanged from an earlier enriched snapshot of the
         same model, and that snapshot (``from_snapshot``)."""
-        return Layout.enrichment(snapshot_id, model_version) + "carried/product_ids.parquet"
+        return ObjectKeys.enrichment(snapshot_id, model_version) + "carried/product_ids.parquet"
 
     @staticmethod
     def catalog_changes(snapshot_id: str, model_version: str, before_snapshot: str, compared: str) -> str:
         """The prefix of what changed since the enriched catalog of ``before_snapshot``
         (``changes.keep``); ``compared`` names the two catalog objects compared (a digest of
         their ETags)."""
-        return Layout.enrichment(snapshot_id, model_version) + f"changes/from-{before_snapshot}-{compared}/"
+        return ObjectKeys.enrichment(snapshot_id, model_version) + f"changes/from-{before_snapshot}-{compared}/"
 
     @staticmethod
     def enriched_products(snapshot_id: str, model_version: str) -> str:
-        return Layout.enrichment(snapshot_id, model_version) + "enriched/products.parquet"
+        return ObjectKeys.enrichment(snapshot_id, model_version) + "enriched/products.parquet"
 
     # tables/{table}.json: the newest snapshot a DynamoDB table was made equal to
     @staticmethod

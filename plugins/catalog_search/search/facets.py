@@ -34,8 +34,8 @@ def _price_key(low: float | None, high: float | None) -> str:
 
 def tally(sources: list[dict]) -> dict:
     """The same counts as ``read``, from the documents themselves."""
-    counts = {name: Counter() for name in TERM_FACETS}
-    prices = Counter()
+    counts: dict[str, Counter] = {name: Counter() for name in TERM_FACETS}
+    prices: Counter = Counter()
     for source in sources:
         counts["category"].update(source.get("category_path") or [])
         attributes = source.get("attributes") or {}

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from catalog_search.catalog import CATEGORY_SEPARATOR, category_levels
 from catalog_search.settings import ALLOCATIONS, Settings
+from catalog_search.training.catalog import CATEGORY_SEPARATOR, category_levels
 
 SPLITS = ("train", "validation", "test")
 MAX_ROUNDS = 12
@@ -259,8 +259,8 @@ def sample_pairs(catalog: pd.DataFrame, spec: PairSpec) -> PairSample:
 
 def _sample_split(groups: _Groups, budget: int, spec: PairSpec, rng: np.random.Generator):
     """Positives by allocation, hard negatives from siblings, easy negatives to fill the budget."""
-    n_pos = int(round(budget * spec.positive_share))
-    n_hard = int(round((budget - n_pos) * spec.hard_negative_share))
+    n_pos = round(budget * spec.positive_share)
+    n_hard = round((budget - n_pos) * spec.hard_negative_share)
     sizes = groups.sizes
     positives = allocate(sizes, n_pos, spec.allocation, spec.min_per_category)
     weights = _weights(sizes, spec.allocation)
@@ -314,7 +314,7 @@ def _report(pairs: pd.DataFrame, cat_codes: np.ndarray, cat_names: np.ndarray, t
         "positive_share": float(pairs["label"].mean()) if len(pairs) else 0.0,
         "hard_negative_share": float(pairs["hard"].sum() / n_neg) if n_neg else 0.0,
         "by_split": pairs.groupby(["split", "label"]).size().rename("pairs").reset_index().to_dict("records"),
-        "categories": int(len(cat_names)),
+        "categories": len(cat_names),
         "single_product_categories": per_category.loc[per_category["products"] == 1, "category"].tolist(),
         "short_categories": per_category.loc[per_category["achieved_positives"] < per_category["target_positives"], "category"].tolist(),
         "per_category": per_category.to_dict("records"),

@@ -6,50 +6,50 @@ newest (``reinstate_champion``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from catalog_search.errors import NotFound
-from catalog_search.layout import Layout
-from catalog_search.settings import utc_stamp
-from catalog_search.storage import ObjectStore
+from catalog_search.naming import utc_stamp
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.store.object_store import ObjectStore
 
 
 def latest_snapshot(store: ObjectStore) -> str:
-    pointer = store.get_json(Layout.LATEST_SNAPSHOT, default=None)
+    pointer = store.get_json(ObjectKeys.LATEST_SNAPSHOT, default=None)
     if not pointer:
-        raise NotFound(f"no catalog snapshot yet ({store.uri(Layout.LATEST_SNAPSHOT)}): run catalog_refresh first")
+        raise NotFound(f"no catalog snapshot yet ({store.uri(ObjectKeys.LATEST_SNAPSHOT)}): run catalog_refresh first")
     return pointer["snapshot_id"]
 
 
 def advance_snapshot(store: ObjectStore, snapshot_id: str) -> dict:
     """Move catalog/latest.json to this snapshot unless it already names a newer one."""
-    current = store.get_json(Layout.LATEST_SNAPSHOT, default={}).get("snapshot_id", "")
+    current = store.get_json(ObjectKeys.LATEST_SNAPSHOT, default={}).get("snapshot_id", "")
     if snapshot_id >= current:
-        store.put_json(Layout.LATEST_SNAPSHOT, {"snapshot_id": snapshot_id})
+        store.put_json(ObjectKeys.LATEST_SNAPSHOT, {"snapshot_id": snapshot_id})
     return {"snapshot_id": snapshot_id, "latest": max(snapshot_id, current)}
 
 
 def previous_snapshot(store: ObjectStore, snapshot_id: str) -> str | None:
     """The newest validated snapshot older than this one (so a backfill compares with its own past)."""
-    ids = [Layout.snapshot_id_of(prefix) for prefix in store.list_prefixes(Layout.SNAPSHOTS)]
-    older = sorted(i for i in ids if i < snapshot_id and store.exists(Layout.snapshot_validated(i)))
+    ids = [ObjectKeys.snapshot_id_of(prefix) for prefix in store.list_prefixes(ObjectKeys.SNAPSHOTS)]
+    older = sorted(i for i in ids if i < snapshot_id and store.exists(ObjectKeys.snapshot_validated(i)))
     return older[-1] if older else None
 
 
 def champion(store: ObjectStore) -> dict:
-    record = store.get_json(Layout.CHAMPION, default=None)
+    record = store.get_json(ObjectKeys.CHAMPION, default=None)
     if not record:
-        raise NotFound(f"no champion model ({store.uri(Layout.CHAMPION)}): run embedding_training first")
+        raise NotFound(f"no champion model ({store.uri(ObjectKeys.CHAMPION)}): run embedding_training first")
     return record
 
 
 def champion_record(store: ObjectStore, model_version: str) -> dict:
     """The record ``model_version`` was promoted with, to make it the champion again."""
-    record = store.get_json(Layout.model_champion_record(model_version), default=None)
+    record = store.get_json(ObjectKeys.model_champion_record(model_version), default=None)
     if not record:
-        raise NotFound(f"model {model_version} has no champion record ({store.uri(Layout.model_champion_record(model_version))}): "
+        raise NotFound(f"model {model_version} has no champion record ({store.uri(ObjectKeys.model_champion_record(model_version))}): "
                        "it was never promoted, or before promotions kept one; train again, or write its record there "
-                       f"(its metrics are in {store.uri(Layout.model_metrics(model_version))}) and roll back again")
+                       f"(its metrics are in {store.uri(ObjectKeys.model_metrics(model_version))}) and roll back again")
     return record
 
 
@@ -58,34 +58,34 @@ def reinstate_champion(store: ObjectStore, record: dict, snapshot_id: str) -> di
     catalog of ``snapshot_id`` (the one rolled back to) the newest: the next enrichment embeds
     the newest snapshot with it, its challengers are gated against its metrics, and a publish
     without a snapshot publishes nothing of the model rolled back from."""
-    replaced = store.get_json(Layout.CHAMPION, default={}).get("model_version")
-    reinstated = {**record, "reinstated_at": utc_stamp(datetime.now(timezone.utc)), "replaced": replaced}
-    store.put_json(Layout.CHAMPION, reinstated)
-    store.put_json(Layout.LATEST_ENRICHMENT, {"snapshot_id": snapshot_id, "model_version": record["model_version"]})
+    replaced = store.get_json(ObjectKeys.CHAMPION, default={}).get("model_version")
+    reinstated = {**record, "reinstated_at": utc_stamp(datetime.now(UTC)), "replaced": replaced}
+    store.put_json(ObjectKeys.CHAMPION, reinstated)
+    store.put_json(ObjectKeys.LATEST_ENRICHMENT, {"snapshot_id": snapshot_id, "model_version": record["model_version"]})
     return reinstated
 
 
 def latest_enrichment(store: ObjectStore) -> dict:
     """The newest enriched catalog: ``{"snapshot_id", "model_version"}``."""
-    pointer = store.get_json(Layout.LATEST_ENRICHMENT, default=None)
+    pointer = store.get_json(ObjectKeys.LATEST_ENRICHMENT, default=None)
     if not pointer:
-        raise NotFound(f"no enriched catalog yet ({store.uri(Layout.LATEST_ENRICHMENT)}): run catalog_enrichment first")
+        raise NotFound(f"no enriched catalog yet ({store.uri(ObjectKeys.LATEST_ENRICHMENT)}): run catalog_enrichment first")
     return pointer
 
 
 def advance_enrichment(store: ObjectStore, snapshot_id: str, model_version: str) -> None:
     """A newer snapshot moves the pointer; for the same snapshot, only the champion's enrichment
     does (model versions end in a hash, so their names say nothing about which is newer)."""
-    current = store.get_json(Layout.LATEST_ENRICHMENT, default={}).get("snapshot_id", "")
-    champion_version = store.get_json(Layout.CHAMPION, default={}).get("model_version")
+    current = store.get_json(ObjectKeys.LATEST_ENRICHMENT, default={}).get("snapshot_id", "")
+    champion_version = store.get_json(ObjectKeys.CHAMPION, default={}).get("model_version")
     if snapshot_id > current or (snapshot_id == current and model_version == champion_version):
-        store.put_json(Layout.LATEST_ENRICHMENT, {"snapshot_id": snapshot_id, "model_version": model_version})
+        store.put_json(ObjectKeys.LATEST_ENRICHMENT, {"snapshot_id": snapshot_id, "model_version": model_version})
 
 
 def latest_enrichment_before(store: ObjectStore, snapshot_id: str, model_version: str) -> str | None:
     """The newest snapshot older than ``snapshot_id`` that this model enriched (None: none)."""
-    earlier = sorted((p[len(Layout.ENRICHMENTS):].rstrip("/") for p in store.list_prefixes(Layout.ENRICHMENTS)), reverse=True)
+    earlier = sorted((p[len(ObjectKeys.ENRICHMENTS):].rstrip("/") for p in store.list_prefixes(ObjectKeys.ENRICHMENTS)), reverse=True)
     for candidate in (s for s in earlier if s < snapshot_id):
-        if store.exists(Layout.enriched_products(candidate, model_version)):
+        if store.exists(ObjectKeys.enriched_products(candidate, model_version)):
             return candidate
     return None

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import itertools
 import json
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from collections.abc import Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from catalog_search.catalog import CATEGORY_SEPARATOR
-from catalog_search.changes import as_matrix, row_norms
 from catalog_search.errors import NotFound, PermanentError
-from catalog_search.settings import short_hash, slug
+from catalog_search.naming import short_hash, slug
+from catalog_search.store.changes import as_matrix, row_norms
+from catalog_search.training.catalog import CATEGORY_SEPARATOR
 
 
 class IndexValidationFailed(PermanentError):
@@ -47,7 +48,7 @@ class IndexShape:
 LOAD_SETTINGS = {"number_of_replicas": 0, "refresh_interval": "-1",
                  "translog": {"durability": "async", "flush_threshold_size": "1gb"}}
 SERVING_SETTINGS = {"refresh_interval": "1s", "translog": {"durability": "request", "flush_threshold_size": "512mb"}}
-BULK_RETRIES = {"max_retries": 6, "initial_backoff": 1, "max_backoff": 30}  # on 429 (node busy)
+BULK_RETRIES: dict[str, Any] = {"max_retries": 6, "initial_backoff": 1, "max_backoff": 30}  # on 429 (node busy)
 BULK_CHUNK = 500  # documents a bulk request
 BULK_THREADS = 2  # bulk requests in flight
 
@@ -183,9 +184,9 @@ def _bulk(client: Any, name: str, actions: Iterable[dict]) -> int:
         return helpers.bulk(client, chunk, chunk_size=len(chunk), request_timeout=120, raise_on_error=False, **BULK_RETRIES)
 
     def failed(results: list) -> list:  # a delete of a document that is not there leaves what a delete wants
-        return [r for r in results if not (r.get("delete", {}).get("status") == 404)]
+        return [r for r in results if r.get("delete", {}).get("status") != 404]
 
-    ok, errors, in_flight = 0, [], set()
+    ok, errors, in_flight = 0, list[dict](), set[Future]()
     with ThreadPoolExecutor(max_workers=BULK_THREADS) as pool:
         for chunk in _chunks(actions, BULK_CHUNK):
             if len(in_flight) >= BULK_THREADS:
@@ -351,6 +352,7 @@ def swap_alias(client: Any, alias: str, new_index: str) -> SwapResult:
         return SwapResult(alias, new_index, previous, False, "already live")
     newer = newer_live_snapshot(client, alias, new_index)
     if newer is not None:
+        assert previous is not None  # a newer snapshot is live: there is a live index
         return SwapResult(alias, previous, previous, False, f"live index holds newer snapshot {newer} than "
                                                             f"{index_meta(client, new_index).get('snapshot_id', '')} (backfill)")
     _move_alias(client, alias, previous, new_index)

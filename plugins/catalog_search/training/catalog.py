@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from catalog_search.errors import BadInput
-from catalog_search.settings import short_hash
+from catalog_search.naming import short_hash
 
 REQUIRED_COLUMNS = ("product_id", "title", "category")
 OPTIONAL_COLUMNS = ("description", "brand", "price", "currency", "vendor", "attributes")

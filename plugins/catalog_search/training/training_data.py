@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from catalog_search import pairs as pair_sampling
-from catalog_search import tokenizer
 from catalog_search.settings import Settings
+from catalog_search.training import pairs as pair_sampling
+from catalog_search.training import tokenizer
 
 PAIRS_FILE = "pairs.parquet"
 EVALUATION_FILE = "evaluation_pairs.parquet"  # the test channel's pairs, as text: the frozen evaluation set's form
@@ -30,7 +30,17 @@ class TrainingDataSpec:
     vocab_max_size: int = Settings.vocab_max_size
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "TrainingDataSpec":
+    def from_settings(cls, settings: Settings) -> TrainingDataSpec:
+        """The spec the settings describe (the pipeline's: ``CATALOG_SEARCH_PAIRS``, …)."""
+        pairs = pair_sampling.PairSpec(
+            pairs=settings.pairs, positive_share=settings.positive_share, hard_negative_share=settings.hard_negative_share,
+            allocation=settings.allocation, min_per_category=settings.min_per_category, level=settings.category_level,
+            validation_share=settings.validation_share, test_share=settings.test_share, seed=settings.pair_seed,
+        )
+        return cls(pairs, settings.max_seq_len, settings.vocab_min_count, settings.vocab_max_size)
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> TrainingDataSpec:
         return cls(pair_sampling.PairSpec(**raw.get("pairs", {})), **{k: v for k, v in raw.items() if k != "pairs"})
 
     def to_arguments(self) -> list[str]:
@@ -42,7 +52,7 @@ class TrainingDataSpec:
         return [part for name, value in fields.items() for part in (SPEC_OPTION, f"{name}={json.dumps(value)}")]
 
     @classmethod
-    def from_arguments(cls, items: list[str]) -> "TrainingDataSpec":
+    def from_arguments(cls, items: list[str]) -> TrainingDataSpec:
         """The spec of ``to_arguments``'s ``NAME=JSON`` items (fields not given keep their defaults)."""
         raw: dict = {}
         for item in items:

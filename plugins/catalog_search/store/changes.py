@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from catalog_search.layout import Layout
+from catalog_search.store.object_keys import ObjectKeys
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,9 @@ def kept_changes(store, before_snapshot: str, snapshot_id: str, model_version: s
     """Where the changes from ``before_snapshot``'s enriched catalog to this snapshot's are kept
     (a prefix: ``keep``): found once a night, by whichever stage has both catalogs first. The key
     names the ETags of both catalog objects, so a catalog written again is compared again."""
-    compared = hashlib.sha256((store.etag(Layout.enriched_products(before_snapshot, model_version))
-                               + store.etag(Layout.enriched_products(snapshot_id, model_version))).encode())
-    return Layout.catalog_changes(snapshot_id, model_version, before_snapshot, compared.hexdigest()[:16])
+    compared = hashlib.sha256((store.etag(ObjectKeys.enriched_products(before_snapshot, model_version))
+                               + store.etag(ObjectKeys.enriched_products(snapshot_id, model_version))).encode())
+    return ObjectKeys.catalog_changes(snapshot_id, model_version, before_snapshot, compared.hexdigest()[:16])
 
 
 def keep(store, key: str, found: CatalogChanges) -> None:
@@ -77,7 +77,7 @@ def kept(store, key: str) -> CatalogChanges:
     thousand rows, without the catalogs they were found in."""
     kinds = store.get_parquet(key + "kinds.parquet")
     rows = store.get_parquet(key + "rows.parquet")
-    of_kind = {kind: ids for kind, ids in kinds.groupby("change")["product_id"]}
+    of_kind = {kind: ids for kind, ids in kinds.groupby("change")["product_id"]}  # noqa: C416 (dict() would call the group's .keys)
     ids = rows["product_id"].astype(str)
     empty = pd.Series(dtype=str)
     rewrite = is_in(ids, pd.concat([of_kind.get("new", empty), of_kind.get("changed", empty)]))

@@ -11,8 +11,8 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)

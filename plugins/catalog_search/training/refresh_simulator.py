@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from catalog_search.catalog import CATEGORY_SEPARATOR
+from catalog_search.training.catalog import CATEGORY_SEPARATOR
 
 DONOR_TRIES = 8  # other products of the category tried for a word that fits
 
@@ -137,7 +137,9 @@ class _Listings:
             words[0] = lead
         named = [k for k, v in attrs.items() if isinstance(v, str) and v and _span(words, v.split()) is not None]
         for key in (named[i] for i in rng.permutation(len(named))):
-            start, stop = _span(words, attrs[key].split())
+            span = _span(words, attrs[key].split())
+            assert span is not None  # ``named`` holds the attributes the title spells
+            start, stop = span
             for _ in range(DONOR_TRIES):
                 value = self.attrs(self.donor(row, rng)).get(key)
                 rest = {_stem(w) for w in words[:start] + words[stop:]}

@@ -27,15 +27,15 @@ import csv
 import json
 import logging
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from catalog_search.catalog import CANONICAL_COLUMNS, CATEGORY_SEPARATOR
 from catalog_search.errors import BadInput
+from catalog_search.training.catalog import CANONICAL_COLUMNS, CATEGORY_SEPARATOR
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class JudgingRule:
     also_meets: tuple[tuple[str, str, frozenset[str]], ...] = ()
 
     @classmethod
-    def parse(cls, fields: Sequence[str], also_meets: Sequence[str] = ()) -> "JudgingRule":
+    def parse(cls, fields: Sequence[str], also_meets: Sequence[str] = ()) -> JudgingRule:
         """From ``column=field`` items and ``column:value=wanted|wanted`` items (the settings'
         ``JUDGING_FIELDS`` and ``JUDGING_ALSO_MEETS``)."""
         pairs = []
@@ -83,7 +83,7 @@ class JudgingRule:
         return cls(tuple(pairs), tuple(extra))
 
     @classmethod
-    def from_settings(cls, settings) -> "JudgingRule":
+    def from_settings(cls, settings) -> JudgingRule:
         return cls.parse(settings.judging_fields, settings.judging_also_meets)
 
     @property
@@ -109,7 +109,7 @@ class JudgingRule:
 def catalog_columns(rule: JudgingRule) -> list[str]:
     """The catalog columns a rule reads (to read no more of a snapshot than that)."""
     named = {catalog_field.partition(".")[0] for _, catalog_field in rule.fields}
-    return ["product_id", "category", "attributes"] + sorted(named & set(CANONICAL_COLUMNS) - {"product_id", "category", "attributes"})
+    return ["product_id", "category", "attributes", *sorted(named & set(CANONICAL_COLUMNS) - {"product_id", "category", "attributes"})]
 
 
 def _meets(values: pd.Series, accepted: frozenset[str]) -> np.ndarray:
@@ -138,7 +138,7 @@ def field_values(catalog: pd.DataFrame, catalog_fields: Iterable[str]) -> dict[s
             if parsed is None:
                 raw = catalog["attributes"] if "attributes" in catalog.columns else pd.Series([None] * len(catalog), index=catalog.index)
                 parsed = raw.map(lambda a: json.loads(a) if a else {})
-            out[name] = parsed.map(lambda attrs: _fold(str(attrs.get(name, ""))))
+            out[name] = parsed.map(lambda attrs, name=name: _fold(str(attrs.get(name, ""))))
     return out
 
 
@@ -180,10 +180,6 @@ class QuerySet:
     rule: JudgingRule | None = None
     wants: dict[str, dict[str, frozenset[str]]] = field(default_factory=dict)
     qrels: dict[str, dict[str, int]] | None = None
-
-    @property
-    def needs_catalog(self) -> bool:
-        return self.rule is not None
 
     def judge(self, catalog: pd.DataFrame | None = None) -> Judgments:
         """Judgments of this set's queries on ``catalog`` (product_id, category, attributes, …;

@@ -7,7 +7,7 @@ the step that swaps the alias, after the gate; and a model trained by SageMaker 
 this process could run. So the gate embeds its known, fixed queries the way the catalog was
 embedded: one transform job of the model over their token ids (run by the configured runner,
 named after the model and the ids, skipped when its output exists). The resulting encoder has
-the ``vocab``/``max_seq_len``/``embed_ids`` interface of ``query_terms.QueryVectors``.
+the ``vocab``/``max_seq_len``/``embed_ids`` interface of ``search.terms.QueryVectors``.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from catalog_search import sagemaker_jobs, tokenizer
-from catalog_search.encoder import model_vocabulary
-from catalog_search.layout import Layout
-from catalog_search.query_terms import Speller, analyze
-from catalog_search.runners import runner_for
-from catalog_search.settings import job_name, short_hash
+from catalog_search.naming import job_name, short_hash
+from catalog_search.sagemaker import job_requests
+from catalog_search.sagemaker.local_runner import runner_for
+from catalog_search.search.terms import Speller, analyze
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.training import tokenizer
+from catalog_search.training.encoder import model_vocabulary
 
 SEQUENCES_FILE = "sequences.jsonl"
 
@@ -67,7 +68,7 @@ def embed_sequences(clients, model_version: str, sequences: list[list[int]], pur
     if not sequences:
         return np.empty((0, 0), dtype=np.float32)
     store = clients.store
-    prefix = Layout.batch_embeddings(model_version, _key(model_version, sequences, purpose))
+    prefix = ObjectKeys.batch_embeddings(model_version, _key(model_version, sequences, purpose))
     output = f"{prefix}output/{SEQUENCES_FILE}.out"  # SageMaker names a batch output after its input
     if not store.exists(output):
         runner_for(clients).transform(transform_request(clients, model_version, sequences, purpose))
@@ -85,14 +86,14 @@ def transform_request(clients, model_version: str, sequences: list[list[int]], p
     key = _key(model_version, sequences, purpose)
     path = clients.settings.work_dir / "batch-embeddings" / model_version / key / SEQUENCES_FILE
     tokenizer.write_inference_jsonl(sequences, path)
-    store.upload_file(path, f"{Layout.batch_embeddings(model_version, key)}input/{SEQUENCES_FILE}")
+    store.upload_file(path, f"{ObjectKeys.batch_embeddings(model_version, key)}input/{SEQUENCES_FILE}")
     return sequences_transform_request(clients.settings, store, model_version, key, purpose)
 
 
 def sequences_transform_request(settings, store, model_version: str, key: str, purpose: str) -> dict:
-    """The CreateTransformJob request of the sequences uploaded under ``Layout.batch_embeddings``."""
-    prefix = Layout.batch_embeddings(model_version, key)
-    return sagemaker_jobs.transform_job_config(job_name(purpose, model_version, key), model_version,
+    """The CreateTransformJob request of the sequences uploaded under ``ObjectKeys.batch_embeddings``."""
+    prefix = ObjectKeys.batch_embeddings(model_version, key)
+    return job_requests.transform_job_config(job_name(purpose, model_version, key), model_version,
                                                store.uri(f"{prefix}input/"), store.uri(f"{prefix}output/"),
                                                settings.transform_instance_type)
 

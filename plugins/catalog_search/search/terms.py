@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from catalog_search.tokenizer import PAD, UNK, tokenize
+from catalog_search.training.tokenizer import PAD, UNK, tokenize
 
 MIN_TYPO_LENGTH = 4  # shorter words have too many neighbours one edit away
 
@@ -113,18 +113,18 @@ class QueryVectors:
         self._spellers: dict[str, Speller] = {}
 
     @classmethod
-    def from_store(cls, store, cache_dir) -> "QueryVectors":
+    def from_store(cls, store, cache_dir) -> QueryVectors:
         """With each model's encoder loaded from its model.tar.gz in the object store."""
-        from catalog_search.encoder import ModelEncoders
+        from catalog_search.training.encoder import ModelEncoders
 
         return cls(ModelEncoders(store, cache_dir))
 
     @classmethod
-    def for_clients(cls, clients) -> "QueryVectors":
+    def for_clients(cls, clients) -> QueryVectors:
         """The encoder the settings choose: in this process, or the SageMaker endpoint (query_endpoint)."""
         settings = clients.settings
         if settings.query_encoder == "endpoint":
-            from catalog_search.query_endpoint import EndpointEncoders
+            from catalog_search.sagemaker.query_endpoint import EndpointEncoders
 
             return cls(EndpointEncoders(clients.store, clients.make_aws("sagemaker-runtime"), settings.query_endpoint))
         return cls.from_store(clients.store, settings.work_dir / "query-encoder")

@@ -20,12 +20,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
 
-from catalog_search import search as search_lib
 from catalog_search.clients import Clients
-from catalog_search.errors import BadInput, EncoderUnavailable, ErrorKind, NotFound, classify
-from catalog_search.index import index_meta, live_index
-from catalog_search.query_terms import QueryVectors
+from catalog_search.errors import BadInput, EncoderUnavailable, ErrorKind, NotFound, classify, missing_configuration
+from catalog_search.search import query as search_lib
+from catalog_search.search.terms import QueryVectors
 from catalog_search.settings import SEARCH_MODES, Settings
+from catalog_search.store.index import index_meta, live_index
 
 log = logging.getLogger(__name__)
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "web" / "templates"))
@@ -44,7 +44,7 @@ class Service:
     query_vectors: QueryVectors
 
     @classmethod
-    def from_clients(cls, clients: Clients) -> "Service":
+    def from_clients(cls, clients: Clients) -> Service:
         return cls(clients.settings, clients.opensearch, QueryVectors.for_clients(clients))
 
     def search(self, request: search_lib.SearchRequest) -> dict:
@@ -130,6 +130,9 @@ def create_app(service_factory=None) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def failed(request: Request, err: Exception):
+        if missing_configuration(err):
+            log.error("not configured (%s): %s", request.url.path, missing_configuration(err))
+            return JSONResponse(status_code=503, content={"detail": f"the search service is not configured: {missing_configuration(err)}"})
         if classify(err) is ErrorKind.TRANSIENT:
             log.warning("service unavailable on %s: %s", request.url.path, err)
             return JSONResponse(status_code=503, content={"detail": _unavailable(err)})

@@ -1,12 +1,11 @@
-"""SageMaker jobs run locally with the same artifacts, and the naming that makes them re-runnable.
+"""SageMaker jobs run locally with the same artifacts.
 
-``LocalRunner`` takes the request dicts of ``sagemaker_jobs`` and returns dicts shaped like
+``LocalRunner`` takes the request dicts of ``job_requests`` and returns dicts shaped like
 DescribeProcessingJob / DescribeTrainingJob / DescribeTransformJob, so everything downstream is
 one path: it lays out SageMaker's ``/opt/ml`` folders, runs the job's entry point in a
 subprocess (a Processing job's from its code input, the others from ``include/jobs/``), and
-writes outputs, model.tar.gz and ``.out`` files where SageMaker would. On AWS the DAGs' jobs go through
-the provider's operators (``sagemaker_operators``); ``SageMakerRunner`` runs the one short job
-a task waits for itself. ``attempt_name`` decides, for both, under which name a try runs.
+writes outputs, model.tar.gz and ``.out`` files where SageMaker would. ``runner_for`` picks it
+or ``jobs.SageMakerRunner``, as ``CATALOG_SEARCH_RUNNER`` says.
 """
 
 from __future__ import annotations
@@ -20,41 +19,14 @@ import sys
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any
 
-from catalog_search.errors import PermanentError
-from catalog_search.sagemaker_jobs import PROCESSING_ROOT
+from catalog_search.sagemaker.job_requests import PROCESSING_ROOT
+from catalog_search.sagemaker.jobs import JobFailed, Runner, SageMakerRunner
 from catalog_search.settings import POOLED_OUTPUTS
-from catalog_search.storage import ObjectStore
+from catalog_search.store.object_store import ObjectStore
 
 METRIC_LINE = re.compile(r"^#metric (?P<name>[\w:]+)=(?P<value>[-+0-9.eE]+|nan|inf)$", re.MULTILINE)
-
-
-class JobFailed(PermanentError):
-    """A training or transform job failed; the message carries its failure reason and log."""
-
-
-class Runner(Protocol):
-    def transform(self, config: dict) -> dict: ...
-
-
-def described(describe: Callable[[str], dict], name: str) -> dict | None:
-    """A SageMaker resource's description, or None when it does not exist (SageMaker answers
-    ValidationException); any other error (throttling, access) is raised."""
-    from botocore.exceptions import ClientError
-
-    try:
-        return describe(name)
-    except ClientError as err:
-        if err.response.get("Error", {}).get("Code") == "ValidationException":
-            return None
-        raise
-
-
-def register_model(sagemaker: Any, config: dict) -> str:
-    """CreateModel, once: a retried task finds the model it registered before."""
-    found = described(lambda name: sagemaker.describe_model(ModelName=name), config["ModelName"])
-    return found["ModelArn"] if found else sagemaker.create_model(**config)["ModelArn"]
 
 
 class LocalRunner:
@@ -66,7 +38,7 @@ class LocalRunner:
         self.jobs_dir, self.pooled_output = Path(jobs_dir), pooled_output
 
     @classmethod
-    def for_clients(cls, clients) -> "LocalRunner":
+    def for_clients(cls, clients) -> LocalRunner:
         settings = clients.settings
         return cls(clients.s3, clients.sagemaker, settings.work_dir, settings.include_dir / "jobs",
                    pooled_output=settings.local_pooled_output)
@@ -108,7 +80,7 @@ class LocalRunner:
         for output in outputs:
             Path(local(output["S3Output"]["LocalPath"])).mkdir(parents=True, exist_ok=True)
         app = config["AppSpecification"]
-        interpreter, *command = app["ContainerEntrypoint"] + app.get("ContainerArguments", [])
+        _interpreter, *command = app["ContainerEntrypoint"] + app.get("ContainerArguments", [])
         environment = {k: ":".join(local(p) for p in v.split(":")) for k, v in config.get("Environment", {}).items()}
         self._run_command([self.python, *map(local, command)], root / "processing.log", environment)
         for output in outputs:
@@ -128,7 +100,7 @@ class LocalRunner:
         stdout = self._run("object2vec_train.py", ["--ml-root", str(ml), "--pooled-output", self.pooled_output], ml / "training.log")
         metrics = [{"MetricName": m["name"], "Value": float(m["value"])} for m in METRIC_LINE.finditer(stdout)]
         # SageMaker's own naming of training output, whatever the bucket layout; with our request
-        # it is Layout.model_artifact(name) (checked by the stage tests).
+        # it is ObjectKeys.model_artifact(name) (checked by the stage tests).
         store, prefix = self._store(config["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{name}/output/")
         tarball = ml / "output/model.tar.gz"
         tarball.parent.mkdir(parents=True, exist_ok=True)
@@ -176,43 +148,3 @@ def runner_for(clients) -> Runner:
     if settings.runner == "local":
         return LocalRunner.for_clients(clients)
     return SageMakerRunner(clients.sagemaker_hook)
-
-
-JOB_NAME_MAX = 63
-MAX_ATTEMPTS = 9
-ENDED_BADLY = ("Failed", "Stopped")
-
-
-def attempt_name(describe: Callable[[str], dict], name: str, status_key: str) -> tuple[str, dict | None]:
-    """The name this try's job runs under, and the job found under it (None: start it there).
-
-    Deterministic names let a retried task find the job it started; but a job that Failed or
-    was Stopped keeps its name forever (SageMaker never reuses one), so the next try moves on to
-    ``{name}-a2``, ``-a3`` …: the first name that is free or holds a job that did not end badly."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        suffix = "" if attempt == 1 else f"-a{attempt}"
-        candidate = name[: JOB_NAME_MAX - len(suffix)] + suffix
-        found = described(describe, candidate)
-        if found is None or found[status_key] not in ENDED_BADLY:
-            return candidate, found
-    raise JobFailed(f"SageMaker job {name}: {MAX_ATTEMPTS} attempts failed or were stopped; read their FailureReason "
-                    f"in the SageMaker console, fix the cause, then run again for a new run id")
-
-
-class SageMakerRunner:
-    """Runs a short transform job on SageMaker and waits for it in the task (the pre-swap gate's
-    query vectors); the DAGs' long jobs go through ``sagemaker_operators`` and defer instead."""
-
-    def __init__(self, hook: Any, check_interval: int = 30):
-        self.hook, self.check_interval = hook, check_interval
-
-    def transform(self, config: dict) -> dict:
-        name, found = attempt_name(self.hook.describe_transform_job, config["TransformJobName"], "TransformJobStatus")
-        if found is None:
-            self.hook.create_transform_job({**config, "TransformJobName": name}, wait_for_completion=False)
-        if found is None or found["TransformJobStatus"] in self.hook.non_terminal_states:
-            self.hook.check_status(name, "TransformJobStatus", self.hook.describe_transform_job, self.check_interval)
-        description = self.hook.describe_transform_job(name)
-        if description["TransformJobStatus"] != "Completed":
-            raise JobFailed(f"transform job {name}: {description.get('FailureReason', description['TransformJobStatus'])}")
-        return description

@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from catalog_search import sagemaker_jobs
-from catalog_search.encoder import model_vocabulary
 from catalog_search.errors import EncoderUnavailable, PermanentError
-from catalog_search.runners import described
-from catalog_search.settings import Settings, job_name
-from catalog_search.storage import ObjectStore
+from catalog_search.naming import job_name
+from catalog_search.sagemaker import job_requests
+from catalog_search.sagemaker.jobs import described
+from catalog_search.settings import Settings
+from catalog_search.store.object_store import ObjectStore
+from catalog_search.training.encoder import model_vocabulary
 
 JSON = "application/json"
 IN_SERVICE = "InService"
@@ -48,7 +49,7 @@ def deploy(hook: Any, settings: Settings, model_version: str, check_interval: in
     started twice; an endpoint already serving the model is left alone."""
     name, config_name = settings.query_endpoint, endpoint_config_name(model_version)
     if described(hook.describe_endpoint_config, config_name) is None:
-        hook.create_endpoint_config(sagemaker_jobs.endpoint_config_config(settings, config_name, model_version))
+        hook.create_endpoint_config(job_requests.endpoint_config_config(settings, config_name, model_version))
     request = endpoint_request(settings, model_version)
     current = described(hook.describe_endpoint, name)
     if current is not None and current["EndpointStatus"] in hook.endpoint_non_terminal_states:
@@ -84,7 +85,7 @@ def _wait(hook: Any, name: str, check_interval: int) -> dict:
 
 @dataclass
 class EndpointEncoder:
-    """The encoder interface of ``query_terms.QueryVectors`` (``vocab``, ``max_seq_len``,
+    """The encoder interface of ``search.terms.QueryVectors`` (``vocab``, ``max_seq_len``,
     ``embed_ids``), answered by the endpoint."""
 
     runtime: Any  # a boto3 sagemaker-runtime client

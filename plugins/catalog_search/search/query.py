@@ -9,7 +9,7 @@ without the neural-search plugin; pages are cut from the fused list. Filters app
 
 The query vector comes from the model that built the index (its ``_meta.model_version``), so query
 and catalog vectors always match; the caller passes ``query_vectors(model_version, text)``
-(``query_terms.QueryVectors``). A query with no word the model knows gets no vector: k-NN
+(``search.terms.QueryVectors``). A query with no word the model knows gets no vector: k-NN
 returns nothing and the combined modes fall back to keywords, and the response says so. So do
 the combined modes when the encoder is unavailable (``EncoderUnavailable``); k-NN then raises it.
 
@@ -19,14 +19,15 @@ Requests are checked when they are made, before any service is called: a bad one
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from catalog_search import facets
 from catalog_search.errors import BadInput, EncoderUnavailable, NotFound
-from catalog_search.index import index_meta, live_index
+from catalog_search.search import facets
 from catalog_search.settings import SEARCH_MODES, Settings
-from catalog_search.tokenizer import tokenize
+from catalog_search.store.index import index_meta, live_index
+from catalog_search.training.tokenizer import tokenize
 
 MODES = SEARCH_MODES
 FUSED_MODES = ("normalized", "rrf")
@@ -110,7 +111,8 @@ def _price_range(value: str) -> list[float | None]:
         raise BadInput(f"price filter {value!r}: bounds must be numbers, e.g. price=10..49.99") from None
     if any(b is not None and (b != b or b < 0) for b in bounds):
         raise BadInput(f"price filter {value!r}: bounds must be numbers ≥ 0")
-    if None not in bounds and bounds[0] > bounds[1]:
+    low_bound, high_bound = bounds
+    if low_bound is not None and high_bound is not None and low_bound > high_bound:
         raise BadInput(f"price filter {value!r}: the low bound is above the high bound")
     return bounds
 
@@ -247,6 +249,7 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
         if request.with_facets:
             result["facets"] = facets.read(response["aggregations"])
         return result
+    assert vector is not None  # a fused mode without a vector fell back to keywords above
     fused = _fused(client, index, request, vector)
     start = (request.page - 1) * request.size
     result = _response(fused[start : start + request.size], len(fused), info)

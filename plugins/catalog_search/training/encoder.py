@@ -19,9 +19,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from catalog_search.layout import Layout
-from catalog_search.storage import ObjectStore
-from catalog_search.tokenizer import encode
+from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.store.object_store import ObjectStore
+from catalog_search.training.tokenizer import encode
 
 MODEL_WEIGHTS = "model.npz"
 MODEL_META = "model-meta.json"
@@ -44,6 +44,11 @@ class Encoder:
     def dim(self) -> int:
         raise NotImplementedError
 
+    @classmethod
+    def load(cls, w: dict, meta: dict, vocab: dict) -> Encoder:
+        """The network's encoder from model.npz's arrays and model-meta.json."""
+        raise NotImplementedError
+
     def embed_ids(self, sequences: list[list[int]]) -> np.ndarray:
         out = np.empty((len(sequences), self.dim), dtype=np.float32)
         for start in range(0, len(sequences), CHUNK):
@@ -61,7 +66,7 @@ class Encoder:
         return self.embed_ids([encode(t, self.vocab, self.max_seq_len) for t in texts])
 
     @classmethod
-    def from_dir(cls, model_dir: Path) -> "Encoder":
+    def from_dir(cls, model_dir: Path) -> Encoder:
         weights = dict(np.load(Path(model_dir) / MODEL_WEIGHTS))
         meta = json.loads((Path(model_dir) / MODEL_META).read_text())
         vocab = json.loads((Path(model_dir) / VOCAB).read_text())
@@ -71,7 +76,7 @@ class Encoder:
         return NETWORKS[network].load(weights, meta, vocab)
 
     @classmethod
-    def from_tarball(cls, data: bytes, extract_to: Path) -> "Encoder":
+    def from_tarball(cls, data: bytes, extract_to: Path) -> Encoder:
         extract_to.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(extract_to, filter="data")
@@ -98,7 +103,7 @@ class PooledEmbedding(Encoder):
         return pooled @ self.projection_weight.T + self.projection_bias
 
     @classmethod
-    def load(cls, w: dict, meta: dict, vocab: dict) -> "PooledEmbedding":
+    def load(cls, w: dict, meta: dict, vocab: dict) -> PooledEmbedding:
         return cls(w["token_embedding"], vocab, int(meta["max_seq_len"]), w.get("projection_weight"), w.get("projection_bias"))
 
 
@@ -128,7 +133,7 @@ class HierarchicalCNN(Encoder):
         return x.max(1)  # ReLU outputs are ≥ 0, so the zeroed windows never win
 
     @classmethod
-    def load(cls, w: dict, meta: dict, vocab: dict) -> "HierarchicalCNN":
+    def load(cls, w: dict, meta: dict, vocab: dict) -> HierarchicalCNN:
         layers = range(int(meta["layers"]))
         return cls(w["token_embedding"], vocab, int(meta["max_seq_len"]),
                    [w[f"conv{k}_weight"] for k in layers], [w[f"conv{k}_bias"] for k in layers])
@@ -169,11 +174,12 @@ class BiLSTM(Encoder):
         return np.concatenate(finals, axis=1)
 
     @classmethod
-    def load(cls, w: dict, meta: dict, vocab: dict) -> "BiLSTM":
+    def load(cls, w: dict, meta: dict, vocab: dict) -> BiLSTM:
         def direction(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             return w[f"{name}_weight_ih"], w[f"{name}_weight_hh"], w[f"{name}_bias"]
 
-        layers = [(direction(f"lstm_l{k}_forward"), direction(f"lstm_l{k}_backward")) for k in range(int(meta["layers"]))]
+        layers: list[tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]] = [
+            (direction(f"lstm_l{k}_forward"), direction(f"lstm_l{k}_backward")) for k in range(int(meta["layers"]))]
         return cls(w["token_embedding"], vocab, int(meta["max_seq_len"]), layers)
 
 
@@ -184,7 +190,7 @@ def model_vocabulary(store: ObjectStore, model_version: str) -> tuple[dict[str, 
     """The vocabulary and ``max_seq_len`` a model was trained with, from its training data (the
     auxiliary channel's vocab.json, the request's ``enc0_max_seq_len``). It does not depend on
     the model's own files, which differ between SageMaker's Object2Vec and the local trainer."""
-    lineage = store.get_json(Layout.model_lineage(model_version))
+    lineage = store.get_json(ObjectKeys.model_lineage(model_version))
     data, prefix = ObjectStore.at(store.s3, lineage["training_uri"])
     return data.get_json(f"{prefix}auxiliary/{VOCAB}"), int(lineage["hyperparameters"]["enc0_max_seq_len"])
 
@@ -211,6 +217,6 @@ class ModelEncoders:
 
     def __call__(self, model_version: str) -> Encoder:
         if model_version not in self._encoders:
-            data = self.store.get_bytes(Layout.model_artifact(model_version))
+            data = self.store.get_bytes(ObjectKeys.model_artifact(model_version))
             self._encoders[model_version] = Encoder.from_tarball(data, self.cache_dir / model_version)
         return self._encoders[model_version]

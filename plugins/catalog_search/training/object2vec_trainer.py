@@ -5,7 +5,7 @@
 Runs inside ``include/jobs/object2vec_train.py`` with SageMaker's channel folders. torch is
 imported here, at module level: only the training job (and its tests) import this module.
 ``build_encoder`` and ``export`` make and save an encoder without training, so that tests can
-compare it with the numpy ``catalog_search.encoder`` that serves it.
+compare it with the numpy ``catalog_search.training.encoder`` that serves it.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from catalog_search.encoder import MODEL_META, MODEL_WEIGHTS, VOCAB
-from catalog_search.sagemaker_jobs import hyperparameter_values
+from catalog_search.sagemaker.job_requests import hyperparameter_values
 from catalog_search.settings import ENCODER_NETWORKS, POOLED_OUTPUTS, Settings
+from catalog_search.training.encoder import MODEL_META, MODEL_WEIGHTS, VOCAB
 
 # The values and types of every hyperparameter come from the training request's own defaults;
 # the seed is the local trainer's (Object2Vec has none).
@@ -37,7 +38,7 @@ def hyperparameters(raw: dict[str, str]) -> dict:
     for key, value in raw.items():
         default = DEFAULTS.get(key)
         numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-        params[key] = type(default)(value) if numeric and not (key == "enc0_layers" and value == "auto") else value
+        params[key] = type(default)(value) if numeric and not (key == "enc0_layers" and value == "auto") else value  # type: ignore[misc]
     network = params["enc0_network"]
     if network not in ENCODER_NETWORKS:
         raise ValueError(f"the local trainer implements enc0_network {', '.join(ENCODER_NETWORKS)}; got {network!r}")
@@ -67,6 +68,10 @@ class Enc0(nn.Module):
     @property
     def dim(self) -> int:
         """The length of the vectors ``forward`` returns."""
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[n, T, token_dim] token vectors (zero past each length) and lengths ≥ 1 → [n, dim]."""
         raise NotImplementedError
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
@@ -116,10 +121,13 @@ class HierarchicalCNN(Enc0):
 
     @property
     def dim(self) -> int:
-        return self.convs[-1].out_channels
+        return self._convs()[-1].out_channels
+
+    def _convs(self) -> list[nn.Conv1d]:
+        return cast(list[nn.Conv1d], list(self.convs))
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        for conv in self.convs:
+        for conv in self._convs():
             if x.shape[1] < self.width:
                 x = nn.functional.pad(x, (0, 0, 0, self.width - x.shape[1]))
             x = torch.relu(conv(x.transpose(1, 2))).transpose(1, 2)
@@ -129,8 +137,8 @@ class HierarchicalCNN(Enc0):
 
     def weights(self) -> dict[str, np.ndarray]:
         out = super().weights()
-        for k, conv in enumerate(self.convs):
-            out[f"conv{k}_weight"], out[f"conv{k}_bias"] = _array(conv.weight), _array(conv.bias)
+        for k, conv in enumerate(self._convs()):
+            out[f"conv{k}_weight"], out[f"conv{k}_bias"] = _array(conv.weight), _array(cast(torch.Tensor, conv.bias))
         return out
 
 
@@ -179,7 +187,7 @@ def build_encoder(params: dict, vocab_size: int, pooled_output: str = POOLED_OUT
 def export(encoder: Enc0, params: dict, vocab: dict[str, int], model_dir: Path, metrics: dict | None = None) -> None:
     """model.npz (the network's weights), model-meta.json (network and shapes) and vocab.json."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    np.savez(model_dir / MODEL_WEIGHTS, **encoder.weights())
+    np.savez(model_dir / MODEL_WEIGHTS, **encoder.weights())  # type: ignore[arg-type]  # numpy's stub: names are arrays
     (model_dir / VOCAB).write_text(json.dumps(vocab, ensure_ascii=False))
     meta = {
         "encoder": params["enc0_network"], "max_seq_len": params["enc0_max_seq_len"],
@@ -273,7 +281,7 @@ def _array(tensor: torch.Tensor) -> np.ndarray:
 
 def _load_pretrained(weight, path: Path, vocab: dict[str, int], log) -> None:
     """Start the token embeddings of known words from the pretrained vectors (GloVe format)."""
-    from catalog_search.tokenizer import read_pretrained
+    from catalog_search.training.tokenizer import read_pretrained
 
     vectors = read_pretrained(path)
     dims = {len(v) for v in vectors.values()}

@@ -7,19 +7,20 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from catalog_search.changes import CatalogChanges
 from catalog_search.errors import PermanentError, TransientError
-from catalog_search.layout import Layout
 from catalog_search.settings import REMOVALS
+from catalog_search.store.changes import CatalogChanges
+from catalog_search.store.object_keys import ObjectKeys
 
 BATCH_SIZE = 25  # the BatchWriteItem maximum
 SYNC_CHUNK = 10_000  # products made into items at a time (a million 256-d items at once took 9 GB)
@@ -173,7 +174,7 @@ def sync(dynamodb: Any, table_name: str, changes: CatalogChanges, snapshot_id: s
         operation, request = remove_request(table_name, product_id, snapshot_id, removal)
         return _conditional(lambda: getattr(dynamodb, operation)(**request))
 
-    created, updated = 0, []
+    created, updated = 0, list[bool]()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for items in item_chunks(changes.upserts, snapshot_id, model_version):
             new = [i for i in items if i["product_id"] in changes.new_ids]
@@ -242,7 +243,7 @@ def reconcile(dynamodb: Any, table_name: str, expected: dict[str, str], snapshot
             f"DynamoDB {table_name} does not hold snapshot {snapshot_id}: {len(wrong)} of its products missing or "
             f"different {wrong[:5]}, {len(extra)} products it does not have {extra[:5]}. Another writer may be using "
             "the table, or items were changed outside the pipeline: stop the writer and clear upsert_dynamodb (it "
-            f"rewrites only what differs); if the table was emptied or edited, delete {Layout.table_state(table_name)} "
+            f"rewrites only what differs); if the table was emptied or edited, delete {ObjectKeys.table_state(table_name)} "
             "from the bucket so that the next run writes every product again.")
     return len(expected)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from catalog_search import sagemaker_jobs
 from catalog_search.errors import PermanentError
-from catalog_search.runners import described
+from catalog_search.sagemaker import job_requests
+from catalog_search.sagemaker.jobs import described
 from catalog_search.settings import Settings
 
 APPROVED, PENDING, REJECTED = "Approved", "PendingManualApproval", "Rejected"
@@ -46,13 +46,13 @@ def group_request(settings: Settings) -> dict:
 def version_request(settings: Settings, region: str, lineage: dict, metrics: dict, metrics_uri: str) -> dict:
     """CreateModelPackage of one model version: its container, metrics and lineage (metadata
     values are at most 256 characters)."""
-    container = sagemaker_jobs.model_config(settings, region, lineage["model_version"], lineage["model_data_url"])["PrimaryContainer"]
+    container = job_requests.model_config(settings, region, lineage["model_version"], lineage["model_data_url"])["PrimaryContainer"]
     return {
         "ModelPackageGroupName": settings.model_package_group,
         "ModelPackageDescription": lineage["model_version"],
         "InferenceSpecification": {"Containers": [container],
-                                   "SupportedContentTypes": [sagemaker_jobs.JSONLINES, "application/json"],
-                                   "SupportedResponseMIMETypes": [sagemaker_jobs.JSONLINES, "application/json"]},
+                                   "SupportedContentTypes": [job_requests.JSONLINES, "application/json"],
+                                   "SupportedResponseMIMETypes": [job_requests.JSONLINES, "application/json"]},
         "ModelApprovalStatus": INITIAL_STATUS[settings.model_approval],
         "ModelMetrics": {"ModelQuality": {"Statistics": {"ContentType": "application/json", "S3Uri": metrics_uri}}},
         "CustomerMetadataProperties": {**{k: str(lineage[k])[:256] for k in LINEAGE_KEYS if lineage.get(k)},

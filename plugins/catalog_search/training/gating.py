@@ -31,7 +31,7 @@ class Thresholds:
     min_purity: float
 
     @classmethod
-    def from_settings(cls, settings) -> "Thresholds":
+    def from_settings(cls, settings) -> Thresholds:
         return cls(settings.min_test_accuracy, settings.max_test_cross_entropy, settings.champion_tolerance,
                    settings.champion_cross_entropy_tolerance, settings.min_embedding_purity)
 

@@ -20,13 +20,13 @@ import json
 import math
 import time
 import unicodedata
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
-from catalog_search.tokenizer import PAD, UNK
+from catalog_search.training.tokenizer import PAD, UNK
 
 DIM = 384
 MAX_SEQ_LEN = 256  # sentence_bert_config.json of all-MiniLM-L6-v2
@@ -186,7 +186,7 @@ def build_glove_file(words: Iterable[str], out_path: Path | str, model_dir: Path
                      include_lexicon: bool = True, batch_size: int = 256) -> dict:
     """Write ``word v1 … v384`` lines (6 decimals) for the given words (the training vocabulary)
     and, unless include_lexicon is False, the lexicon's words not among them; given words first.
-    Readable by catalog_search.tokenizer.read_pretrained; returns counts and timing."""
+    Readable by catalog_search.training.tokenizer.read_pretrained; returns counts and timing."""
     started = time.perf_counter()
     vocab_words = _check_words(words)
     if not vocab_words and not include_lexicon:

@@ -22,7 +22,7 @@ class ObjectStore:
     bucket: str
 
     @classmethod
-    def at(cls, s3: Any, uri: str) -> tuple["ObjectStore", str]:
+    def at(cls, s3: Any, uri: str) -> tuple[ObjectStore, str]:
         """The store of an ``s3://bucket/key`` URI (any bucket) and the key."""
         bucket, key = split_s3_uri(uri)
         return cls(s3, bucket), key
@@ -192,7 +192,6 @@ def frame_with_vectors(table: Any, name: str) -> tuple[Any, Any]:
 
 
 def _frame_and_matrices(table: Any) -> tuple[Any, dict[str, Any]]:
-    import pandas as pd
 
     names = [field.name for field in table.schema if _is_vector_field(field)]
     frame = table.drop_columns(names).to_pandas()

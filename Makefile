@@ -1,5 +1,5 @@
 # One entry point for developer commands; each target is a script under scripts/.
-.PHONY: demo night test setup up down status airflow-start airflow-stop serve lock bench processing-image processing-image-push
+.PHONY: demo night test setup up down status airflow-start airflow-stop serve lock bench docs processing-image processing-image-push
 SHELL := /bin/bash
 
 demo:            ## the main job end to end on the local stack (setup included)
@@ -28,10 +28,12 @@ processing-image:       ## the SageMaker Processing jobs' image (needs Docker)
 	bash scripts/processing_image.sh build
 processing-image-push:  ## build it and push it to ECR; prints CATALOG_SEARCH_PROCESSING_IMAGE (needs Docker, AWS)
 	bash scripts/processing_image.sh push
+docs:            ## docs/settings.md from the Settings fields (a test fails when it is stale)
+	source scripts/env.sh && cd "$$CS_ROOT" && catalog-search settings > docs/settings.md
 lock:            ## recompile the pinned locks after editing requirements*.in
 	source scripts/env.sh && cd "$$CS_ROOT" && \
 	uv pip compile -q --python-version 3.11 requirements.in -o requirements.txt && \
 	uv pip compile -q --python-version 3.11 requirements-dev.in -o requirements-dev.txt && \
 	uv pip compile -q --python-version 3.11 requirements-trainer.in -o requirements-trainer.txt
-bench:           ## benchmarks (figures go in the README)
-	source scripts/env.sh && python benchmarks/pair_sampling.py
+bench:           ## every benchmark the demo stack can run, each printing the figures docs/benchmarks.md shows
+	bash scripts/bench.sh

@@ -31,7 +31,7 @@ task, so index and encoder switch together. Old indices beyond the retention cou
 the live one never is.
 Conf: `snapshot_id`, `model_version` (defaults: the triggering event, else `enrichment/latest.json`);
 `rebuild: true` builds from scratch and swaps in a new index of what is already live, with
-`source: dynamodb` from the DynamoDB table instead of the enriched catalog in S3 (docs/runbook.md).
+`source: dynamodb` from the DynamoDB table instead of the enriched catalog in S3 (docs/operations.md).
 """,
     schedule=[ENRICHED_CATALOG],
     start_date=datetime(2026, 1, 1),

@@ -268,6 +268,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Every setting, its variable, type, default and help (docs/settings.md is this)."""
+    from catalog_search.settings import reference
+
+    print(reference(), end="")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from catalog_search.training.refresh_simulator import RefreshSpec
 
@@ -319,6 +327,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--runner", choices=RUNNERS, help=f"default: CATALOG_SEARCH_RUNNER ({defaults.runner})")
     p.add_argument("--json", type=Path, help='also write {"requests": [{"service", "operation", "params"}, …]} to this file')
     p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("settings", help="every CATALOG_SEARCH_* setting: type, default, what it does (docs/settings.md)")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("validate-catalog", help="validate a catalog file or folder against the snapshot contract")
     p.add_argument("path")

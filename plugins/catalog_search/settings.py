@@ -52,18 +52,18 @@ class Settings:
     ``CATALOG_SEARCH_*``; ``Settings()`` is the defaults."""
 
     runner: str = _setting("local", choices=RUNNERS, help="run SageMaker jobs on SageMaker or locally")
-    bucket: str = _setting("catalog-search-local")
-    work_dir: Path = _setting(Path(".local/work"))
+    bucket: str = _setting("catalog-search-local", help="the bucket of every artifact (store/object_keys.py)")
+    work_dir: Path = _setting(Path(".local/work"), help="local scratch space of tasks and jobs")
     source_dir: Path = _setting(Path("data/fashion"), help="the demo catalog in the repository")
     include_dir: Path = _setting(Path("include"), help="the project's include/ (sql/, jobs/)")
-    table_name: str = _setting("catalog-search-products", env="CATALOG_SEARCH_TABLE")
+    table_name: str = _setting("catalog-search-products", env="CATALOG_SEARCH_TABLE", help="the DynamoDB table of enriched products")
     removed_products: str = _setting("delete", choices=REMOVALS,
                                      help="products gone from the snapshot: deleted from DynamoDB, or kept with removed_in")
-    index_alias: str = _setting("products")
-    knn_engine: str = _setting("lucene", choices=KNN_ENGINES)
+    index_alias: str = _setting("products", help="the search alias; indices are named {alias}-{snapshot}-{hash}")
+    knn_engine: str = _setting("lucene", choices=KNN_ENGINES, help="the k-NN engine (faiss works on Amazon OpenSearch, not on the local node)")
     index_replicas: int = _setting(1, help="replicas of the live index (0 on a single local node)")
     index_force_merge_segments: int = _setting(0, help="force-merge a new index to this many segments (0: off)")
-    index_retention: int = _setting(3)
+    index_retention: int = _setting(3, help="indices of the alias kept, the live one included")
     projector_sample: int = _setting(5000, help="products in each enrichment's Embedding Projector export (0: none)")
     # when the DAGs run (cron, UTC): the catalog lands, the nightly enrichment, weekly training
     refresh_schedule: str = _setting("0 1 * * *", help="catalog_refresh's cron")
@@ -84,7 +84,7 @@ class Settings:
     endpoint_instance_type: str = _setting("ml.m5.large", help="instance type of the query encoder's endpoint")
     # the golden queries a new index must answer before it goes live
     golden_queries: str = _setting("data/fashion/queries_dev.tsv", help="TSV (local or s3://); empty: no gate")
-    golden_qrels: str = _setting("data/fashion/qrels_dev.tsv")
+    golden_qrels: str = _setting("data/fashion/qrels_dev.tsv", help="their judgments, for a query set without the rule's columns")
     min_golden_ndcg: float = _setting(0.5, help="absolute floor of the default mode's nDCG@10")
     golden_ndcg_tolerance: float = _setting(0.02, help="a mean drop in nDCG@10 against the live index up to this is never refused")
     golden_confidence: float = _setting(0.95, help="a larger drop is refused when this one-sided paired bootstrap "
@@ -97,27 +97,27 @@ class Settings:
     judging_also_meets: tuple[str, ...] = _setting(("gender:Unisex=Men|Women",),
                                                    help="column:product_value=wanted|wanted: a value that meets others too")
     # pair sampling
-    pairs: int = _setting(60_000)
-    positive_share: float = _setting(0.5)
-    hard_negative_share: float = _setting(0.2)
-    allocation: str = _setting("sqrt", choices=ALLOCATIONS)
-    min_per_category: int = _setting(5)
+    pairs: int = _setting(60_000, help="training pairs sampled per run")
+    positive_share: float = _setting(0.5, help="share of pairs from one category")
+    hard_negative_share: float = _setting(0.2, help="share of negatives from sibling categories")
+    allocation: str = _setting("sqrt", choices=ALLOCATIONS, help="how positives are spread over categories by their size")
+    min_per_category: int = _setting(5, help="floor of positives of a category that can give them")
     category_level: int | None = _setting(None, help="path level that defines 'same category' (empty: full path)")
-    pair_seed: int = _setting(13)
-    validation_share: float = _setting(0.1)
-    test_share: float = _setting(0.1)
+    pair_seed: int = _setting(13, help="the sampler's seed")
+    validation_share: float = _setting(0.1, help="share of products in the validation split")
+    test_share: float = _setting(0.1, help="share of products in the test split")
     # Object2Vec inputs and hyperparameters
-    max_seq_len: int = _setting(16)
-    vocab_min_count: int = _setting(2)
-    vocab_max_size: int = _setting(50_000)
+    max_seq_len: int = _setting(16, help="enc0_max_seq_len: tokens of a title the encoder reads")
+    vocab_min_count: int = _setting(2, help="training products a word must appear in")
+    vocab_max_size: int = _setting(50_000, help="the vocabulary's size at most")
     pretrained_embeddings: str = _setting(MINILM, help=f"word vectors: a GloVe-format file (path or s3://), "
                                           f"{MINILM!r} (built from the packaged all-MiniLM-L6-v2) or empty (none)")
     embedding_dim: int = _setting(256, help="enc_dim: the embedding's size (a grid of 64–384 on the dev queries, README)")
-    mlp_dim: int = _setting(128)
-    epochs: int = _setting(4)
-    mini_batch_size: int = _setting(256)
-    learning_rate: float = _setting(0.004)
-    dropout: float = _setting(0.0)
+    mlp_dim: int = _setting(128, help="mlp_dim of the comparator")
+    epochs: int = _setting(4, help="epochs")
+    mini_batch_size: int = _setting(256, help="mini_batch_size")
+    learning_rate: float = _setting(0.004, help="learning_rate (adam)")
+    dropout: float = _setting(0.0, help="dropout")
     encoder_network: str = _setting("pooled_embedding", choices=ENCODER_NETWORKS, help="enc0_network")
     cnn_filter_width: int = _setting(3, help="enc0_cnn_filter_width (hcnn)")
     encoder_layers: int = _setting(1, help="enc0_layers (hcnn, bilstm)")
@@ -126,7 +126,7 @@ class Settings:
                                         help="the local trainer's pooled_embedding: the mean of the token vectors "
                                              "projected to enc_dim, or the mean alone (enc0_token_embedding_dim long)")
     # checks and gates
-    row_tolerance: float = _setting(0.1)
+    row_tolerance: float = _setting(0.1, help="a snapshot's size may move this share from the previous one")
     min_test_accuracy: float = _setting(0.75, help="test:accuracy on the frozen evaluation set a model must reach")
     max_test_cross_entropy: float = _setting(0.5, help="test:cross_entropy it may not exceed (a coin flip scores 0.69)")
     champion_tolerance: float = _setting(0.02, help="how far below the champion's test:accuracy a model may be")
@@ -134,7 +134,7 @@ class Settings:
     min_embedding_purity: float = _setting(0.5, help="leaf-category purity@10 of neighbours over a product sample")
     purity_sample: int = _setting(2000, help="products embedded for the purity check")
     # AWS
-    sagemaker_role_arn: str = _setting("")
+    sagemaker_role_arn: str = _setting("", help="the SageMaker execution role (required by the sagemaker runner)")
     alert_topic_arn: str = _setting("", help="SNS topic for failure alerts (empty: they go to the task log)")
     processing_image: str = _setting("", help="the Processing jobs' image: docker/processing.Dockerfile pushed to ECR "
                                               "(make processing-image-push); needed by the sagemaker runner")
@@ -169,6 +169,26 @@ class Settings:
 
 def env_name(f: Field) -> str:
     return f.metadata["env"] or f"CATALOG_SEARCH_{f.name.upper()}"
+
+
+def reference() -> str:
+    """docs/settings.md: every field as its variable, type, default and help (``make docs`` writes it;
+    a test fails when the file is stale)."""
+    types = get_type_hints(Settings)
+    kinds = {**_KIND_NAMES, Path: "a path", int | None: "a whole number or empty", tuple[str, ...]: "a comma-separated list"}
+    rows = ["| variable | type | default | what |", "|---|---|---|---|"]
+    for f in fields(Settings):
+        choices = " (" + " \\| ".join(f.metadata["choices"]) + ")" if f.metadata["choices"] else ""
+        default = ",".join(f.default) if isinstance(f.default, tuple) else ("" if f.default is None else str(f.default))
+        shown = f"`{default}`" if default else "(empty)"
+        rows.append(f"| `{env_name(f)}` | {kinds[types[f.name]]}{choices} | {shown} | {f.metadata['help']} |")
+    return "\n".join([
+        "# Settings", "",
+        "Every setting of the pipeline, with its one default (`plugins/catalog_search/settings.py`). Each is read from its",
+        "variable, converted to its type and checked: a bad value stops with one line naming the variable, the value and",
+        "what it should be. The region is not a setting: it is the `aws_default` connection's. Written by `make docs`",
+        "from the `Settings` fields; `tests/unit/test_settings.py` fails when this page is stale.", "",
+        *rows, ""])
 
 
 def _convert(name: str, raw: str, kind: Any, choices: tuple) -> Any:

@@ -39,3 +39,15 @@ def test_unknown_runner_is_rejected(monkeypatch):
     monkeypatch.setenv("CATALOG_SEARCH_RUNNER", "ec2")
     with pytest.raises(ValueError, match="CATALOG_SEARCH_RUNNER"):
         Settings.from_env()
+
+
+def test_the_settings_reference_is_current():
+    """docs/settings.md is written by `make docs` from the Settings fields: every variable, its type,
+    its default and what it does; a field added, changed or renamed without it fails here."""
+    from pathlib import Path
+
+    from catalog_search.settings import fields, reference
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text()
+    assert page == reference(), "docs/settings.md is stale: run `make docs`"
+    assert all(f.metadata["help"] for f in fields(Settings)), "every setting says what it does"

@@ -251,7 +251,7 @@ def rollback(clients: Clients, run: Run, target_index: str | None = None) -> dic
         log.warning("%s: rolling back to it unproven", problems[0])
     elif problems:
         raise index.IndexValidationFailed("; ".join(problems) + ": it is no index to roll back to (rebuild its snapshot "
-                                          "instead, docs/runbook.md). The alias was not moved.")
+                                          "instead, docs/operations.md). The alias was not moved.")
     model_version = target_meta.get("model_version")
     champion = store.get_json(ObjectKeys.CHAMPION, default={}).get("model_version")
     if champion and model_version not in (None, champion):

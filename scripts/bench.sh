@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Every benchmark that needs no more than the demo stack, one after the other, each printing the
+# figures docs/benchmarks.md shows (the whole output is also kept in .local/logs/bench.log).
+# Run `make demo` first: the index, model and enriched catalog benchmarks use what it published,
+# and the latency benchmark the search page it serves. Takes about an hour on 2 cores, most of it
+# the million-product night (catalog_scale; skip it with BENCH_SKIP=catalog_scale).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$CS_ROOT"
+mkdir -p "$CS_LOCAL/logs"
+log="$CS_LOCAL/logs/bench.log"
+: >"$log"
+run() {
+  local name=$1; shift
+  case " ${BENCH_SKIP:-} " in *" $name "*) echo "== $name: skipped (BENCH_SKIP)" | tee -a "$log"; return;; esac
+  echo "== $name: $*" | tee -a "$log"
+  python "benchmarks/$name.py" "$@" 2>&1 | tee -a "$log"
+}
+run pair_sampling
+run vector_column
+run embedding_throughput
+run index_load
+run tune_search
+run search_latency --seconds 20
+run catalog_scale --nights 1
+echo "bench: every figure above, also in $log"

@@ -175,7 +175,7 @@ def reference() -> str:
     """docs/settings.md: every field as its variable, type, default and help (``make docs`` writes it;
     a test fails when the file is stale)."""
     types = get_type_hints(Settings)
-    kinds = {**_KIND_NAMES, Path: "a path", int | None: "a whole number or empty", tuple[str, ...]: "a comma-separated list"}
+    kinds: dict[Any, str] = {**_KIND_NAMES, Path: "a path", int | None: "a whole number or empty", tuple[str, ...]: "a comma-separated list"}
     rows = ["| variable | type | default | what |", "|---|---|---|---|"]
     for f in fields(Settings):
         choices = " (" + " \\| ".join(f.metadata["choices"]) + ")" if f.metadata["choices"] else ""

@@ -44,10 +44,12 @@ def deployed(endpoint_clients, model_version) -> dict:
 
 def drain_answers(clients: Clients) -> None:
     """Take what is left in moto's queue of answers (one queue for the whole server, which outlives a
-    session on a developer's machine): an earlier test's answer would be this one's otherwise."""
+    session on a developer's machine): an earlier test's answer would be this one's otherwise. moto
+    keys an answer by the request's body and headers (not its endpoint): each of these is new."""
     runtime = clients.make_aws("sagemaker-runtime")
     for _ in range(1000):
-        answer = runtime.invoke_endpoint(EndpointName=f"drain-{uuid.uuid4().hex}", Body=b"{}", ContentType="application/json")
+        answer = runtime.invoke_endpoint(EndpointName="drain", Body=json.dumps({"drain": uuid.uuid4().hex}),
+                                         ContentType="application/json")
         if answer["Body"].read() == b"body":  # moto's own answer: the queue is empty
             return
     raise AssertionError("moto's queue holds more than 1,000 endpoint answers queued by something else: restart it "

@@ -82,9 +82,11 @@ class RecordingRuntime:
     """sagemaker-runtime's invoke_endpoint: records each request, answers from a given model."""
 
     def __init__(self, variant: str, dim: int = 4, error: Exception | None = None):
-        self.variant, self.dim, self.error, self.requests = variant, dim, error, []
+        self.variant, self.dim, self.error, self.requests, self.inference_ids = variant, dim, error, [], set()
 
-    def invoke_endpoint(self, *, EndpointName, ContentType, Accept, Body):
+    def invoke_endpoint(self, *, EndpointName, ContentType, Accept, Body, InferenceId):
+        assert len(InferenceId) == 32 and InferenceId not in self.inference_ids  # each request its own
+        self.inference_ids.add(InferenceId)
         self.requests.append({"EndpointName": EndpointName, "ContentType": ContentType, "Accept": Accept, "Body": json.loads(Body)})
         if self.error:
             raise self.error

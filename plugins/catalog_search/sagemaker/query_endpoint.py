@@ -17,6 +17,7 @@ Serving imports no Airflow; ``deploy`` takes the provider's ``SageMakerHook`` as
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,7 +100,9 @@ class EndpointEncoder:
 
         body = json.dumps({"instances": [{"in0": list(ids[: self.max_seq_len])} for ids in sequences]})
         try:
-            answer = self.runtime.invoke_endpoint(EndpointName=self.endpoint, ContentType=JSON, Accept=JSON, Body=body)
+            # Each search its own InferenceId: the endpoint's logs and data capture can name the one request.
+            answer = self.runtime.invoke_endpoint(EndpointName=self.endpoint, ContentType=JSON, Accept=JSON, Body=body,
+                                                  InferenceId=uuid.uuid4().hex)
         except ClientError as err:
             raise EncoderUnavailable(f"the query encoder endpoint {self.endpoint!r} did not answer: {err}") from err
         variant = answer.get("InvokedProductionVariant")

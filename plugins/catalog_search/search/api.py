@@ -28,7 +28,7 @@ from catalog_search.settings import SEARCH_MODES, Settings
 from catalog_search.store.index import index_meta, live_index
 
 log = logging.getLogger(__name__)
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "web" / "templates"))
+TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parents[1] / "web" / "templates"))
 MAX_QUERY_LENGTH = 200
 # Query parameters of /search that are not filters.
 SEARCH_PARAMS = {"q", "mode", "page", "size", "price_min", "price_max"}

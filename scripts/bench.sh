@@ -22,5 +22,6 @@ run embedding_throughput
 run index_load
 run tune_search
 run search_latency --seconds 20
+run peer_search
 run catalog_scale --nights 1
 echo "bench: every figure above, also in $log"

@@ -50,4 +50,5 @@ export CATALOG_SEARCH_SOURCE_DIR="${CATALOG_SEARCH_SOURCE_DIR:-$CS_ROOT/data/fas
 export CATALOG_SEARCH_INCLUDE_DIR="${CATALOG_SEARCH_INCLUDE_DIR:-$CS_ROOT/include}"
 export CATALOG_SEARCH_GOLDEN_QUERIES="${CATALOG_SEARCH_GOLDEN_QUERIES:-$CS_ROOT/data/fashion/queries_dev.tsv}"
 export CATALOG_SEARCH_GOLDEN_QRELS="${CATALOG_SEARCH_GOLDEN_QRELS:-$CS_ROOT/data/fashion/qrels_dev.tsv}"
+export CATALOG_SEARCH_DEV_QUERIES="${CATALOG_SEARCH_DEV_QUERIES:-$CS_ROOT/data/fashion/queries_dev.tsv,$CS_ROOT/data/fashion/queries_dev2.tsv}"
 export CATALOG_SEARCH_INDEX_REPLICAS="${CATALOG_SEARCH_INDEX_REPLICAS:-0}"   # one local node: nowhere for a replica

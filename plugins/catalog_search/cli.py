@@ -44,6 +44,8 @@ def _print_hits(title: str, response: dict) -> None:
     terms = query.get("terms", {})
     if terms.get("corrected"):
         print("   read as: " + ", ".join(f"{typo} → {word}" for typo, word in terms["corrected"].items()))
+    if query.get("attributes"):
+        print("   names: " + "; ".join(f"{name} {' or '.join(values)}" for name, values in query["attributes"].items()))
     if query.get("knn", "used") != "used":
         fallback = " (keyword results only)" if query.get("fallback") else ""
         print(f"   k-NN {query['knn']}: {', '.join(terms.get('unknown', []))}{fallback}")
@@ -123,28 +125,40 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     modes = args.modes or list(MODES)
     clients = _clients()
     vectors, alias = _query_vectors(clients), settings.index_alias
-    judgments = live_judgments(clients, args.queries or settings.golden_queries, args.qrels or settings.golden_qrels)
-
-    report = evaluation.evaluate(judgments, modes, lambda text, mode: ranked_ids(
-        clients.opensearch, alias, vectors, SearchRequest(text, mode, size=evaluation.RECALL_DEPTH)))
+    reports = {}
+    for queries in args.queries or settings.dev_queries:
+        judgments = live_judgments(clients, queries, args.qrels or (settings.golden_qrels if queries == settings.golden_queries else None))
+        reports[Path(queries).stem.removeprefix("queries_")] = report = evaluation.evaluate(
+            judgments, modes, lambda text, mode: ranked_ids(clients.opensearch, alias, vectors,
+                                                            SearchRequest(text, mode, size=evaluation.RECALL_DEPTH)))
+        _print_report(Path(queries).name, report, judgments.queries if args.per_query else {})
+    if len(reports) > 1:
+        reports["all"] = evaluation.combined(reports)
+        _print_report(f"the {len(reports) - 1} sets together", reports["all"], {})
+    result: dict = {"query_sets": reports}
     if args.purity_sample:
-        report["recommendations"] = recommendation_purity(clients.opensearch, alias, args.purity_sample)
-    print(f"{report['queries']} queries judged by {report['judging']}"
-          + (f"; {len(report['unjudgeable'])} without a relevant product, not scored: {', '.join(report['unjudgeable'])}"
-             if report["unjudgeable"] else ""))
-    print(evaluation.table(report))
-    if "recommendations" in report:
-        r = report["recommendations"]
-        print(f"recommendations: leaf-category purity@10 {r['leaf_purity@10']:.3f} over {r['products']} sampled products")
-    if args.per_query:
-        print(f"\n{'qid':<6} {'query':<34} " + " ".join(f"{m:>10}" for m in modes))
-        for qid, text in judgments.queries.items():
-            scores = " ".join(f"{report['modes'][m]['per_query'][qid]['ndcg@10']:>10.3f}" for m in modes)
-            print(f"{qid:<6} {text[:34]:<34} {scores}")
+        result["recommendations"] = r = recommendation_purity(clients.opensearch, alias, args.purity_sample)
+        print(f"\nrecommendations: leaf-category purity@10 {r['leaf_purity@10']:.3f} over {r['products']} sampled products")
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+        args.json.write_text(json.dumps(result, indent=1))
         print(f"report: {args.json}")
     return 0
+
+
+def _print_report(name: str, report: dict, per_query: dict[str, str]) -> None:
+    """A query set's table; with ``per_query`` (qid -> text), every query's nDCG@10 under it."""
+    unjudgeable = report["unjudgeable"]
+    print(f"\n{name}: {report['queries']} queries judged by {report['judging']}"
+          + (f"; {len(unjudgeable)} without a relevant product, not scored: {', '.join(unjudgeable)}" if unjudgeable else ""))
+    from catalog_search.search import evaluation
+
+    print(evaluation.table(report))
+    if per_query:
+        modes = list(report["modes"])
+        print(f"\n{'qid':<6} {'query':<34} " + " ".join(f"{m:>10}" for m in modes))
+        for qid, text in per_query.items():
+            print(f"{qid:<6} {text[:34]:<34} " + " ".join(f"{report['modes'][m]['per_query'][qid]['ndcg@10']:>10.3f}" for m in modes))
+
 
 
 def live_judgments(clients, queries: str, qrels: str | None):
@@ -314,9 +328,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=5)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("evaluate", help="nDCG@10, recall@100, MRR per mode on judged queries (live alias)")
-    p.add_argument("--queries", help=f"queries TSV (default: {defaults.golden_queries})")
-    p.add_argument("--qrels", help=f"judgments TSV (default: {defaults.golden_qrels})")
+    p = sub.add_parser("evaluate", help="nDCG@10 (with its spread), recall@100, MRR per mode on judged query sets (live alias)")
+    p.add_argument("--queries", nargs="+", help=f"queries TSVs, each scored and all together (default: {', '.join(defaults.dev_queries)})")
+    p.add_argument("--qrels", help=f"judgments TSV of a query set without the rule's columns (the golden set's: {defaults.golden_qrels})")
     p.add_argument("--modes", nargs="+", choices=MODES, help="default: every mode")
     p.add_argument("--json", type=Path, help="write the report (means and per query) as JSON")
     p.add_argument("--per-query", action="store_true", help="also print nDCG@10 per query")

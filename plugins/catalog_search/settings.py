@@ -85,6 +85,8 @@ class Settings:
     # the golden queries a new index must answer before it goes live
     golden_queries: str = _setting("data/fashion/queries_dev.tsv", help="TSV (local or s3://); empty: no gate")
     golden_qrels: str = _setting("data/fashion/qrels_dev.tsv", help="their judgments, for a query set without the rule's columns")
+    dev_queries: tuple[str, ...] = _setting(("data/fashion/queries_dev.tsv", "data/fashion/queries_dev2.tsv"),
+                                            help="the query sets `catalog-search evaluate` and the benchmarks score, each and together")
     min_golden_ndcg: float = _setting(0.5, help="absolute floor of the default mode's nDCG@10")
     golden_ndcg_tolerance: float = _setting(0.02, help="a mean drop in nDCG@10 against the live index up to this is never refused")
     golden_confidence: float = _setting(0.95, help="a larger drop is refused when this one-sided paired bootstrap "
@@ -94,6 +96,13 @@ class Settings:
     judging_fields: tuple[str, ...] = _setting(("article_types=category.leaf", "gender=gender", "colours=colour", "usage=usage"),
                                                help="query_column=catalog_field: category, category.leaf, category.N, "
                                                     "a canonical column or an attribute")
+    # the attributes a query may name a value of ("men navy blue shirt"): products with that value
+    # get a bonus in the fused modes (search.query); keyword and k-NN alone stay as they are
+    query_attributes: tuple[str, ...] = _setting(("gender", "colour"), help="attributes whose values a query may name "
+                                                 "(men, navy blue): products with the value rank higher in the fused modes")
+    query_attributes_also: tuple[str, ...] = _setting(("gender:Unisex=Men|Women",),
+                                                      help="attribute:product_value=named|named: a value that fits those named too")
+    attribute_weight: float = _setting(0.0, help="the fused modes' bonus for a product with every named attribute value")
     judging_also_meets: tuple[str, ...] = _setting(("gender:Unisex=Men|Women",),
                                                    help="column:product_value=wanted|wanted: a value that meets others too")
     # pair sampling
@@ -165,6 +174,20 @@ class Settings:
             elif isinstance(f.default, Path):
                 values[f.name] = f.default.resolve()  # relative defaults mean the project root
         return cls(**values)
+
+
+def also_meets(items: tuple[str, ...], setting: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """``column:value=wanted|wanted`` items (``JUDGING_ALSO_MEETS``, ``QUERY_ATTRIBUTES_ALSO``) as
+    (column, value, wanted values): a product's value that meets the wanted values too."""
+    parsed = []
+    for item in items:
+        head, sep, wanted = item.partition("=")
+        column, colon, value = head.partition(":")
+        wanted_values = tuple(w.strip() for w in wanted.split("|") if w.strip())
+        if not (sep and colon and column.strip() and value.strip() and wanted_values):
+            raise BadInput(f"{setting} {item!r}: expected column:value=wanted|wanted, e.g. gender:Unisex=Men|Women")
+        parsed.append((column.strip(), value.strip(), wanted_values))
+    return parsed
 
 
 def env_name(f: Field) -> str:

@@ -139,3 +139,49 @@ def test_training_inputs_come_with_the_sampling_report(store):
     assert len(report["single_product_categories"]) == 18
     assert all(store.exists(prefix + f"{split}/pairs.jsonl") for split in ("train", "validation", "test"))
     assert store.exists(prefix + "auxiliary/vocab.json")
+
+
+def test_evaluate_scores_both_dev_sets_each_and_together(chain, tmp_path):
+    """`catalog-search evaluate` as a person runs it on the chain's index: the dev and dev2 sets,
+    judged by rule on the catalog the index serves, each and the 155 queries together, with the spread."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    report = tmp_path / "evaluate.json"
+    proc = subprocess.run([sys.executable, "-m", "catalog_search", "evaluate", "--modes", "keyword", "normalized",
+                           "--purity-sample", "0", "--json", str(report)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **chain[0]})
+    assert proc.returncode == 0, proc.stderr
+    sets = json.loads(report.read_text())["query_sets"]
+    assert {name: s["queries"] for name, s in sets.items()} == {"dev": 40, "dev2": 115, "all": 155}
+    assert "the 2 sets together" in proc.stdout and "judged by rule" in proc.stdout
+    together = sets["all"]["modes"]["normalized"]
+    assert 0.5 < together["ndcg@10"] < 1 and 0 < together["ndcg@10 ±"] < 0.1
+    per_query = {**sets["dev"]["modes"]["normalized"]["per_query"], **sets["dev2"]["modes"]["normalized"]["per_query"]}
+    assert together["per_query"] == per_query
+
+
+@pytest.mark.parametrize("mode", ["normalized", "rrf"])
+def test_the_fused_modes_fetch_ids_then_the_page_and_answer_as_before(clients, store, alias, encoder_cache, mode):
+    """The candidate lists carry ids, scores and the facets' doc values only; the page's documents
+    come after the fusion. Same hits, scores, totals and facets as fusing whole documents."""
+    from catalog_search.search import facets
+    from catalog_search.search.query import _body, _keyword_clause, _knn_clause, fuse
+
+    vectors = QueryVectors(ModelEncoders(store, encoder_cache))
+    index = live_index(clients.opensearch, alias)
+    for text, filters, page in (("men navy blue shirt", {}, 1), ("black watch", {"gender": ["Women"]}, 2), ("kurta", {}, 3)):
+        request = SearchRequest(text, mode, size=10, page=page, filters=filters, with_facets=True)
+        answer = search(clients.opensearch, alias, vectors, request)
+        vector, _ = vectors(index_meta(clients.opensearch, index)["model_version"], text)
+        whole = clients.opensearch.msearch(body=[  # the fusion of whole documents it replaced
+            {"index": index}, _body(request, [_keyword_clause(request)], 0, request.knn_k),
+            {"index": index}, _body(request, [_knn_clause(request, vector, request.knn_k)], 0, request.knn_k)])["responses"]
+        fused = fuse(whole[0]["hits"]["hits"], whole[1]["hits"]["hits"], mode, request.keyword_boost, request.knn_boost, request.rrf_k)
+        expected = fused[(page - 1) * 10: page * 10]
+        assert [(h["_id"], h["_score"], h["_source"]) for h in answer["hits"]["hits"]] == \
+            [(h["_id"], h["_score"], h["_source"]) for h in expected] and len(expected) == 10
+        assert answer["hits"]["total"]["value"] == len(fused)
+        assert answer["facets"] == facets.tally([h["_source"] for h in fused])

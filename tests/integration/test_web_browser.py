@@ -92,3 +92,20 @@ def test_search_filter_paginate_and_open_similar_products(server, browser, tmp_p
     assert browser.find_element(By.ID, "title").text and browser.find_elements(By.CSS_SELECTOR, "#similar .card")
     shot("5-similar-product")
     assert len(list(tmp_path.glob("*.png"))) == 5
+
+
+def test_the_category_facets_show_each_value_under_its_parent(server, browser, tmp_path):
+    """A search of "trainers" spans several first-level categories: every deeper value is drawn in
+    its parent's list (it once listed Bottomwear under Accessories)."""
+    from selenium.webdriver.common.by import By
+
+    browser.get(server + "/?q=trainers")
+    links = browser.find_elements(By.CSS_SELECTOR, '#category-facets a[data-facet="category"]')
+    assert len({link.get_attribute("data-value").split(" > ")[0] for link in links}) > 1
+    nested = [link for link in links if " > " in link.get_attribute("data-value")]
+    assert nested
+    for link in nested:
+        value = link.get_attribute("data-value")
+        parent_link = link.find_element(By.XPATH, "./ancestor::li[2]/a")  # the list item holding this one's list
+        assert parent_link.get_attribute("data-value") == value.rsplit(" > ", 1)[0], value
+    assert browser.save_screenshot(str(tmp_path / "category-tree.png"))

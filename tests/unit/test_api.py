@@ -109,9 +109,10 @@ def test_facets_counted_from_documents_equal_the_aggregation_shape():
         {"category_path": ["Footwear"], "attributes": {"gender": "Women", "colour": "Blue"}},
     ]
     counted = facets.tally(sources)
-    assert counted["category"] == [{"value": "Apparel", "count": 2, "level": 1}, {"value": "Footwear", "count": 1, "level": 1},
-                                   {"value": "Apparel > Bottomwear", "count": 1, "level": 2},
-                                   {"value": "Apparel > Topwear", "count": 1, "level": 2}]
+    assert counted["category"] == [{"value": "Apparel", "count": 2, "level": 1, "parent": None},
+                                   {"value": "Apparel > Bottomwear", "count": 1, "level": 2, "parent": "Apparel"},
+                                   {"value": "Apparel > Topwear", "count": 1, "level": 2, "parent": "Apparel"},
+                                   {"value": "Footwear", "count": 1, "level": 1, "parent": None}]
     assert counted["gender"] == [{"value": "Men", "count": 2}, {"value": "Women", "count": 1}]
     assert counted["colour"] == [{"value": "Blue", "count": 2}]
     assert counted["price"] == [{"value": "25..50", "from": 25.0, "to": 50.0, "count": 1},
@@ -136,3 +137,31 @@ def test_missing_aws_credentials_are_a_503_saying_which_connection(monkeypatch, 
     response = TestClient(create_app(NeedsTheModelStore), raise_server_exceptions=False).get("/health")
     assert response.status_code == 503 and "Traceback" not in response.text
     assert "no AWS credentials for the aws_default connection" in response.json()["detail"]
+
+
+def test_category_facets_are_a_tree_each_value_under_its_parent():
+    """Depth first, most products first on each level: a second level's value never lands under
+    another first-level value (Bottomwear once showed under Accessories, the last first-level one)."""
+    entries = [{"value": v, "count": n} for v, n in (("Accessories", 5), ("Apparel", 9), ("Apparel > Bottomwear", 2),
+                                                      ("Apparel > Topwear", 7), ("Accessories > Watches", 5),
+                                                      ("Apparel > Topwear > Shirts", 4), ("Footwear > Shoes", 1))]
+    ordered = facets.tree_order(entries)
+    assert [(e["value"], e["parent"]) for e in ordered] == [
+        ("Apparel", None), ("Apparel > Topwear", "Apparel"), ("Apparel > Topwear > Shirts", "Apparel > Topwear"),
+        ("Apparel > Bottomwear", "Apparel"), ("Accessories", None), ("Accessories > Watches", "Accessories"),
+        ("Footwear > Shoes", None)]  # its parent was not counted: it stands on the first level
+
+
+def test_the_search_page_renders_its_results_and_the_category_tree():
+    """The page from the package's templates (found from the module's place in the package)."""
+    class Answering(Recording):
+        def search(self, request):
+            hit = {"_id": "7", "_score": 1.0, "_source": {"product_id": "7", "title": "Navy Shirt", "category": "Apparel > Topwear",
+                                                          "attributes": {"gender": "Men"}}}
+            return {"hits": {"total": {"value": 1}, "hits": [hit]}, "query": {"mode": request.mode},
+                    "facets": facets.tally([{"category_path": ["Apparel", "Apparel > Topwear"], "attributes": {"gender": "Men"}}])}
+
+    page = TestClient(create_app(Answering), raise_server_exceptions=False).get("/", params={"q": "navy shirt"})
+    assert page.status_code == 200 and "Navy Shirt" in page.text
+    tree = page.text[page.text.index('id="category-facets"'):]
+    assert tree.index('data-value="Apparel"') < tree.index('data-value="Apparel &gt; Topwear"') < tree.index("</ul></li></ul>")

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -76,12 +77,13 @@ def test_a_query_without_a_relevant_product_is_not_scored(tmp_path):
     assert list(report["modes"]["keyword"]["per_query"]) == ["q1"] and report["queries"] == 1
 
 
-def test_the_rule_reproduces_the_shipped_qrels_on_the_served_catalog():
-    """The dev set's qrels were written by the same rule; on the products a snapshot serves (the
+@pytest.mark.parametrize("name", ["dev", "dev2"])
+def test_the_rule_reproduces_the_shipped_qrels_on_the_served_catalog(name):
+    """Both dev sets' qrels were written by the same rule; on the products a snapshot serves (the
     7 untitled ones are rejects) judging by rule gives exactly them."""
     catalog, rejects = split_rejects(fashion_catalog(DATA))
-    judgments = evaluation.read_query_set(DATA / "queries_dev.tsv", None, RULE).judge(catalog)
-    qrels = pd.read_csv(DATA / "qrels_dev.tsv", sep="\t", dtype=str)
+    judgments = evaluation.read_query_set(DATA / f"queries_{name}.tsv", None, RULE).judge(catalog)
+    qrels = pd.read_csv(DATA / f"qrels_{name}.tsv", sep="\t", dtype=str)
     qrels = qrels[~qrels["product_id"].isin(rejects["product_id"])]
     expected = {qid: dict(zip(group["product_id"], group["grade"].astype(int))) for qid, group in qrels.groupby("qid")}
     assert judgments.grades == expected and not judgments.unjudgeable
@@ -149,3 +151,18 @@ def test_a_small_drop_on_every_query_is_within_the_tolerance():
 def test_leaf_purity():
     categories = {"p": "A > B", "n1": "A > B", "n2": "A > C", "q": "A > C", "n3": "A > C"}
     assert evaluation.leaf_purity({"p": ["n1", "n2"], "q": ["n3"]}, categories) == pytest.approx(0.75)
+
+
+def test_query_sets_are_scored_together_and_with_their_spread(tmp_path):
+    """Two sets' queries as one (each query once); the spread is 1.96 standard errors of nDCG@10."""
+    first = evaluation.read_query_set(_queries(tmp_path, ["q1\tshirt\tShirts\t\t\t"]), None, RULE).judge(CATALOG)
+    second = evaluation.read_query_set(_queries(tmp_path, ["r1\tshirt\tShirts\t\t\t", "r2\tbag\tShirts\t\t\t"]), None, RULE).judge(CATALOG)
+    ranked = {"shirt": ["s1"], "bag": ["x"]}
+    reports = {name: evaluation.evaluate(j, ["keyword"], lambda text, mode: ranked[text]) for name, j in (("a", first), ("b", second))}
+    together = evaluation.combined(reports)
+    scores = [s["ndcg@10"] for r in reports.values() for s in r["modes"]["keyword"]["per_query"].values()]
+    assert together["queries"] == 3 and list(together["modes"]["keyword"]["per_query"]) == ["q1", "r1", "r2"]
+    assert together["modes"]["keyword"]["ndcg@10"] == pytest.approx(sum(scores) / 3)
+    assert together["modes"]["keyword"]["ndcg@10 ±"] == pytest.approx(1.96 * np.std(scores, ddof=1) / np.sqrt(3))
+    with pytest.raises(BadInput, match="share query ids"):
+        evaluation.combined({"a": reports["a"], "a again": reports["a"]})

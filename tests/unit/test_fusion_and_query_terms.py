@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from catalog_search.search.query import SearchRequest, fuse
-from catalog_search.search.terms import Speller, analyze
+from catalog_search.search.query import SearchRequest, fuse, with_attribute_bonus
+from catalog_search.search.terms import AttributeWords, Speller, analyze
 from catalog_search.training.tokenizer import build_vocab
 
 
@@ -65,3 +65,22 @@ def test_a_query_of_unknown_words_gets_no_vector():
 def test_short_words_are_not_corrected():
     vocab = build_vocab(["tee top"])
     assert Speller(vocab).correct("tep") is None
+
+
+def test_a_query_names_attribute_values_the_catalog_has_longest_first():
+    words = AttributeWords({"gender": ["Men", "Women", "Unisex", "Boys"], "colour": ["Blue", "Navy Blue", "Black"]},
+                           {"gender": {"Men": {"Unisex"}, "Women": {"Unisex"}}})
+    assert words.named("men navy blue shirt") == {"gender": ["Men", "Unisex"], "colour": ["Navy Blue"]}  # not Blue too
+    assert words.named("Womens BLACK watch") == {"gender": ["Women", "Unisex"], "colour": ["Black"]}
+    assert words.named("boys tshirt") == {"gender": ["Boys"]} and words.named("running shoes") == {}
+    assert words.named("menthol candle") == {}  # whole words only
+
+
+def test_the_attribute_bonus_raises_products_with_the_named_values_by_their_share():
+    hits = [{"_id": "a", "_score": 1.0, "fields": {"attributes.gender": ["Women"], "attributes.colour": ["Black"]}},
+            {"_id": "b", "_score": 0.9, "fields": {"attributes.gender": ["Men"], "attributes.colour": ["Black"]}},
+            {"_id": "c", "_score": 0.8, "fields": {"attributes.gender": ["Unisex"]}}]
+    named = {"gender": ["Men", "Unisex"], "colour": ["Black"]}
+    raised = with_attribute_bonus(hits, named, 0.5)
+    assert [(h["_id"], h["_score"]) for h in raised] == [("b", 1.4), ("a", 1.25), ("c", 1.05)]
+    assert with_attribute_bonus(hits, named, 0.0) is hits and with_attribute_bonus(hits, {}, 0.5) is hits

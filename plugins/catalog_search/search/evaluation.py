@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from catalog_search.errors import BadInput
+from catalog_search.settings import also_meets as settings_also_meets
 from catalog_search.training.catalog import CANONICAL_COLUMNS, CATEGORY_SEPARATOR
 
 log = logging.getLogger(__name__)
@@ -72,14 +73,10 @@ class JudgingRule:
         if not pairs:
             raise BadInput("no judging fields: the rule needs at least the column that decides relevance")
         extra = []
-        for item in also_meets:
-            head, sep, wanted = item.partition("=")
-            column, colon, value = head.partition(":")
-            if not (sep and colon and column.strip() and value.strip() and wanted.strip()):
-                raise BadInput(f"judging also-meets {item!r}: expected column:value=wanted|wanted, e.g. gender:Unisex=Men|Women")
-            if column.strip() not in dict(pairs):
-                raise BadInput(f"judging also-meets {item!r}: {column.strip()!r} is not one of the judging fields' columns")
-            extra.append((column.strip(), _fold(value), frozenset(_alternatives(wanted))))
+        for column, value, wanted in settings_also_meets(tuple(also_meets), "CATALOG_SEARCH_JUDGING_ALSO_MEETS"):
+            if column not in dict(pairs):
+                raise BadInput(f"judging also-meets {column}:{value}: {column!r} is not one of the judging fields' columns")
+            extra.append((column, _fold(value), frozenset(_alternatives("|".join(wanted)))))
         return cls(tuple(pairs), tuple(extra))
 
     @classmethod
@@ -292,10 +289,30 @@ def evaluate(judgments: Judgments, modes: Sequence[str], ranked_ids: Callable[[s
             top = ranked[:NDCG_DEPTH]
             per_query[qid] = {**score_run([p for p in ranked if p in judged], judgments.grades[qid]),
                               "judged@10": sum(p in judged for p in top) / len(top) if top else 0.0}
-        metrics = METRICS + (("judged@10",) if judgments.judged is not None else ())
-        means = {m: sum(q[m] for q in per_query.values()) / len(per_query) if per_query else 0.0 for m in metrics}
-        report["modes"][mode] = {**means, "per_query": per_query}
+        report["modes"][mode] = summary(per_query)
     return report
+
+
+def summary(per_query: Mapping[str, dict]) -> dict:
+    """A mode's mean of every metric over its queries, the spread of its nDCG@10 (``ndcg@10 ±``: half
+    the width of its 95 % interval, 1.96 standard errors) and the per-query scores."""
+    metrics = [m for m in (*METRICS, "judged@10") if all(m in q for q in per_query.values())] if per_query else list(METRICS)
+    means = {m: sum(q[m] for q in per_query.values()) / len(per_query) if per_query else 0.0 for m in metrics}
+    ndcg = np.array([q["ndcg@10"] for q in per_query.values()])
+    spread = float(1.96 * ndcg.std(ddof=1) / np.sqrt(len(ndcg))) if len(ndcg) > 1 else 0.0
+    return {**means, "ndcg@10 ±": spread, "per_query": dict(per_query)}
+
+
+def combined(reports: Mapping[str, dict]) -> dict:
+    """One report of several query sets' (their queries together; no qid may be in two sets)."""
+    qids = [q for report in reports.values() for q in next(iter(report["modes"].values()), {"per_query": {}})["per_query"]]
+    if len(qids) != len(set(qids)):
+        raise BadInput(f"query sets {', '.join(reports)} share query ids: they cannot be scored together")
+    modes = list(next(iter(reports.values()))["modes"])
+    return {"queries": sum(r["queries"] for r in reports.values()), "judging": ", ".join(sorted({r["judging"] for r in reports.values()})),
+            "unjudgeable": [q for r in reports.values() for q in r["unjudgeable"]],
+            "modes": {mode: summary({q: s for r in reports.values() for q, s in r["modes"][mode]["per_query"].items()})
+                      for mode in modes}}
 
 
 @dataclass(frozen=True)
@@ -346,8 +363,8 @@ def leaf_purity(neighbours: dict[str, list[str]], category_of: dict[str, str]) -
 
 def table(report: dict) -> str:
     """The mean metrics of every mode, one row each."""
-    lines = [f"{'mode':<12} {'nDCG@10':>8} {'recall@100':>11} {'MRR':>7}"]
+    lines = [f"{'mode':<12} {'nDCG@10':>8} {'±':>6} {'recall@100':>11} {'MRR':>7}"]
     for mode, m in report["modes"].items():
-        lines.append(f"{mode:<12} {m['ndcg@10']:>8.3f} {m['recall@100']:>11.3f} {m['mrr']:>7.3f}"
+        lines.append(f"{mode:<12} {m['ndcg@10']:>8.3f} {m['ndcg@10 ±']:>6.3f} {m['recall@100']:>11.3f} {m['mrr']:>7.3f}"
                      + (f"  judged@10 {m['judged@10']:.3f}" if "judged@10" in m else ""))
     return "\n".join(lines)

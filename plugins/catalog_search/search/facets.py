@@ -14,6 +14,7 @@ from collections import Counter
 
 PRICE_RANGES = ((None, 25.0), (25.0, 50.0), (50.0, 100.0), (100.0, 250.0), (250.0, None))
 TERM_FACETS = {"category": "category_path", "gender": "attributes.gender", "colour": "attributes.colour"}
+DOC_VALUE_FIELDS = (*TERM_FACETS.values(), "price")  # what ``tally`` reads of a hit, without its document
 MAX_VALUES = {"category": 200, "gender": 10, "colour": 50}
 
 
@@ -50,6 +51,38 @@ def tally(sources: list[dict]) -> dict:
     return read(buckets)
 
 
+def tree_order(entries: list[dict]) -> list[dict]:
+    """Category values depth first: each level's values right under their parent (most products
+    first, then by name), each with its ``level`` and ``parent`` (None on the first level; a value
+    whose parent was not counted goes on the first level)."""
+    values = {e["value"] for e in entries}
+    children: dict[str | None, list[dict]] = {}
+    for entry in entries:
+        entry["level"] = entry["value"].count(" > ") + 1
+        parent = entry["value"].rsplit(" > ", 1)[0] if entry["level"] > 1 else None
+        entry["parent"] = parent if parent in values else None
+        children.setdefault(entry["parent"], []).append(entry)
+    ordered: list[dict] = []
+
+    def under(parent: str | None) -> None:
+        for entry in sorted(children.get(parent, []), key=lambda e: (-e["count"], e["value"])):
+            ordered.append(entry)
+            under(entry["value"])
+
+    under(None)
+    return ordered
+
+
+def source_of(fields: dict) -> dict:
+    """The part of a document ``tally`` reads, from a hit's doc values (``DOC_VALUE_FIELDS``)."""
+    def first(name: str) -> object:
+        return (fields.get(name) or [None])[0]
+
+    return {"category_path": fields.get("category_path") or [],
+            "attributes": {k: first(f"attributes.{k}") for k in ("gender", "colour") if first(f"attributes.{k}") is not None},
+            "price": first("price")}
+
+
 def _within(price: float, low: float | None, high: float | None) -> bool:
     return (low is None or price >= low) and (high is None or price < high)
 
@@ -59,15 +92,14 @@ def empty() -> dict:
 
 
 def read(aggregations: dict) -> dict:
-    """``{"category": [{"value", "level", "count"}], "gender": [...], "colour": [...], "price":
-    [{"value": "25..50", "from", "to", "count"}]}``; values without products are left out."""
+    """``{"category": [{"value", "level", "parent", "count"}] (``tree_order``), "gender": [...],
+    "colour": [...], "price": [{"value": "25..50", "from", "to", "count"}]}``; values without
+    products are left out."""
     facets: dict = {}
     for name in TERM_FACETS:
         buckets = aggregations[name]["buckets"]
         facets[name] = [{"value": b["key"], "count": b["doc_count"]} for b in buckets]
-    for entry in facets["category"]:
-        entry["level"] = entry["value"].count(" > ") + 1
-    facets["category"].sort(key=lambda e: (e["level"], -e["count"], e["value"]))
+    facets["category"] = tree_order(facets["category"])
     facets["price"] = [{"value": b["key"], "from": b.get("from"), "to": b.get("to"), "count": b["doc_count"]}
                        for b in aggregations["price"]["buckets"] if b["doc_count"]]
     return facets

@@ -25,7 +25,9 @@ from typing import Any
 
 from catalog_search.errors import BadInput, EncoderUnavailable, NotFound
 from catalog_search.search import facets
+from catalog_search.search.terms import AttributeWords
 from catalog_search.settings import SEARCH_MODES, Settings
+from catalog_search.settings import also_meets as settings_also_meets
 from catalog_search.store.index import index_meta, live_index
 from catalog_search.training.tokenizer import tokenize
 
@@ -37,6 +39,7 @@ MAX_PAGE_SIZE = 100
 MAX_RESULT_WINDOW = 10_000  # OpenSearch's index.max_result_window: from + size may not pass it
 MAX_KNN_K = 10_000  # the k-NN plugin's limit on k
 PRODUCT_FILTER_KEYS = ("category", "price", "brand", "vendor", "currency")
+MAX_ATTRIBUTE_VALUES = 500  # values of one attribute a query may name
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class SearchRequest:
     rrf_k: int = Settings.rrf_k
     filters: dict = field(default_factory=dict)  # {"category": "Apparel > Topwear", "gender": ["Men"], "price": [lo, hi]}
     with_facets: bool = False  # also count the match set per category level, gender, colour, price range
+    attribute_boost: float = Settings.attribute_weight  # the fused modes' bonus for the attribute values the query names
+    attributes: tuple[str, ...] = Settings.query_attributes
+    attributes_also: tuple[str, ...] = Settings.query_attributes_also
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -58,8 +64,9 @@ class SearchRequest:
         if not tokenize(self.text):
             raise BadInput(f"query {self.text!r} has no searchable characters (letters or digits): type some words")
         check_page(self.size, self.page)
-        if self.keyword_boost < 0 or self.knn_boost < 0:
-            raise BadInput(f"boosts must be ≥ 0, got keyword {self.keyword_boost} and k-NN {self.knn_boost}")
+        if self.keyword_boost < 0 or self.knn_boost < 0 or self.attribute_boost < 0:
+            raise BadInput(f"boosts must be ≥ 0, got keyword {self.keyword_boost}, k-NN {self.knn_boost} and attributes "
+                           f"{self.attribute_boost}")
 
     @property
     def knn_k(self) -> int:
@@ -170,6 +177,20 @@ def build_query(request: SearchRequest, vector: list[float] | None) -> dict:
     return _body(request, should, (request.page - 1) * request.size, request.size)
 
 
+def with_attribute_bonus(hits: list[dict], named: dict[str, list[str]], weight: float) -> list[dict]:
+    """The fused list again, each hit's score raised by ``weight`` × the share of the attributes
+    the query names whose value the product has (from its doc values, ``attributes.{name}``)."""
+    if not named or not weight:
+        return hits
+
+    def share(hit: dict) -> float:
+        fields = hit.get("fields", {})
+        return sum(bool(set(fields.get(f"attributes.{name}", ())) & set(values)) for name, values in named.items()) / len(named)
+
+    raised = [{**hit, "_score": hit["_score"] + weight * share(hit)} for hit in hits]
+    return sorted(raised, key=lambda h: (-h["_score"], h["_id"]))
+
+
 def fuse(keyword_hits: list[dict], knn_hits: list[dict], method: str, keyword_weight: float, knn_weight: float,
          rrf_k: int = 60) -> list[dict]:
     """One ranked list from two (each ranked best first); a hit's ``_score`` becomes its fused
@@ -208,12 +229,28 @@ def resolve_index(client: Any, target: str) -> str | None:
 
 
 _MODEL_OF_INDEX: dict[str, str] = {}  # an index's model never changes: one mapping request per index and process
+_ATTRIBUTE_WORDS: dict[tuple, AttributeWords] = {}  # nor its products' attribute values
 
 
 def _model_version(client: Any, index: str) -> str:
     if index not in _MODEL_OF_INDEX:
         _MODEL_OF_INDEX[index] = index_meta(client, index)["model_version"]
     return _MODEL_OF_INDEX[index]
+
+
+def attribute_words(client: Any, index: str, attributes: tuple[str, ...], also: tuple[str, ...]) -> AttributeWords:
+    """The values the index's products take for each attribute (one aggregation per index and
+    process), as the words a query may name them with."""
+    key = (index, attributes, also)
+    if key not in _ATTRIBUTE_WORDS:
+        aggs = {name: {"terms": {"field": f"attributes.{name}", "size": MAX_ATTRIBUTE_VALUES}} for name in attributes}
+        found = client.search(index=index, body={"size": 0, "aggs": aggs})["aggregations"] if aggs else {}
+        meets: dict[str, dict[str, set[str]]] = {}
+        for name, value, named in settings_also_meets(also, "CATALOG_SEARCH_QUERY_ATTRIBUTES_ALSO"):
+            for wanted in named:
+                meets.setdefault(name, {}).setdefault(wanted, set()).add(value)
+        _ATTRIBUTE_WORDS[key] = AttributeWords({name: [b["key"] for b in found[name]["buckets"]] for name in attributes}, meets)
+    return _ATTRIBUTE_WORDS[key]
 
 
 def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple], request: SearchRequest) -> dict:
@@ -250,23 +287,47 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
             result["facets"] = facets.read(response["aggregations"])
         return result
     assert vector is not None  # a fused mode without a vector fell back to keywords above
-    fused = _fused(client, index, request, vector)
+    named = attribute_words(client, index, request.attributes, request.attributes_also).named(request.text) \
+        if request.attribute_boost else {}
+    if named:
+        info["attributes"] = named
+    fused = with_attribute_bonus(_fused(client, index, request, vector, tuple(named)), named, request.attribute_boost)
     start = (request.page - 1) * request.size
-    result = _response(fused[start : start + request.size], len(fused), info)
+    page = fused[start : start + request.size]
+    documents = _documents(client, index, [hit["_id"] for hit in page])
+    result = _response([{**hit, "_source": documents[hit["_id"]]} for hit in page if hit["_id"] in documents], len(fused), info)
     if request.with_facets:
-        result["facets"] = facets.tally([hit["_source"] for hit in fused])
+        result["facets"] = facets.tally([facets.source_of(hit.get("fields", {})) for hit in fused])
     return result
 
 
-def _fused(client: Any, index: str, request: SearchRequest, vector: list[float]) -> list[dict]:
-    """The keyword and k-NN lists (``knn_k`` each), fused: every result the pages are cut from."""
+def _fused(client: Any, index: str, request: SearchRequest, vector: list[float], attributes: tuple[str, ...] = ()) -> list[dict]:
+    """The keyword and k-NN lists (``knn_k`` each), fused: every result the pages are cut from.
+    The lists carry ids and scores only (and the doc values of the fields the facets count and of
+    ``attributes``, which the bonus reads): the page's documents are fetched after the fusion, not
+    the 200 candidates'."""
     window = request.knn_k
-    keyword, knn = client.msearch(body=[
-        {"index": index}, _body(request, [_keyword_clause(request)], 0, window),
-        {"index": index}, _body(request, [_knn_clause(request, vector, window)], 0, window),
-    ])["responses"]
+    doc_values = sorted({*(facets.DOC_VALUE_FIELDS if request.with_facets else ()), *(f"attributes.{a}" for a in attributes)})
+
+    def ranked(should: list[dict]) -> dict:
+        body = _body(request, should, 0, window)
+        body["_source"] = False
+        if doc_values:
+            body["docvalue_fields"] = doc_values
+        return body
+
+    keyword, knn = client.msearch(body=[{"index": index}, ranked([_keyword_clause(request)]),
+                                        {"index": index}, ranked([_knn_clause(request, vector, window)])])["responses"]
     return fuse(keyword["hits"]["hits"], knn["hits"]["hits"], request.mode, request.keyword_boost, request.knn_boost,
                 request.rrf_k)
+
+
+def _documents(client: Any, index: str, product_ids: list[str]) -> dict[str, dict]:
+    """The products' documents (without their vectors), by id."""
+    if not product_ids:
+        return {}
+    found = client.mget(index=index, body={"ids": product_ids}, _source_excludes=["embedding"])["docs"]
+    return {doc["_id"]: doc["_source"] for doc in found if doc.get("found")}
 
 
 def ranked_ids(client: Any, target: str, query_vectors: Callable[[str, str], tuple], request: SearchRequest) -> list[str]:

@@ -80,6 +80,44 @@ def analyze(text: str, vocab: dict[str, int], speller: Speller, max_len: int) ->
     return QueryTerms(ids[:max_len], known, corrected, unknown)
 
 
+class AttributeWords:
+    """The words with which a query names an attribute value the catalog has (``navy blue``,
+    ``men``): from the values its products take, so no query string is special. A word may end in
+    an ``s`` the value lacks (``mens``, ``womens``); the longest value is taken first (``navy blue``
+    is not also ``blue``). ``also`` maps a value to the values that meet it too (fashion: a Unisex
+    product fits a query for Men, and one for Women)."""
+
+    def __init__(self, values: dict[str, list[str]], also: dict[str, dict[str, set[str]]] | None = None):
+        self.values = {name: sorted(((tuple(tokenize(v)), v) for v in found if tokenize(v)), key=lambda tv: -len(tv[0]))
+                       for name, found in values.items()}
+        self.also = also or {}
+
+    def named(self, text: str) -> dict[str, list[str]]:
+        """``attribute -> the values that meet what the query names``, for the attributes it names."""
+        tokens = tokenize(text)
+        free = [True] * len(tokens)
+        found: dict[str, list[str]] = {}
+        for name, values in self.values.items():
+            for words, value in values:
+                at = _phrase_at(tokens, free, words)
+                if at is None:
+                    continue
+                for i in range(at, at + len(words)):
+                    free[i] = False
+                meeting = found.setdefault(name, [])
+                for v in (value, *sorted(self.also.get(name, {}).get(value, ()))):
+                    if v not in meeting:
+                        meeting.append(v)
+        return found
+
+
+def _phrase_at(tokens: list[str], free: list[bool], words: tuple[str, ...]) -> int | None:
+    for start in range(len(tokens) - len(words) + 1):
+        if all(free[start + i] and tokens[start + i] in (w, w + "s") for i, w in enumerate(words)):
+            return start
+    return None
+
+
 def _trigrams(word: str) -> set[str]:
     padded = f"^{word}$"
     return {padded[i : i + 3] for i in range(len(padded) - 2)}

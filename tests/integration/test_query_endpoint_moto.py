@@ -110,8 +110,9 @@ def test_search_through_the_endpoint_ranks_as_the_in_process_encoder(deployed, e
 
 def test_an_answer_from_another_model_is_never_searched_with(deployed, endpoint_clients, chain_service, model_version):
     text = "black leather wallet"
-    # one queued answer: moto gives the same answer to the same request body (both modes send the same ids)
-    queue_answers(endpoint_clients, ("cs-o2v-some-other-model", [in_process_vector(chain_service, model_version, text)]))
+    # one queued answer per request: each carries its own InferenceId, so moto takes a new answer for each
+    stale = ("cs-o2v-some-other-model", [in_process_vector(chain_service, model_version, text)])
+    queue_answers(endpoint_clients, stale, stale)
     api = TestClient(create_app(lambda: Service.from_clients(endpoint_clients)), raise_server_exceptions=False)
     hybrid = api.get("/search", params={"q": text, "mode": "normalized"}).json()
     assert hybrid["query"]["fallback"] == "keyword" and "cs-o2v-some-other-model" in hybrid["query"]["knn"]

@@ -67,8 +67,9 @@ def minilm_catalog(settings: Settings, store, snapshot_id: str) -> tuple[np.ndar
     vectors = word_vectors.embed_words(products["title"].tolist())
     print(f"MiniLM embedded {len(products):,} titles in {time.perf_counter() - started:.0f} s (kept in {cache})", flush=True)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(cache, product_ids=products["product_id"].astype(str).to_numpy(), vectors=vectors)
-    return products["product_id"].astype(str).to_numpy(), vectors
+    product_ids = np.array(products["product_id"].astype(str).tolist(), dtype=str)  # not objects: np.load reads it back
+    np.savez(cache, product_ids=product_ids, vectors=vectors)
+    return product_ids, vectors
 
 
 def main() -> int:

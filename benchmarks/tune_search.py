@@ -5,8 +5,8 @@
 A small, coarse grid, chosen before looking at results: for ``hybrid`` the k-NN boost (lucene's
 cosine scores are ~1 while BM25's are ~10-30, so boosts from 1 to 30); for ``normalized`` and
 ``rrf`` the k-NN weight relative to a keyword weight of 1, and the bonus of a product with the
-attribute values a query names (``attribute_boost``: 0 is none; a fused score is up to 2 in
-``normalized`` and about 0.03 in ``rrf``, hence their scales); for ``rrf`` also the rank constant.
+attribute values a query names (``attribute_boost``, a share of the top fused score, one scale for
+both: 0 is none, 1 as much as being first in both lists); for ``rrf`` also the rank constant.
 The window (candidates per list) stays 100. Every point is scored on the dev sets' queries
 together (155), and replaces the untuned point of its mode (weights 1, no bonus, rrf_k 60) only
 when a paired bootstrap over the queries puts its gain above zero at 95 %: the queries' own
@@ -27,10 +27,11 @@ from catalog_search.search import evaluation
 from catalog_search.search.query import SearchRequest, ranked_ids
 from catalog_search.settings import Settings
 
+ATTRIBUTE_BONUSES = [0.0, 0.1, 0.25, 0.5, 1.0]
 GRID = {
     "hybrid": {"knn_boost": [1, 3, 10, 30], "rrf_k": [60], "attribute_boost": [0.0]},
-    "normalized": {"knn_boost": [0.5, 1, 1.5, 2, 3], "rrf_k": [60], "attribute_boost": [0.0, 0.1, 0.25, 0.5]},
-    "rrf": {"knn_boost": [0.5, 1, 1.5, 2, 3], "rrf_k": [10, 30, 60, 100], "attribute_boost": [0.0, 0.002, 0.005, 0.01]},
+    "normalized": {"knn_boost": [0.5, 1, 1.5, 2, 3], "rrf_k": [60], "attribute_boost": ATTRIBUTE_BONUSES},
+    "rrf": {"knn_boost": [0.5, 1, 1.5, 2, 3], "rrf_k": [10, 30, 60, 100], "attribute_boost": ATTRIBUTE_BONUSES},
 }
 UNTUNED = {"knn_boost": 1, "rrf_k": 60, "attribute_boost": 0.0}
 CONFIDENCE = 0.95

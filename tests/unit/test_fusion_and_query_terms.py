@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from catalog_search.search.query import SearchRequest, fuse, with_attribute_bonus
+from catalog_search.search.query import SearchRequest, fuse, top_fused_score, with_attribute_bonus
 from catalog_search.search.terms import AttributeWords, Speller, analyze
 from catalog_search.training.tokenizer import build_vocab
 
@@ -84,3 +84,12 @@ def test_the_attribute_bonus_raises_products_with_the_named_values_by_their_shar
     raised = with_attribute_bonus(hits, named, 0.5)
     assert [(h["_id"], h["_score"]) for h in raised] == [("b", 1.4), ("a", 1.25), ("c", 1.05)]
     assert with_attribute_bonus(hits, named, 0.0) is hits and with_attribute_bonus(hits, {}, 0.5) is hits
+
+
+def test_the_bonus_is_a_share_of_the_top_fused_score_in_either_fusion():
+    # first in both lists: 1 + 2 in normalized, (1 + 2) / (rrf_k + 1) in rrf (fuse's own scores)
+    first = {"_id": "a", "_score": 1.0}
+    for mode, rrf_k in (("normalized", 60), ("rrf", 60), ("rrf", 10)):
+        request = SearchRequest("navy shirt", mode, keyword_boost=1.0, knn_boost=2.0, rrf_k=rrf_k)
+        top = fuse([first, {"_id": "b", "_score": 0.5}], [first, {"_id": "c", "_score": 0.2}], mode, 1.0, 2.0, rrf_k)[0]
+        assert top["_id"] == "a" and top_fused_score(request) == pytest.approx(top["_score"])

@@ -54,7 +54,8 @@ class SearchRequest:
     rrf_k: int = Settings.rrf_k
     filters: dict = field(default_factory=dict)  # {"category": "Apparel > Topwear", "gender": ["Men"], "price": [lo, hi]}
     with_facets: bool = False  # also count the match set per category level, gender, colour, price range
-    attribute_boost: float = Settings.attribute_weight  # the fused modes' bonus for the attribute values the query names
+    attribute_boost: float = Settings.attribute_weight  # the fused modes' bonus for the attribute values the query names,
+    # as a share of the top fused score
     attributes: tuple[str, ...] = Settings.query_attributes
     attributes_also: tuple[str, ...] = Settings.query_attributes_also
 
@@ -177,17 +178,24 @@ def build_query(request: SearchRequest, vector: list[float] | None) -> dict:
     return _body(request, should, (request.page - 1) * request.size, request.size)
 
 
-def with_attribute_bonus(hits: list[dict], named: dict[str, list[str]], weight: float) -> list[dict]:
-    """The fused list again, each hit's score raised by ``weight`` × the share of the attributes
+def top_fused_score(request: SearchRequest) -> float:
+    """The highest score fusion can give (a product first in both lists): the unit of the
+    attribute bonus, so that one ``ATTRIBUTE_WEIGHT`` means the same in ``normalized`` and ``rrf``."""
+    per_list = 1.0 if request.mode == "normalized" else 1.0 / (request.rrf_k + 1)
+    return (request.keyword_boost + request.knn_boost) * per_list
+
+
+def with_attribute_bonus(hits: list[dict], named: dict[str, list[str]], bonus: float) -> list[dict]:
+    """The fused list again, each hit's score raised by ``bonus`` × the share of the attributes
     the query names whose value the product has (from its doc values, ``attributes.{name}``)."""
-    if not named or not weight:
+    if not named or not bonus:
         return hits
 
     def share(hit: dict) -> float:
         fields = hit.get("fields", {})
         return sum(bool(set(fields.get(f"attributes.{name}", ())) & set(values)) for name, values in named.items()) / len(named)
 
-    raised = [{**hit, "_score": hit["_score"] + weight * share(hit)} for hit in hits]
+    raised = [{**hit, "_score": hit["_score"] + bonus * share(hit)} for hit in hits]
     return sorted(raised, key=lambda h: (-h["_score"], h["_id"]))
 
 
@@ -291,7 +299,8 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
         if request.attribute_boost else {}
     if named:
         info["attributes"] = named
-    fused = with_attribute_bonus(_fused(client, index, request, vector, tuple(named)), named, request.attribute_boost)
+    fused = with_attribute_bonus(_fused(client, index, request, vector, tuple(named)), named,
+                                 request.attribute_boost * top_fused_score(request))
     start = (request.page - 1) * request.size
     page = fused[start : start + request.size]
     documents = _documents(client, index, [hit["_id"] for hit in page])

@@ -121,17 +121,18 @@ class Settings:
     vocab_max_size: int = _setting(50_000, help="the vocabulary's size at most")
     pretrained_embeddings: str = _setting(MINILM, help=f"word vectors: a GloVe-format file (path or s3://), "
                                           f"{MINILM!r} (built from the packaged all-MiniLM-L6-v2) or empty (none)")
-    embedding_dim: int = _setting(256, help="enc_dim: the embedding's size (a grid of 64–384 on the dev queries, README)")
+    embedding_dim: int = _setting(384, help="enc_dim: the embedding's size (384: the MiniLM vectors' length, so that "
+                                   "both readings of pooled_embedding's output agree; docs/search.md)")
     mlp_dim: int = _setting(128, help="mlp_dim of the comparator")
     epochs: int = _setting(4, help="epochs")
     mini_batch_size: int = _setting(256, help="mini_batch_size")
-    learning_rate: float = _setting(0.004, help="learning_rate (adam)")
+    learning_rate: float = _setting(0.0005, help="learning_rate (adam)")
     dropout: float = _setting(0.0, help="dropout")
     encoder_network: str = _setting("pooled_embedding", choices=ENCODER_NETWORKS, help="enc0_network")
     cnn_filter_width: int = _setting(3, help="enc0_cnn_filter_width (hcnn)")
     encoder_layers: int = _setting(1, help="enc0_layers (hcnn, bilstm)")
-    freeze_pretrained_embedding: bool = _setting(True, help="enc0_freeze_pretrained_embedding")
-    local_pooled_output: str = _setting("enc_dim", choices=POOLED_OUTPUTS,
+    freeze_pretrained_embedding: bool = _setting(False, help="enc0_freeze_pretrained_embedding")
+    local_pooled_output: str = _setting("token_embedding_dim", choices=POOLED_OUTPUTS,
                                         help="the local trainer's pooled_embedding: the mean of the token vectors "
                                              "projected to enc_dim, or the mean alone (enc0_token_embedding_dim long)")
     # checks and gates

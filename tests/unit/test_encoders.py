@@ -148,11 +148,11 @@ def test_a_pretrained_file_of_another_dimension_is_refused(tmp_path):
 
 def test_settings_become_object2vec_hyperparameters_as_sagemaker_wants_them():
     settings = Settings.from_env({"CATALOG_SEARCH_ENCODER_NETWORK": "bilstm", "CATALOG_SEARCH_ENCODER_LAYERS": "2",
-                                  "CATALOG_SEARCH_CNN_FILTER_WIDTH": "5", "CATALOG_SEARCH_FREEZE_PRETRAINED_EMBEDDING": "No"})
+                                  "CATALOG_SEARCH_CNN_FILTER_WIDTH": "5", "CATALOG_SEARCH_FREEZE_PRETRAINED_EMBEDDING": "Yes"})
     hyper = object2vec_hyperparameters(settings, 100)
     assert {k: hyper[k] for k in ("enc0_network", "enc0_layers", "enc0_cnn_filter_width", "enc0_freeze_pretrained_embedding")} == {
-        "enc0_network": "bilstm", "enc0_layers": "2", "enc0_cnn_filter_width": "5", "enc0_freeze_pretrained_embedding": "false"}
-    assert object2vec_hyperparameters(Settings(), 100)["enc0_freeze_pretrained_embedding"] == "true"
+        "enc0_network": "bilstm", "enc0_layers": "2", "enc0_cnn_filter_width": "5", "enc0_freeze_pretrained_embedding": "true"}
+    assert object2vec_hyperparameters(Settings(), 100)["enc0_freeze_pretrained_embedding"] == "false"  # the default fine-tunes
     assert trainer.hyperparameters({**hyper, "enc0_layers": "auto"})["enc0_layers"] == 1  # Object2Vec's auto for bilstm
     with pytest.raises(BadInput, match="CATALOG_SEARCH_FREEZE_PRETRAINED_EMBEDDING='maybe': expected true or false"):
         Settings.from_env({"CATALOG_SEARCH_FREEZE_PRETRAINED_EMBEDDING": "maybe"})

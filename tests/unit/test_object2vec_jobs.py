@@ -57,7 +57,8 @@ def _training_data(tmp_path, store, settings):
 
 def test_train_register_and_transform_write_sagemaker_artifacts(tmp_path, aws, include_dir):
     s3, sagemaker, store = aws
-    settings = Settings(bucket="bucket", embedding_dim=8, epochs=30, max_seq_len=6)
+    # no pretrained vectors: word vectors learnt from scratch want a larger rate than the fine-tuning default
+    settings = Settings(bucket="bucket", embedding_dim=8, epochs=30, max_seq_len=6, learning_rate=0.01)
     vocab = _training_data(tmp_path, store, settings)
     runner = LocalRunner(s3, sagemaker, tmp_path / "work", include_dir / "jobs")
     hyper = job_requests.object2vec_hyperparameters(settings, len(vocab))

@@ -51,7 +51,7 @@ def make_settings(root: Path, include_dir: Path) -> Settings:
     source.mkdir()
     small_catalog().to_csv(source / "catalog.csv", index=False)
     return Settings(bucket="stages", work_dir=root / "work", source_dir=source, include_dir=include_dir,
-                    table_name="stages", pairs=3000, min_per_category=1, embedding_dim=8, mlp_dim=16, epochs=8,
+                    table_name="stages", pairs=3000, min_per_category=1, embedding_dim=8, mlp_dim=16, epochs=8, learning_rate=0.01,
                     vocab_min_count=1, index_replicas=0, pretrained_embeddings=str(word_vectors_file(root)))
 
 

@@ -6,6 +6,7 @@ Each test session writes to its own bucket, table, alias and work folder."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -165,21 +166,33 @@ def test_evaluate_scores_both_dev_sets_each_and_together(chain, tmp_path):
 
 @pytest.mark.parametrize("mode", ["normalized", "rrf"])
 def test_the_fused_modes_fetch_ids_then_the_page_and_answer_as_before(clients, store, alias, encoder_cache, mode):
-    """The candidate lists carry ids, scores and the facets' doc values only; the page's documents
-    come after the fusion. Same hits, scores, totals and facets as fusing whole documents."""
+    """The candidate lists carry scores and doc values only (product ids, the facets' fields, the
+    named attributes); the page's documents come after the fusion. Same hits, scores, totals and
+    facets as fusing whole documents, with the default attribute bonus and without it."""
     from catalog_search.search import facets
-    from catalog_search.search.query import _body, _keyword_clause, _knn_clause, fuse
+    from catalog_search.search.query import _body, _keyword_clause, _knn_clause, attribute_words, fuse, top_fused_score, with_attribute_bonus
+
+    def with_fields(hit: dict) -> dict:  # a whole document's attributes, as the bonus reads them from doc values
+        return {**hit, "fields": {f"attributes.{k}": [v] for k, v in hit["_source"].get("attributes", {}).items()}}
 
     vectors = QueryVectors(ModelEncoders(store, encoder_cache))
     index = live_index(clients.opensearch, alias)
-    for text, filters, page in (("men navy blue shirt", {}, 1), ("black watch", {"gender": ["Women"]}, 2), ("kurta", {}, 3)):
+    cases = (("men navy blue shirt", {}, 1, None), ("black watch", {"gender": ["Women"]}, 2, None), ("kurta", {}, 3, None),
+             ("men navy blue shirt", {}, 2, 0.0))
+    for text, filters, page, bonus in cases:
         request = SearchRequest(text, mode, size=10, page=page, filters=filters, with_facets=True)
+        request = request if bonus is None else replace(request, attribute_boost=bonus)
         answer = search(clients.opensearch, alias, vectors, request)
         vector, _ = vectors(index_meta(clients.opensearch, index)["model_version"], text)
         whole = clients.opensearch.msearch(body=[  # the fusion of whole documents it replaced
             {"index": index}, _body(request, [_keyword_clause(request)], 0, request.knn_k),
             {"index": index}, _body(request, [_knn_clause(request, vector, request.knn_k)], 0, request.knn_k)])["responses"]
         fused = fuse(whole[0]["hits"]["hits"], whole[1]["hits"]["hits"], mode, request.keyword_boost, request.knn_boost, request.rrf_k)
+        named = attribute_words(clients.opensearch, index, request.attributes, request.attributes_also).named(text) \
+            if request.attribute_boost else {}
+        if request.attribute_boost and text == "men navy blue shirt":
+            assert named == {"gender": ["Men", "Unisex"], "colour": ["Navy Blue"]}, named  # the bonus took part
+        fused = with_attribute_bonus([with_fields(h) for h in fused], named, request.attribute_boost * top_fused_score(request))
         expected = fused[(page - 1) * 10: page * 10]
         assert [(h["_id"], h["_score"], h["_source"]) for h in answer["hits"]["hits"]] == \
             [(h["_id"], h["_score"], h["_source"]) for h in expected] and len(expected) == 10

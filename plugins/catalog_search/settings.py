@@ -74,7 +74,8 @@ class Settings:
     # search (tuned on the dev queries by benchmarks/tune_search.py; see the README)
     search_mode: str = _setting("normalized", choices=SEARCH_MODES, help="the mode of a search that names none")
     keyword_weight: float = _setting(1.0, help="keyword boost (hybrid) or weight (normalized, rrf)")
-    knn_weight: float = _setting(1.0, help="k-NN boost (hybrid) or weight (normalized, rrf)")
+    # 2 and the attribute bonus 1: tune_search's choice for normalized on the dev sets (docs/search.md)
+    knn_weight: float = _setting(2.0, help="k-NN boost (hybrid) or weight (normalized, rrf)")
     fusion_window: int = _setting(100, help="candidates each list brings to fusion, and k-NN's k")
     rrf_k: int = _setting(60, help="reciprocal rank fusion's rank constant")
     # where queries are embedded: in the search process (the local trainer's model.npz) or, on AWS,
@@ -102,7 +103,8 @@ class Settings:
                                                  "(men, navy blue): products with the value rank higher in the fused modes")
     query_attributes_also: tuple[str, ...] = _setting(("gender:Unisex=Men|Women",),
                                                       help="attribute:product_value=named|named: a value that fits those named too")
-    attribute_weight: float = _setting(0.0, help="the fused modes' bonus for a product with every named attribute value")
+    attribute_weight: float = _setting(1.0, help="the fused modes' bonus for a product with every named attribute value, "
+                                       "a share of the top fused score (0: none)")
     judging_also_meets: tuple[str, ...] = _setting(("gender:Unisex=Men|Women",),
                                                    help="column:product_value=wanted|wanted: a value that meets others too")
     # pair sampling

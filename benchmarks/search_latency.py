@@ -7,7 +7,10 @@ mode and in keyword mode (the baseline, same run), then in the default mode whil
 Needs the search page running (`make demo` leaves it up; else `make serve`) on the full fashion
 index. Every client cycles through the dev queries (page 1, 10 results, facets included), one
 request at a time. Counted: requests, errors (any status but 200), empty result pages, and
-p50/p99 latency. Goals: p99 ≤ 100 ms, no error, no empty page during the swap.
+p50/p99 latency. Goals, as ratios to keyword mode in the same run (server, node and load generator
+share the machine's cores, so absolute figures say more about the machine than the code): the
+default mode's throughput ≥ 0.7× keyword mode's and its p99 ≤ 1.5× keyword mode's; no error and
+no empty page, during the swap too.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERIES = ROOT / "data" / "fashion" / "queries_dev.tsv"
-P99_GOAL_MS = 100.0
+THROUGHPUT_GOAL = 0.7  # default mode's req/s ÷ keyword mode's, at least
+P99_GOAL = 1.5  # default mode's p99 ÷ keyword mode's, at most
 
 
 @dataclass
@@ -129,19 +133,22 @@ def main() -> int:
           f"{args.seconds:.0f} s per run")
     load(args.url, None, 2, _after(3.0))  # warm-up: encoder loaded, caches filled
     print(f"{'run':<34} {'requests':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'empty':>6}")
-    default, seconds = timed(args.url, None, args.clients, args.seconds)
-    print(default.line("default mode", seconds), flush=True)
-    keyword, seconds = timed(args.url, "keyword", args.clients, args.seconds)
-    print(keyword.line("keyword mode (baseline)", seconds), flush=True)
-    print(f"default / keyword p99: {default.p99 / keyword.p99:.2f}×")
-    verdicts = [default.p99 <= P99_GOAL_MS and default.errors == 0]
+    default, default_seconds = timed(args.url, None, args.clients, args.seconds)
+    print(default.line("default mode", default_seconds), flush=True)
+    keyword, keyword_seconds = timed(args.url, "keyword", args.clients, args.seconds)
+    print(keyword.line("keyword mode (baseline)", keyword_seconds), flush=True)
+    throughput = (len(default.latencies_ms) / default_seconds) / (len(keyword.latencies_ms) / keyword_seconds)
+    p99 = default.p99 / keyword.p99
+    print(f"default / keyword: throughput {throughput:.2f}× (goal ≥ {THROUGHPUT_GOAL}×), "
+          f"p99 {p99:.2f}× (goal ≤ {P99_GOAL}×)")
+    verdicts = [throughput >= THROUGHPUT_GOAL, p99 <= P99_GOAL, default.errors == 0, keyword.errors == 0]
     if not args.no_swap:
         swap, seconds, outcome = during_publish(args.url, args.clients, args.seconds)
         print(swap.line("default mode, during publish + swap", seconds))
         print(f"search_index_publish: {outcome}")
         verdicts.append(swap.errors == 0 and swap.empty == 0)
-        verdicts.append(swap.p99 <= P99_GOAL_MS)
-    print(f"goals (p99 ≤ {P99_GOAL_MS:.0f} ms, no errors, no empty page during the swap): "
+    print(f"goals (throughput ≥ {THROUGHPUT_GOAL}× and p99 ≤ {P99_GOAL}× keyword mode's, no errors, "
+          "no empty page during the swap): "
           + ("met" if all(verdicts) else "NOT met"))
     return 0
 

@@ -135,7 +135,7 @@ def test_the_refresh_and_publish_stages_run_under_the_dag_role(published, enforc
 
 
 def test_the_moto_server_refuses_unsigned_and_unknown_callers(published, moto_url):
-    stranger = client_maker(moto_url, {"AccessKeyId": "AKIAIOSFODNN7EXAMPLE", "SecretAccessKey": "x"})("s3")
+    stranger = client_maker(moto_url, {"AccessKeyId": "CSNOSUCHKEY000000000", "SecretAccessKey": "x"})("s3")
     with pytest.raises(ClientError, match="InvalidAccessKeyId"):
         stranger.list_buckets()
 

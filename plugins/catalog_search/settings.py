@@ -89,6 +89,9 @@ class Settings:
     dev_queries: tuple[str, ...] = _setting(("data/fashion/queries_dev.tsv", "data/fashion/queries_dev2.tsv"),
                                             help="the query sets `catalog-search evaluate` and the benchmarks score, each and together")
     min_golden_ndcg: float = _setting(0.5, help="absolute floor of the default mode's nDCG@10")
+    golden_also_modes: tuple[str, ...] = _setting(("keyword",), choices=SEARCH_MODES,
+                                                  help="modes the gate also compares with the live index (the floor is the "
+                                                       "default mode's): keyword alone, which titles gone wrong cannot hide in")
     golden_ndcg_tolerance: float = _setting(0.02, help="a mean drop in nDCG@10 against the live index up to this is never refused")
     golden_confidence: float = _setting(0.95, help="a larger drop is refused when this one-sided paired bootstrap "
                                                    "bound over the queries says it is not noise")
@@ -235,7 +238,7 @@ def _convert(name: str, raw: str, kind: Any, choices: tuple) -> Any:
             value = kind(raw)
     except (ValueError, KeyError):
         raise BadInput(f"{name}={raw!r}: expected {_KIND_NAMES.get(kind, kind.__name__)}") from None
-    if choices and value not in choices:
+    if choices and any(v not in choices for v in (value if isinstance(value, tuple) else (value,))):  # a list: each of its values
         raise BadInput(f"{name}={raw!r}: expected one of {', '.join(choices)}")
     return value
 

@@ -41,6 +41,14 @@ def test_unknown_runner_is_rejected(monkeypatch):
         Settings.from_env()
 
 
+def test_each_value_of_a_list_setting_is_held_to_its_choices(monkeypatch):
+    monkeypatch.setenv("CATALOG_SEARCH_GOLDEN_ALSO_MODES", "keyword, knn")
+    assert Settings.from_env().golden_also_modes == ("keyword", "knn")
+    monkeypatch.setenv("CATALOG_SEARCH_GOLDEN_ALSO_MODES", "keyword,bm25")
+    with pytest.raises(ValueError, match="GOLDEN_ALSO_MODES='keyword,bm25': expected one of keyword, knn"):
+        Settings.from_env()
+
+
 def test_the_settings_reference_is_current():
     """docs/settings.md is written by `make docs` from the Settings fields: every variable, its type,
     its default and what it does; a field added, changed or renamed without it fails here."""

@@ -165,12 +165,16 @@ def test_evaluate_scores_both_dev_sets_each_and_together(chain, tmp_path):
 
 
 @pytest.mark.parametrize("mode", ["normalized", "rrf"])
-def test_the_fused_modes_fetch_ids_then_the_page_and_answer_as_before(clients, store, alias, encoder_cache, mode):
-    """The candidate lists carry scores and doc values only (product ids, the facets' fields, the
-    named attributes); the page's documents come after the fusion. Same hits, scores, totals and
-    facets as fusing whole documents, with the default attribute bonus and without it."""
+def test_the_fused_modes_answer_from_doc_values_as_from_whole_documents(clients, store, alias, encoder_cache, mode):
+    """The candidate lists carry scores and doc values only (the result cards' fields, the facets'
+    and the named attributes), and the page is cut from them without another request. Same hits,
+    scores, result cards, totals and facets as fusing whole documents, with the default attribute
+    bonus and without it."""
     from catalog_search.search import facets
-    from catalog_search.search.query import _body, _keyword_clause, _knn_clause, attribute_words, fuse, top_fused_score, with_attribute_bonus
+    from catalog_search.search.query import CARD_FIELDS, _body, _keyword_clause, _knn_clause, attribute_words, fuse, top_fused_score, with_attribute_bonus
+
+    def whole_body(should: list[dict]) -> dict:  # every field but the vector
+        return {**_body(request, should, 0, request.knn_k), "_source": {"excludes": ["embedding"]}}
 
     def with_fields(hit: dict) -> dict:  # a whole document's attributes, as the bonus reads them from doc values
         return {**hit, "fields": {f"attributes.{k}": [v] for k, v in hit["_source"].get("attributes", {}).items()}}
@@ -185,8 +189,8 @@ def test_the_fused_modes_fetch_ids_then_the_page_and_answer_as_before(clients, s
         answer = search(clients.opensearch, alias, vectors, request)
         vector, _ = vectors(index_meta(clients.opensearch, index)["model_version"], text)
         whole = clients.opensearch.msearch(body=[  # the fusion of whole documents it replaced
-            {"index": index}, _body(request, [_keyword_clause(request)], 0, request.knn_k),
-            {"index": index}, _body(request, [_knn_clause(request, vector, request.knn_k)], 0, request.knn_k)])["responses"]
+            {"index": index}, whole_body([_keyword_clause(request)]),
+            {"index": index}, whole_body([_knn_clause(request, vector, request.knn_k)])])["responses"]
         fused = fuse(whole[0]["hits"]["hits"], whole[1]["hits"]["hits"], mode, request.keyword_boost, request.knn_boost, request.rrf_k)
         named = attribute_words(clients.opensearch, index, request.attributes, request.attributes_also).named(text) \
             if request.attribute_boost else {}
@@ -194,7 +198,8 @@ def test_the_fused_modes_fetch_ids_then_the_page_and_answer_as_before(clients, s
             assert named == {"gender": ["Men", "Unisex"], "colour": ["Navy Blue"]}, named  # the bonus took part
         fused = with_attribute_bonus([with_fields(h) for h in fused], named, request.attribute_boost * top_fused_score(request))
         expected = fused[(page - 1) * 10: page * 10]
+        cards = [{k: h["_source"][k] for k in CARD_FIELDS if k in h["_source"]} for h in expected]
         assert [(h["_id"], h["_score"], h["_source"]) for h in answer["hits"]["hits"]] == \
-            [(h["_id"], h["_score"], h["_source"]) for h in expected] and len(expected) == 10
+            [(h["_id"], h["_score"], card) for h, card in zip(expected, cards)] and len(expected) == 10
         assert answer["hits"]["total"]["value"] == len(fused)
         assert answer["facets"] == facets.tally([h["_source"] for h in fused])

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from catalog_search.search.query import SearchRequest, fuse, top_fused_score, with_attribute_bonus
+from catalog_search.search.query import SearchRequest, card_of, fuse, top_fused_score, with_attribute_bonus
 from catalog_search.search.terms import AttributeWords, Speller, analyze
 from catalog_search.training.tokenizer import build_vocab
 
@@ -93,3 +93,13 @@ def test_the_bonus_is_a_share_of_the_top_fused_score_in_either_fusion():
         request = SearchRequest("navy shirt", mode, keyword_boost=1.0, knn_boost=2.0, rrf_k=rrf_k)
         top = fuse([first, {"_id": "b", "_score": 0.5}], [first, {"_id": "c", "_score": 0.2}], mode, 1.0, 2.0, rrf_k)[0]
         assert top["_id"] == "a" and top_fused_score(request) == pytest.approx(top["_score"])
+
+
+def test_a_result_card_from_doc_values_reads_as_its_source():
+    fields = {"product_id": ["7"], "title.raw": ["Navy Shirt"], "category.raw": ["Apparel > Topwear > Shirts"],
+              "category_path": ["Apparel", "Apparel > Topwear", "Apparel > Topwear > Shirts"],
+              "attributes.gender": ["Men"], "attributes.colour": ["Navy Blue"], "price": [12.989999771118164],
+              "currency": ["EUR"]}
+    assert card_of(fields) == {"product_id": "7", "title": "Navy Shirt", "category": "Apparel > Topwear > Shirts",
+                               "attributes": {"colour": "Navy Blue", "gender": "Men"}, "price": 12.99, "currency": "EUR"}
+    assert card_of({"product_id": ["8"], "title.raw": ["x"]}) == {"product_id": "8", "title": "x", "attributes": {}}

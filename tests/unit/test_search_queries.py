@@ -9,7 +9,7 @@ def test_hybrid_combines_fuzzy_keywords_and_knn_with_their_boosts():
     keyword = should[0]["multi_match"]
     assert keyword["fuzziness"] == "AUTO:4,7" and keyword["type"] == "most_fields" and keyword["boost"] == 2.0
     assert should[1]["knn"]["embedding"]["vector"] == [0.1, 0.2] and should[1]["knn"]["embedding"]["boost"] == 0.5
-    assert query["_source"] == {"excludes": ["embedding"]}
+    assert query["_source"] == {"includes": ["product_id", "title", "category", "attributes", "price", "currency", "brand"]}
 
 
 def test_keyword_and_knn_modes_use_one_clause_each():

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from catalog_search.errors import BadInput, EncoderUnavailable, NotFound
 from catalog_search.search import facets
 from catalog_search.search.terms import AttributeWords
@@ -161,8 +163,15 @@ def _knn_clause(request: SearchRequest, vector: list[float], k: int, boost: floa
     return {"knn": {"embedding": knn}}
 
 
+# What a search hit's _source carries in every mode: the result card (the product page reads the
+# whole document with ``product``). The fused modes read these fields as doc values instead.
+CARD_FIELDS = ("product_id", "title", "category", "attributes", "price", "currency", "brand")
+CARD_DOC_VALUES = {"product_id": "product_id", "title": "title.raw", "category": "category.raw", "price": "price",
+                   "currency": "currency", "brand": "brand"}  # card field -> its doc values (attributes.*: each attribute)
+
+
 def _body(request: SearchRequest, should: list[dict], start: int, size: int) -> dict:
-    return {"from": start, "size": size, "_source": {"excludes": ["embedding"]},
+    return {"from": start, "size": size, "_source": {"includes": list(CARD_FIELDS)},
             "query": {"bool": {"should": should, "minimum_should_match": 1, "filter": filter_clauses(request.filters)}}}
 
 
@@ -303,8 +312,7 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
                                  request.attribute_boost * top_fused_score(request))
     start = (request.page - 1) * request.size
     page = fused[start : start + request.size]
-    documents = _documents(client, index, [hit["_id"] for hit in page])
-    result = _response([{**hit, "_source": documents[hit["_id"]]} for hit in page if hit["_id"] in documents], len(fused), info)
+    result = _response([{**hit, "_source": card_of(hit["fields"])} for hit in page], len(fused), info)
     if request.with_facets:
         result["facets"] = facets.tally([facets.source_of(hit.get("fields", {})) for hit in fused])
     return result
@@ -312,14 +320,14 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
 
 def _fused(client: Any, index: str, request: SearchRequest, vector: list[float], attributes: tuple[str, ...] = ()) -> list[dict]:
     """The keyword and k-NN lists (``knn_k`` each), fused: every result the pages are cut from.
-    The lists carry scores and doc values only: the product id (the document's ``_id``), the fields
-    the facets count and ``attributes``, which the bonus reads. No stored field is read for them,
-    not even ``_id``: it sits in the stored-field blocks beside ``_source``, and decompressing those
-    for 200 candidates was most of the search's time (9 ms a list on the demo's index, 3 ms from doc
-    values). The page's documents are fetched after the fusion."""
+    The lists carry scores and doc values only: the result card's fields (the product id is the
+    document's ``_id``), those the facets count and the attributes the bonus reads. No stored field
+    is read, not even ``_id``: it sits in the stored-field blocks beside ``_source`` and its vector,
+    and decompressing those for 200 candidates was most of the search's time (9 ms a list on the
+    demo's index, 3 ms from doc values). Nor is the page fetched after the fusion: that second
+    request cost the default mode a quarter of its throughput (docs/search.md, latency)."""
     window = request.knn_k
-    doc_values = sorted({"product_id", *(facets.DOC_VALUE_FIELDS if request.with_facets else ()),
-                         *(f"attributes.{a}" for a in attributes)})
+    doc_values = sorted({*CARD_DOC_VALUES.values(), "attributes.*", *(facets.DOC_VALUE_FIELDS if request.with_facets else ())})
 
     def ranked(should: list[dict]) -> dict:
         body = _body(request, should, 0, window)
@@ -337,12 +345,18 @@ def _with_ids(hits: list[dict]) -> list[dict]:
     return [{**hit, "_id": hit["fields"]["product_id"][0]} for hit in hits]
 
 
-def _documents(client: Any, index: str, product_ids: list[str]) -> dict[str, dict]:
-    """The products' documents (without their vectors), by id."""
-    if not product_ids:
-        return {}
-    found = client.mget(index=index, body={"ids": product_ids}, _source_excludes=["embedding"])["docs"]
-    return {doc["_id"]: doc["_source"] for doc in found if doc.get("found")}
+def card_of(fields: dict) -> dict:
+    """A hit's result card (``CARD_FIELDS``) from its doc values, as its ``_source`` would give it:
+    a float price as the shortest decimal its float32 doc value stands for (12.99, not 12.9899997)."""
+    def first(name: str) -> Any:
+        return (fields.get(name) or [None])[0]
+
+    card = {name: first(doc_values) for name, doc_values in CARD_DOC_VALUES.items()}
+    if card["price"] is not None:
+        card["price"] = float(np.format_float_positional(np.float32(card["price"])))
+    card["attributes"] = {name.removeprefix("attributes."): values[0] for name, values in sorted(fields.items())
+                          if name.startswith("attributes.") and values}
+    return {name: card[name] for name in CARD_FIELDS if card[name] is not None}  # as documents() leaves out None
 
 
 def ranked_ids(client: Any, target: str, query_vectors: Callable[[str, str], tuple], request: SearchRequest) -> list[str]:

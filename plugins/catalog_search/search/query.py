@@ -308,7 +308,7 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
         if request.attribute_boost else {}
     if named:
         info["attributes"] = named
-    fused = with_attribute_bonus(_fused(client, index, request, vector, tuple(named)), named,
+    fused = with_attribute_bonus(_fused(client, index, request, vector), named,
                                  request.attribute_boost * top_fused_score(request))
     start = (request.page - 1) * request.size
     page = fused[start : start + request.size]
@@ -318,13 +318,13 @@ def search(client: Any, target: str, query_vectors: Callable[[str, str], tuple],
     return result
 
 
-def _fused(client: Any, index: str, request: SearchRequest, vector: list[float], attributes: tuple[str, ...] = ()) -> list[dict]:
+def _fused(client: Any, index: str, request: SearchRequest, vector: list[float]) -> list[dict]:
     """The keyword and k-NN lists (``knn_k`` each), fused: every result the pages are cut from.
     The lists carry scores and doc values only: the result card's fields (the product id is the
-    document's ``_id``), those the facets count and the attributes the bonus reads. No stored field
-    is read, not even ``_id``: it sits in the stored-field blocks beside ``_source`` and its vector,
-    and decompressing those for 200 candidates was most of the search's time (9 ms a list on the
-    demo's index, 3 ms from doc values). Nor is the page fetched after the fusion: that second
+    document's ``_id``), those the facets count and every attribute, which the bonus reads. No
+    stored field is read, not even ``_id``: it sits in the stored-field blocks beside ``_source``
+    and its vector, and decompressing those for 200 candidates was most of the search's time (9 ms
+    a list on the demo's index, 3 ms from doc values). Nor is the page fetched after the fusion: that second
     request cost the default mode a quarter of its throughput (docs/search.md, latency)."""
     window = request.knn_k
     doc_values = sorted({*CARD_DOC_VALUES.values(), "attributes.*", *(facets.DOC_VALUE_FIELDS if request.with_facets else ())})

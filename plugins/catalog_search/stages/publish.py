@@ -16,6 +16,7 @@ from catalog_search.sagemaker import query_endpoint
 from catalog_search.sagemaker.batch_embeddings import BatchQueryEncoders
 from catalog_search.search import evaluation, query
 from catalog_search.search.terms import QueryVectors
+from catalog_search.settings import Settings
 from catalog_search.stages import Run
 from catalog_search.store import changes, dynamo, index, object_store, pointers
 from catalog_search.store.object_keys import ObjectKeys
@@ -352,7 +353,7 @@ def check_search_quality(clients: Clients, run: Run, index_name: str) -> dict:
     return result
 
 
-def _compared(query_set: evaluation.QuerySet, new: dict, live: dict | None, settings) -> dict:
+def _compared(query_set: evaluation.QuerySet, new: dict, live: dict | None, settings: Settings) -> dict:
     """One mode's new and live scores compared query by query: ``result`` (the paired figures and
     the worst queries) and, for a drop beyond the tolerance and the spread, ``problem``."""
     if live is None:

@@ -2,7 +2,12 @@
 the numpy encoders that serve them give the same vectors, padding never changes a vector,
 frozen pretrained token vectors stay put, and each network learns an easy task."""
 
+import io
 import json
+import tarfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +18,7 @@ from catalog_search.errors import BadInput
 from catalog_search.sagemaker.job_requests import object2vec_hyperparameters
 from catalog_search.settings import ENCODER_NETWORKS, Settings
 from catalog_search.training import object2vec_trainer as trainer
-from catalog_search.training.encoder import Encoder
+from catalog_search.training.encoder import Encoder, ModelEncoders
 from catalog_search.training.tokenizer import build_vocab, encode, write_pairs_jsonl, write_vocab
 
 # (network, enc0_layers): each network, and the stacked variants of the two that have layers
@@ -160,3 +165,48 @@ def test_settings_become_object2vec_hyperparameters_as_sagemaker_wants_them():
         Settings.from_env({"CATALOG_SEARCH_ENCODER_NETWORK": "transformer"})
     with pytest.raises(ValueError, match="enc0_network"):
         trainer.hyperparameters({"enc0_network": "cnn"})
+
+
+def _model_tarball(tmp_path: Path) -> bytes:
+    _exported(tmp_path / "model", "pooled_embedding", 1)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for file in sorted((tmp_path / "model").iterdir()):
+            tar.add(file, arcname=file.name)
+    return buffer.getvalue()
+
+
+def test_searches_arriving_together_load_a_model_once(tmp_path):
+    """A server's first searches (or the first after a swap to a new model) arrive together: one
+    downloads and extracts the model while the others wait for it, and none reads a half-written
+    file."""
+    tarball = _model_tarball(tmp_path)
+    downloads = []
+
+    class SlowStore:
+        def get_bytes(self, key):
+            downloads.append(key)
+            time.sleep(0.2)  # long enough that every thread asks while the first is loading
+            return tarball
+
+    encoders = ModelEncoders(SlowStore(), tmp_path / "scratch")
+    start = threading.Barrier(8)
+
+    def first_search(_):
+        start.wait()
+        return encoders("v1")
+
+    with ThreadPoolExecutor(8) as pool:
+        loaded = list(pool.map(first_search, range(8)))
+    assert len(downloads) == 1 and all(e is loaded[0] for e in loaded)
+    assert loaded[0].embed_texts(["a b"]).shape == (1, 8)
+
+
+def test_processes_loading_one_model_never_share_its_files(tmp_path):
+    """Two loads of one model into the same scratch directory (two API processes, say) each
+    extract it into a directory of their own, removed once loaded."""
+    tarball, scratch = _model_tarball(tmp_path), tmp_path / "scratch"
+    with ThreadPoolExecutor(4) as pool:
+        loaded = list(pool.map(lambda _: Encoder.from_tarball(tarball, scratch), range(16)))
+    assert all(np.array_equal(e.embed_texts(["a b"]), loaded[0].embed_texts(["a b"])) for e in loaded)
+    assert list(scratch.iterdir()) == []

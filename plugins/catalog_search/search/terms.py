@@ -151,11 +151,11 @@ class QueryVectors:
         self._spellers: dict[str, Speller] = {}
 
     @classmethod
-    def from_store(cls, store, cache_dir) -> QueryVectors:
+    def from_store(cls, store, scratch_dir) -> QueryVectors:
         """With each model's encoder loaded from its model.tar.gz in the object store."""
         from catalog_search.training.encoder import ModelEncoders
 
-        return cls(ModelEncoders(store, cache_dir))
+        return cls(ModelEncoders(store, scratch_dir))
 
     @classmethod
     def for_clients(cls, clients) -> QueryVectors:

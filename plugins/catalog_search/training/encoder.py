@@ -13,6 +13,8 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -76,11 +78,13 @@ class Encoder:
         return NETWORKS[network].load(weights, meta, vocab)
 
     @classmethod
-    def from_tarball(cls, data: bytes, extract_to: Path) -> Encoder:
-        extract_to.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+    def from_tarball(cls, data: bytes, scratch: Path) -> Encoder:
+        """The encoder in a model.tar.gz, extracted into a directory of its own under ``scratch``
+        (removed once loaded): another process loading the same model never reads a half-written file."""
+        scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=scratch) as extract_to, tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             tar.extractall(extract_to, filter="data")
-        return cls.from_dir(extract_to)
+            return cls.from_dir(Path(extract_to))
 
 
 @dataclass
@@ -209,14 +213,19 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 class ModelEncoders:
-    """The encoder of each model version, loaded from its model.tar.gz on first use."""
+    """The encoder of each model version, loaded from its model.tar.gz on first use, once: the
+    searches that arrive while it loads (a server's first, or the first after a swap to a new
+    model) wait for it instead of each downloading and extracting the model."""
 
-    def __init__(self, store: ObjectStore, cache_dir: Path):
-        self.store, self.cache_dir = store, Path(cache_dir)
+    def __init__(self, store: ObjectStore, scratch_dir: Path):
+        self.store, self.scratch_dir = store, Path(scratch_dir)
         self._encoders: dict[str, Encoder] = {}
+        self._loading = threading.Lock()
 
     def __call__(self, model_version: str) -> Encoder:
         if model_version not in self._encoders:
-            data = self.store.get_bytes(ObjectKeys.model_artifact(model_version))
-            self._encoders[model_version] = Encoder.from_tarball(data, self.cache_dir / model_version)
+            with self._loading:
+                if model_version not in self._encoders:
+                    data = self.store.get_bytes(ObjectKeys.model_artifact(model_version))
+                    self._encoders[model_version] = Encoder.from_tarball(data, self.scratch_dir)
         return self._encoders[model_version]

@@ -5,6 +5,9 @@ answer is a 503 with the reason, anything else a 500 without internals."""
 from __future__ import annotations
 
 import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import opensearchpy
 import pytest
@@ -86,6 +89,34 @@ def test_an_unreachable_opensearch_is_a_503_with_the_reason(url):
     response = TestClient(create_app(lambda: service), raise_server_exceptions=False).get(url)
     assert response.status_code == 503
     assert "OpenSearch is unavailable" in response.json()["detail"] and "Traceback" not in response.text
+
+
+def test_the_first_requests_arriving_together_share_one_service():
+    """A server's first requests arrive together: one builds the service (clients, the query
+    encoder) while the others wait, instead of each building its own and loading the model again."""
+    built = []
+
+    class Healthy(Recording):
+        def __init__(self):
+            built.append(self)
+            time.sleep(0.2)  # long enough that every request arrives while the first builds it
+            super().__init__()
+
+        def health(self):
+            return {"status": "ok", "service": id(self)}
+
+    app = create_app(Healthy)
+    start = threading.Barrier(8)
+
+    def first_request(_):
+        with TestClient(app) as client:
+            start.wait()
+            return client.get("/health")
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(first_request, range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert len(built) == 1 and {a.json()["service"] for a in answers} == {id(built[0])}
 
 
 def test_an_unexpected_error_is_a_500_without_internals():

@@ -10,6 +10,7 @@ reaches the client (it goes to the log).
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -109,10 +110,13 @@ def create_app(service_factory=None) -> FastAPI:
     app = FastAPI(title="catalog-search", description="Hybrid product search and similar products on the live index.",
                   version="1")
     state: dict = {}
+    starting = threading.Lock()  # the first requests arrive together: they share one service
 
     def service() -> Service:
         if "service" not in state:
-            state["service"] = (service_factory or (lambda: Service.from_clients(Clients.from_environment(Settings.from_env()))))()
+            with starting:
+                if "service" not in state:
+                    state["service"] = (service_factory or (lambda: Service.from_clients(Clients.from_environment(Settings.from_env()))))()
         return state["service"]
 
     @app.exception_handler(BadInput)

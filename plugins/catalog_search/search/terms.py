@@ -11,6 +11,7 @@ words before the general lexicon).
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -149,6 +150,7 @@ class QueryVectors:
     def __init__(self, encoders):
         self.encoders = encoders
         self._spellers: dict[str, Speller] = {}
+        self._building = threading.Lock()  # one speller a model, however many searches ask at once
 
     @classmethod
     def from_store(cls, store, scratch_dir) -> QueryVectors:
@@ -170,7 +172,9 @@ class QueryVectors:
     def __call__(self, model_version: str, text: str) -> tuple[list[float] | None, QueryTerms]:
         encoder = self.encoders(model_version)
         if model_version not in self._spellers:
-            self._spellers[model_version] = Speller(encoder.vocab)
+            with self._building:
+                if model_version not in self._spellers:
+                    self._spellers[model_version] = Speller(encoder.vocab)
         terms = analyze(text, encoder.vocab, self._spellers[model_version], encoder.max_seq_len)
         if not terms.embeddable:
             return None, terms

@@ -3,7 +3,7 @@ on the local stack (local runner, moto server, the local OpenSearch node), then 
 changes 1 % of it through both again: wall time and peak memory of every stage, and the
 incremental night against the full one (same run).
 
-    python benchmarks/catalog_scale.py [--products 1000000] [--changed 0.01] [--nights 1]
+    python benchmarks/catalog_scale.py [--products 1000000 ...] [--changed 0.01] [--nights 1] [--json OUT]
 
 Needs the demo's champion model (run `make demo` first). Works in a bucket, table and index alias
 of its own (``bench-scale-*``, removed at the start of the next run), so the demo's data is left
@@ -15,12 +15,19 @@ job it starts, the transform) is its own; the golden-query gate is off (its dev 
 judged on the fashion catalog). Goal: the incremental night ≥ 20× faster than the full one.
 With ``--nights N``, N refreshes follow the full night, each of the night before (moto's
 DynamoDB answers about the same writes in 27 to 45 s from one night to the next).
+
+``--products`` may be repeated: each size runs on its own from an empty bench bucket, table and
+alias. ``--json OUT`` writes every figure as ``{"sizes": {"N": {"tasks": {TASK: {"seconds": s,
+"peak_gb": g}}, "jobs": {JOB: {...}}, "refresh_nights": [{"tasks": …, "jobs": …}, …],
+"full_over_refresh": [r, …]}}}``: a task is the Airflow task's process (the stage), a job the
+process of the SageMaker job it starts (locally, the local runner's).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import multiprocessing
 import os
 import resource
@@ -42,6 +49,7 @@ from catalog_search.training import refresh_simulator
 from catalog_search.training.catalog import load_source, split_rejects
 
 GOAL = 20.0
+DEFAULT_PRODUCTS = 1_000_000
 NAME = "bench-scale"
 FULL_NIGHT = "20270201T010000Z-scale"
 
@@ -84,11 +92,11 @@ def run_stage(stage: str, snapshot_id: str, model_version: str, before: dict) ->
         "prepare_transform_input": lambda: enrichment.prepare_transform_input(clients, run_of["enrichment"], **keys),
         "batch_transform": lambda: jobs.run_locally(clients, run_of["enrichment"], "transform",
                                                     before["prepare_transform_input"]),
-        "assemble_enriched": lambda: enrichment.assemble_enriched(clients, run_of["enrichment"], **keys),
+        "validate_and_assemble": lambda: enrichment.assemble_enriched(clients, run_of["enrichment"], **keys),
         "export_projector": lambda: enrichment.export_projector(clients, run_of["enrichment"], **keys),
-        "build_index": lambda: publish.build_index(clients, run_of["publish"], **keys),
+        "build_and_validate_index": lambda: publish.build_index(clients, run_of["publish"], **keys),
         "upsert_dynamodb": lambda: publish.upsert_items(clients, run_of["publish"], **keys),
-        "swap_alias": lambda: publish.swap_alias(clients, run_of["publish"], before["build_index"]["index"]),
+        "swap_alias": lambda: publish.swap_alias(clients, run_of["publish"], before["build_and_validate_index"]["index"]),
     }
     started = time.perf_counter()
     result = actions[stage]()
@@ -104,8 +112,9 @@ def _high_water_kib(pid: str = "self") -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
 
 
-STAGES = ("prepare_transform_input", "batch_transform", "assemble_enriched", "export_projector",
-          "build_index", "upsert_dynamodb", "swap_alias")
+# The nightly tasks, by their Airflow task ids (catalog_enrichment's, then search_index_publish's).
+STAGES = ("prepare_transform_input", "batch_transform", "validate_and_assemble", "export_projector",
+          "build_and_validate_index", "upsert_dynamodb", "swap_alias")
 
 
 def night(snapshot_id: str, model_version: str) -> dict[str, tuple[dict, float, int, int]]:
@@ -160,44 +169,75 @@ def _moto_peak() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--products", type=int, default=1_000_000)
+    parser.add_argument("--products", type=int, action="append", help=f"catalog size, repeatable (default {DEFAULT_PRODUCTS:,})")
     parser.add_argument("--changed", type=float, default=0.01, help="share of products the refresh changes")
     parser.add_argument("--nights", type=int, default=1, help="refresh nights after the full one")
+    parser.add_argument("--json", type=Path, help="write every figure here")
     args = parser.parse_args()
+    sizes = {}
+    for products in args.products or [DEFAULT_PRODUCTS]:
+        full, refreshes = catalog_size(products, args.changed, args.nights)
+        sizes[str(products)] = {**_figures(full), "refresh_nights": [_figures(r) for r in refreshes],
+                                "full_over_refresh": [round(_total(full) / _total(r), 2) for r in refreshes]}
+        if args.json:  # after each size, so that a long run's earlier sizes are kept
+            args.json.write_text(json.dumps({"sizes": sizes}, indent=1))
+    return 0
+
+
+def catalog_size(products: int, changed: float, nights: int) -> tuple[dict, list[dict]]:
+    """One full night of ``products`` products, then ``nights`` refresh nights, from an empty bench
+    bucket, table and alias; prints the table and returns the measurements of each night."""
     settings = bench_settings()
     clients = Clients.from_environment(settings)
     model_version = reset(clients, Clients.from_environment(Settings.from_env()))
-
     started = time.perf_counter()
-    catalog = synthetic_catalog(split_rejects(load_source(settings.source_dir))[0], args.products)
+    catalog = synthetic_catalog(split_rejects(load_source(settings.source_dir))[0], products)
     print(f"catalog of {len(catalog):,} products made in {time.perf_counter() - started:.0f} s; model {model_version}", flush=True)
     print(f"full night: snapshot {FULL_NIGHT}", flush=True)
     land(clients, FULL_NIGHT, catalog)
     full = night(FULL_NIGHT, model_version)
     refreshes = []
-    for number in range(1, args.nights + 1):
+    for number in range(1, nights + 1):
         catalog, changes = refresh_simulator.simulate_refresh(catalog, refresh_simulator.RefreshSpec(
-            added=0.4 * args.changed, removed=0.3 * args.changed, retitled=0.3 * args.changed, recategorised=0.0, seed=number))
+            added=0.4 * changed, removed=0.3 * changed, retitled=0.3 * changed, recategorised=0.0, seed=number))
         snapshot_id = refresh_night(number)
         print(f"refresh night {number}: snapshot {snapshot_id} ({', '.join(f'{len(v):,} {k}' for k, v in changes.items())})", flush=True)
         land(clients, snapshot_id, catalog)
         refreshes.append(night(snapshot_id, model_version))
 
-    print(f"\n{'stage':<26} {'full s':>8} {'peak GB':>8}" + "".join(f" {f'night {n} s':>10} {'peak GB':>8}" for n in range(1, len(refreshes) + 1)))
+    print(f"\n{products:,} products\n{'stage':<26} {'full s':>8} {'peak GB':>8}"
+          + "".join(f" {f'night {n} s':>10} {'peak GB':>8}" for n in range(1, len(refreshes) + 1)))
     for stage in STAGES:
         print(f"{stage:<26} {full[stage][1]:>8.1f} {_peak(full[stage]):>8.2f}"
               + "".join(f" {r[stage][1]:>10.1f} {_peak(r[stage]):>8.2f}" for r in refreshes))
-    full_total = sum(m[1] for m in full.values())
-    totals = [sum(m[1] for m in r.values()) for r in refreshes]
-    print(f"{'total':<26} {full_total:>8.1f} {'':>8}" + "".join(f" {t:>10.1f} {'':>8}" for t in totals))
+    totals = [_total(r) for r in refreshes]
+    print(f"{'total':<26} {_total(full):>8.1f} {'':>8}" + "".join(f" {t:>10.1f} {'':>8}" for t in totals))
     for number, (total, measured) in enumerate(zip(totals, refreshes), start=1):
-        ratio = full_total / total
-        assembled = measured["assemble_enriched"][0]
+        ratio = _total(full) / total
+        assembled = measured["validate_and_assemble"][0]
         print(f"refresh night {number}: {ratio:.1f}× faster than the full one (goal ≥ {GOAL:.0f}×: "
               f"{'met' if ratio >= GOAL else 'NOT met'}); embedded {assembled['embedded']:,}, carried over "
               f"{assembled['carried_over']:,}; DynamoDB wrote {measured['upsert_dynamodb'][0]['written']:,} items")
     print(f"moto server peak RSS {_moto_peak()}")
-    return 0
+    return full, refreshes
+
+
+JOB_OF_STAGE = {"batch_transform": "transform"}  # the stages that start a SageMaker job, and its name
+
+
+def _figures(measured: dict[str, tuple[dict, float, int, int]]) -> dict:
+    """A night's measurements as the --json file gives them: each task's seconds and peak (its own
+    process), each job's (the job process's peak; its seconds are its task's)."""
+    def gb(kib: int) -> float:
+        return round(kib / 2**20, 3)
+
+    return {"tasks": {stage: {"seconds": round(m[1], 1), "peak_gb": gb(m[2])} for stage, m in measured.items()},
+            "jobs": {job: {"seconds": round(measured[stage][1], 1), "peak_gb": gb(measured[stage][3])}
+                     for stage, job in JOB_OF_STAGE.items()}}
+
+
+def _total(measured: dict) -> float:
+    return sum(m[1] for m in measured.values())
 
 
 def _peak(measured: tuple) -> float:

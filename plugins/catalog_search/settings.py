@@ -63,6 +63,8 @@ class Settings:
     knn_engine: str = _setting("lucene", choices=KNN_ENGINES, help="the k-NN engine (faiss works on Amazon OpenSearch, not on the local node)")
     index_replicas: int = _setting(1, help="replicas of the live index (0 on a single local node)")
     index_force_merge_segments: int = _setting(0, help="force-merge a new index to this many segments (0: off)")
+    index_shards: int = _setting(0, help="primary shards of a new index (0: from the catalog's size, 10-30 GiB a shard; "
+                                         "docs/scale.md)")
     index_retention: int = _setting(3, help="indices of the alias kept, the live one included")
     projector_sample: int = _setting(5000, help="products in each enrichment's Embedding Projector export (0: none)")
     # when the DAGs run (cron, UTC): the catalog lands, the nightly enrichment, weekly training

@@ -132,6 +132,44 @@ def test_a_later_snapshot_of_the_same_model_is_the_live_index_with_its_changes_a
     assert publish.build_index(stage_clients, run, "20260301T000000Z-x", "m2")["build"] == "full"  # another model
 
 
+def test_a_new_shard_count_makes_the_next_publish_a_full_load(stage_clients):
+    """The shard count is part of the schema: the nights keep cloning the live index while it
+    stays, and the first night after it changes loads a new index with the new count."""
+    client, settings = stage_clients.opensearch, stage_clients.settings
+    two = dataclasses.replace(stage_clients, settings=dataclasses.replace(settings, index_shards=2))
+    first = publish.build_index(two, Run("search_index_publish", "manual__1"), "20260101T000000Z-x", "m1")
+    assert (first["build"], first["shards"], index.primary_shards(client, first["index"])) == ("full", 2, 2)
+    publish.swap_alias(two, Run("search_index_publish", "manual__1"), first["index"])
+
+    second = publish.build_index(two, Run("search_index_publish", "manual__2"), "20260201T000000Z-x", "m1")
+    assert (second["build"], index.primary_shards(client, second["index"])) == ("incremental", 2)
+    three = dataclasses.replace(stage_clients, settings=dataclasses.replace(settings, index_shards=3))
+    resharded = publish.build_index(three, Run("search_index_publish", "manual__3"), "20260201T000000Z-x", "m1")
+    assert (resharded["build"], index.primary_shards(client, resharded["index"])) == ("full", 3)
+    assert resharded["documents"] == 50 and resharded["knn_recall"] >= 0.9
+
+
+def test_a_negative_shard_count_is_refused_naming_the_setting(stage_clients):
+    bad = dataclasses.replace(stage_clients, settings=dataclasses.replace(stage_clients.settings, index_shards=-1))
+    with pytest.raises(PermanentError, match="CATALOG_SEARCH_INDEX_SHARDS=-1: expected 0"):
+        publish.build_index(bad, Run("search_index_publish", "manual__1"), "20260101T000000Z-x", "m1")
+    assert not stage_clients.opensearch.indices.get(index=f"{stage_clients.settings.index_alias}-*")
+
+
+def test_by_default_the_shard_count_follows_the_catalog_s_size(stage_clients):
+    """With the computed default, 50 products get one shard; a live index of 2 (set by hand before)
+    holds shards far below a shard's size, so the next night goes back to one, with a full load."""
+    client = stage_clients.opensearch
+    assert stage_clients.settings.index_shards == 0
+    first = publish.build_index(stage_clients, Run("search_index_publish", "manual__1"), "20260101T000000Z-x", "m1")
+    assert index.primary_shards(client, first["index"]) == 1
+    two = dataclasses.replace(stage_clients, settings=dataclasses.replace(stage_clients.settings, index_shards=2))
+    by_hand = publish.build_index(two, Run("search_index_publish", "manual__2"), "20260101T000000Z-x", "m1")
+    publish.swap_alias(two, Run("search_index_publish", "manual__2"), by_hand["index"])
+    later = publish.build_index(stage_clients, Run("search_index_publish", "manual__3"), "20260201T000000Z-x", "m1")
+    assert (later["build"], later["shards"], index.primary_shards(client, later["index"])) == ("full", 1, 1)
+
+
 def test_the_changes_of_a_night_are_found_once_and_again_when_a_catalog_is_rewritten(stage_clients, monkeypatch):
     store, run = stage_clients.store, Run("search_index_publish", "manual__1")
     before, after = "20260101T000000Z-x", "20260301T000000Z-x"

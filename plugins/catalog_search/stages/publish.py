@@ -19,6 +19,7 @@ from catalog_search.search.terms import QueryVectors
 from catalog_search.settings import Settings
 from catalog_search.stages import Run
 from catalog_search.store import changes, dynamo, index, object_store, pointers
+from catalog_search.store.batches import CatalogBatches
 from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.store.object_store import MissingObject, ObjectStore
 
@@ -109,17 +110,15 @@ def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_ver
     return changes.CatalogChanges(enriched, frozenset(ids - before), tuple(sorted(before - ids)), ())
 
 
-def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, model_version: str,
-                   enriched: tuple[pd.DataFrame, np.ndarray] | None = None) -> changes.CatalogChanges:
+def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, model_version: str) -> changes.CatalogChanges:
     """The enriched catalog of ``before_snapshot`` against this snapshot's, compared once a night
     (``changes.kept_changes``): usually by the enrichment, when the vectors were carried over
-    from that snapshot; otherwise here, and kept for the stage after. ``enriched``: this
-    snapshot's enriched catalog and its vectors as a matrix, when the caller has read them."""
+    from that snapshot; otherwise here (both catalogs read whole), and kept for the stage after."""
     key = changes.kept_changes(store, before_snapshot, snapshot_id, model_version)
     try:
         return changes.kept(store, key)
     except MissingObject:
-        after, vectors = enriched or _enriched(store, snapshot_id, model_version)
+        after, vectors = _enriched(store, snapshot_id, model_version)
         before, before_vectors = _enriched(store, before_snapshot, model_version)
         found = changes.diff(before, after, vectors=(before_vectors, vectors))
     changes.keep(store, key, found)
@@ -136,28 +135,41 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
     rest, and their HNSW graphs, are not built again); otherwise, or asked to ``rebuild``, it is
     loaded from scratch. Every try starts again from the clone or from nothing.
 
-    The products come from the enriched catalog in S3, or with ``source="dynamodb"`` (a rebuild
-    when that catalog is gone) from the DynamoDB table, which must hold this snapshot."""
+    The products come from the enriched catalog in S3, copied to the task's disk and read a batch
+    at a time (``store.batches``), or with ``source="dynamodb"`` (a rebuild when that catalog is
+    gone) from the DynamoDB table, which must hold this snapshot."""
     settings = clients.settings
     if source not in SOURCES:
         raise PermanentError(f"source {source!r}: expected one of {SOURCES}")
+    if settings.index_shards < 0:
+        raise PermanentError(f"CATALOG_SEARCH_INDEX_SHARDS={settings.index_shards}: expected 0 (from the catalog's size) "
+                             "or a number of primary shards ≥ 1")
     if source == "s3":
-        enriched, vectors = _enriched(clients.store, snapshot_id, model_version)
+        catalog = CatalogBatches.from_store(clients.store, ObjectKeys.enriched_products(snapshot_id, model_version),
+                                            settings.work_dir / "publish" / run.key / snapshot_id / model_version / "enriched.parquet")
     else:
-        enriched = _table_catalog(clients, snapshot_id, model_version)
-        vectors = changes.as_matrix(enriched["embedding"])
-    rebuild = rebuild or source == "dynamodb"
+        catalog = CatalogBatches.of(_table_catalog(clients, snapshot_id, model_version))
+    try:
+        return _build_checked(clients, run, catalog, snapshot_id, model_version, rebuild or source == "dynamodb")
+    finally:
+        catalog.remove()
+
+
+def _build_checked(clients: Clients, run: Run, enriched: CatalogBatches, snapshot_id: str, model_version: str,
+                   rebuild: bool) -> dict:
+    settings = clients.settings
     name = index.index_name(settings.index_alias, snapshot_id, model_version, run.key)
-    dim = vectors.shape[1]
+    dim = enriched.dim
+    shards = settings.index_shards or index.shard_count(len(enriched), dim, _live_shards(clients))
     meta = {"snapshot_id": snapshot_id, "model_version": model_version, "run_key": run.key,
-            "schema": index.schema_version(dim, settings.knn_engine), "built_at": utc_stamp(datetime.now(UTC)),
+            "schema": index.schema_version(dim, settings.knn_engine, shards), "built_at": utc_stamp(datetime.now(UTC)),
             "fingerprint": index.fingerprint(enriched)}
-    shape = index.IndexShape(settings.knn_engine, settings.index_replicas, settings.index_force_merge_segments)
+    shape = index.IndexShape(settings.knn_engine, settings.index_replicas, settings.index_force_merge_segments, shards)
     base = None if rebuild else _incremental_base(clients, meta)
     how: dict = {"build": "full"}
     if base is not None:
         base_meta = index.index_meta(clients.opensearch, base)
-        found = _changes_since(clients.store, base_meta["snapshot_id"], snapshot_id, model_version, (enriched, vectors))
+        found = _changes_since(clients.store, base_meta["snapshot_id"], snapshot_id, model_version)
         index.build_from(clients.opensearch, name, base, found.upserts, found.removed_ids, shape, {**meta, "base_index": base})
         how = {"build": "incremental", "base_index": base, **found.summary}
         problems = index.verify(clients.opensearch, name)
@@ -167,13 +179,20 @@ def build_index(clients: Clients, run: Run, snapshot_id: str, model_version: str
             how = {"build": "full", "incremental_refused": problems}
     if how["build"] == "full":
         index.build(clients.opensearch, name, enriched, dim, shape, meta)
-    check = index.validate(clients.opensearch, name, enriched, candidates=settings.fusion_window, vectors=vectors)
+    check = index.validate(clients.opensearch, name, enriched, candidates=settings.fusion_window)
     problems = index.verify(clients.opensearch, name)
     if problems:
         raise index.IndexValidationFailed("; ".join(problems) + ". The alias was not moved.")
     log.info("index %s (%s): %d documents, k-NN recall@10 against exact search %.3f, fingerprint %s", name, how,
              check.documents, check.knn_recall, meta["fingerprint"])
-    return {"index": name, "documents": check.documents, "knn_recall": check.knn_recall, "fingerprint": meta["fingerprint"], **how}
+    return {"index": name, "documents": check.documents, "shards": shards, "knn_recall": check.knn_recall,
+            "fingerprint": meta["fingerprint"], **how}
+
+
+def _live_shards(clients: Clients) -> int:
+    """The live index's primary shards (0: no live index)."""
+    live = index.live_index(clients.opensearch, clients.settings.index_alias)
+    return index.primary_shards(clients.opensearch, live) if live else 0
 
 
 def _table_catalog(clients: Clients, snapshot_id: str, model_version: str) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import pandas as pd
 
 from catalog_search.errors import NotFound, PermanentError
 from catalog_search.naming import short_hash, slug
+from catalog_search.store.batches import CatalogBatches
 from catalog_search.store.changes import as_matrix, row_norms
 from catalog_search.training.catalog import CATEGORY_SEPARATOR
 
@@ -34,12 +36,49 @@ def index_name(alias: str, snapshot_id: str, model_version: str, run_key: str) -
 @dataclass(frozen=True)
 class IndexShape:
     """How the live index is shaped once loaded: k-NN engine, replicas (1 or more on AWS; 0 on a
-    single local node, which has nowhere to put a replica), and an optional force-merge to this
-    many segments (0: none) so that searches visit fewer HNSW graphs."""
+    single local node, which has nowhere to put a replica), an optional force-merge to this
+    many segments (0: none) so that searches visit fewer HNSW graphs, and its primary shards
+    (``shard_count``)."""
 
     engine: str = "lucene"
     replicas: int = 1
     force_merge_segments: int = 0
+    shards: int = 1
+
+
+# A primary shard's size: AWS's guidance for search workloads is 10-30 GiB a shard. A new count
+# aims at the middle; a live index's count is kept while its shards stay inside the range, so that
+# a catalog growing or shrinking by a few products does not reload the index (a new shard count
+# means a full load: a clone keeps its base's).
+SHARD_TARGET_BYTES = 20 * 2**30
+SHARD_BYTES_RANGE = (10 * 2**30, 30 * 2**30)
+# What one product takes on disk in a primary shard, measured on the demo's catalog indexed with
+# 8, 128 and 384 dimensions (docs/scale.md; linear in the dimension): its fields, doc values and
+# postings, and per dimension the vector's float32 values and its decimal text in the stored
+# _source (``shortest_decimals``).
+INDEX_BYTES_PER_PRODUCT = 220
+INDEX_BYTES_PER_DIMENSION = 17
+
+
+def estimated_index_bytes(products: int, dim: int) -> int:
+    """The primary shards' size on disk of an index of ``products`` ``dim``-dimensional products."""
+    return products * (INDEX_BYTES_PER_PRODUCT + dim * INDEX_BYTES_PER_DIMENSION)
+
+
+def shard_count(products: int, dim: int, live_shards: int = 0) -> int:
+    """Primary shards for an index of ``products`` products: the live index's count (``live_shards``,
+    0: none) while its shards would stay within ``SHARD_BYTES_RANGE``, else one per
+    ``SHARD_TARGET_BYTES``."""
+    size = estimated_index_bytes(products, dim)
+    low, high = SHARD_BYTES_RANGE
+    if live_shards and size / live_shards <= high and (live_shards == 1 or size / live_shards >= low):
+        return live_shards
+    return max(1, math.ceil(size / SHARD_TARGET_BYTES))
+
+
+def primary_shards(client: Any, name: str) -> int:
+    settings = client.indices.get_settings(index=name, name="index.number_of_shards")
+    return int(next(iter(settings.values()))["settings"]["index"]["number_of_shards"])
 
 
 # While loading: no replicas (each would index every document again), no refreshes, and a
@@ -53,9 +92,9 @@ BULK_CHUNK = 500  # documents a bulk request
 BULK_THREADS = 2  # bulk requests in flight
 
 
-def index_body(dim: int, engine: str, meta: dict) -> dict:
+def index_body(dim: int, engine: str, meta: dict, shards: int = 1) -> dict:
     return {
-        "settings": {"index": {"knn": True, "number_of_shards": 1, **LOAD_SETTINGS}},
+        "settings": {"index": {"knn": True, "number_of_shards": shards, **LOAD_SETTINGS}},
         "mappings": {
             "_meta": meta,
             "dynamic_templates": [{"attributes_as_keywords": {
@@ -107,11 +146,12 @@ def checksums(rows: pd.DataFrame) -> np.ndarray:
     return (mixed >> np.uint64(64 - CHECKSUM_BITS)).astype(np.int64)
 
 
-def fingerprint(enriched: pd.DataFrame) -> dict:
-    """``{"documents", "checksum"}`` of an index that holds exactly these products."""
-    total = sum(int(checksums(enriched.iloc[start: start + DOCUMENT_CHUNK]).sum())
-                for start in range(0, len(enriched), DOCUMENT_CHUNK))
-    return {"documents": len(enriched), "checksum": total}
+def fingerprint(enriched: pd.DataFrame | CatalogBatches) -> dict:
+    """``{"documents", "checksum"}`` of an index that holds exactly these products (a batch at a time)."""
+    catalog = CatalogBatches.of(enriched)
+    total = sum(int(checksums(batch.iloc[start: start + DOCUMENT_CHUNK]).sum())
+                for batch, _ in catalog for start in range(0, len(batch), DOCUMENT_CHUNK))
+    return {"documents": len(catalog), "checksum": total}
 
 
 def documents(enriched: pd.DataFrame, chunk: int = DOCUMENT_CHUNK) -> Iterable[dict]:
@@ -119,29 +159,54 @@ def documents(enriched: pd.DataFrame, chunk: int = DOCUMENT_CHUNK) -> Iterable[d
     dicts at once would be gigabytes)."""
     for start in range(0, len(enriched), chunk):
         rows = enriched.iloc[start: start + chunk]
-        for row, checksum in zip(rows.to_dict("records"), checksums(rows).tolist()):
+        vectors = shortest_decimals(as_matrix(rows["embedding"]))
+        for row, vector, checksum in zip(rows.to_dict("records"), vectors, checksums(rows).tolist()):
             doc = {k: v for k, v in row.items() if v is not None and not (isinstance(v, float) and v != v)}
             doc["attributes"] = json.loads(row["attributes"]) if row.get("attributes") else {}
             doc["category_path"] = category_prefixes(row["category"])
-            doc["embedding"] = np.asarray(row["embedding"]).tolist()
+            doc["embedding"] = vector.tolist()
             doc["checksum"] = checksum
             yield doc
 
 
-def schema_version(dim: int, engine: str) -> str:
+FLOAT32_DIGITS = 9  # significant digits that always read back as the same float32 (C's FLT_DECIMAL_DIG)
+
+
+def shortest_decimals(vectors: np.ndarray) -> np.ndarray:
+    """float32 vectors as the float64 values nearest to their 9-significant-digit decimals. Each
+    prints (as JSON) in at most 9 digits and reads back as the same float32, so OpenSearch indexes
+    the same vectors, while the stored ``_source`` spends about 14 characters a value instead of the
+    22 of the float64 a float32 widens to: the vectors' text is most of an index's size
+    (docs/scale.md)."""
+    wide = vectors.astype(np.float64)
+    with np.errstate(divide="ignore"):
+        exponent = np.floor(np.log10(np.abs(wide)))
+    exponent[~np.isfinite(exponent)] = 0  # zeros
+    decimals = FLOAT32_DIGITS - 1 - exponent
+    exact = (decimals >= 0) & (decimals <= 22)  # 10**22 is the largest power of ten a float64 holds exactly
+    scale = 10.0 ** np.where(exact, decimals, 0)
+    rounded = np.round(wide * scale) / scale  # the float64 nearest the decimal: one correctly rounded division
+    flat, values = rounded.reshape(-1), vectors.reshape(-1)
+    for at in np.flatnonzero(~exact):  # below 1e-14 or from 1e9: rare in an embedding
+        flat[at] = float(np.format_float_scientific(values[at], unique=True))
+    return rounded
+
+
+def schema_version(dim: int, engine: str, shards: int = 1) -> str:
     """A hash of the index's mappings and the settings it keeps (not those of the load, which it
-    leaves): an index of another schema is never the base of an incremental build."""
-    body = index_body(dim, engine, {})
+    leaves), its shard count included: an index of another schema is never the base of an
+    incremental build."""
+    body = index_body(dim, engine, {}, shards)
     kept = {k: v for k, v in body["settings"]["index"].items() if k not in LOAD_SETTINGS}
     return short_hash(json.dumps({"settings": kept, "mappings": body["mappings"]}, sort_keys=True))
 
 
-def build(client: Any, name: str, enriched: pd.DataFrame, dim: int, shape: IndexShape, meta: dict) -> int:
-    """(Re)create the index from scratch, load every product, then give it its production shape;
-    safe to re-run."""
+def build(client: Any, name: str, enriched: pd.DataFrame | CatalogBatches, dim: int, shape: IndexShape, meta: dict) -> int:
+    """(Re)create the index from scratch, load every product (a batch at a time), then give it its
+    production shape; safe to re-run."""
     _delete_if_exists(client, name)
-    client.indices.create(index=name, body=index_body(dim, shape.engine, meta))
-    loaded = _bulk(client, name, _index_actions(name, enriched))
+    client.indices.create(index=name, body=index_body(dim, shape.engine, meta, shape.shards))
+    loaded = _bulk(client, name, (action for batch, _ in CatalogBatches.of(enriched) for action in _index_actions(name, batch)))
     finish_load(client, name, shape)
     return loaded
 
@@ -264,8 +329,8 @@ class IndexCheck:
 TIE_TOLERANCE = 1e-5  # cosine similarities this close are the same neighbour distance
 
 
-def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, k: int = 10, candidates: int = 100,
-             min_knn_recall: float = 0.9, vectors: np.ndarray | None = None) -> IndexCheck:
+def validate(client: Any, name: str, enriched: pd.DataFrame | CatalogBatches, sample: int = 50, k: int = 10,
+             candidates: int = 100, min_knn_recall: float = 0.9) -> IndexCheck:
     """Every product is in the index, and its k-NN search finds the true neighbours: for a
     sample of products' vectors, the share of the index's top ``k`` that are among the exact top
     ``k`` (cosine over the enriched vectors), where a hit as close as the exact ``k``-th neighbour
@@ -274,26 +339,24 @@ def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, k
 
     The index is asked as the search asks it: ``candidates`` neighbours (the search's k-NN k),
     of which the top ``k`` count. Asked for only ``k``, the HNSW search explores ``k`` candidates,
-    and a healthy graph of a million vectors scored 87 %. ``vectors`` is the enriched catalog's
-    embedding column as one matrix, when the caller read it as one (stacking a million row
-    arrays takes seconds)."""
+    and a healthy graph of a million vectors scored 87 %. The catalog is read twice, a batch at a
+    time: once for the sampled vectors, once for the exact neighbours and the hits' similarities."""
+    catalog = CatalogBatches.of(enriched)
     count = client.count(index=name)["count"]
-    vectors = as_matrix(enriched["embedding"]) if vectors is None else vectors
-    ids = pd.Index(enriched["product_id"].astype(str))
-    rows = np.random.default_rng(0).choice(len(enriched), size=min(sample, len(enriched)), replace=False)
-    depth = min(k, len(enriched))
-    similarity = _exact_similarity(vectors, rows)
-    kth_best = np.partition(similarity, -depth, axis=1)[:, -depth] if len(rows) else np.empty(0)
-    recalls = []
-    for query, row in enumerate(rows):
-        body = {"size": depth, "_source": False,
-                "query": {"knn": {"embedding": {"vector": vectors[row].astype(float).tolist(), "k": max(candidates, depth)}}}}
-        hits = ids.get_indexer([h["_id"] for h in client.search(index=name, body=body)["hits"]["hits"]])
-        recalls.append(sum(h >= 0 and similarity[query, h] >= kth_best[query] - TIE_TOLERANCE for h in hits) / depth)
-    check = IndexCheck(count, len(enriched), float(np.mean(recalls)) if recalls else 1.0)
+    rows = np.random.default_rng(0).choice(len(catalog), size=min(sample, len(catalog)), replace=False)
+    depth = min(k, len(catalog))
+    queries = _rows_of(catalog, rows)
+    hits = [[h["_id"] for h in client.search(index=name, body={
+        "size": depth, "_source": False,
+        "query": {"knn": {"embedding": {"vector": vector.astype(float).tolist(), "k": max(candidates, depth)}}}})["hits"]["hits"]]
+        for vector in queries]
+    kth_best, hit_similarity = _exact_neighbours(catalog, queries, depth, hits)
+    recalls = [sum(hit_similarity.get((query, h), -np.inf) >= kth_best[query] - TIE_TOLERANCE for h in found) / depth
+               for query, found in enumerate(hits)]
+    check = IndexCheck(count, len(catalog), float(np.mean(recalls)) if recalls else 1.0)
     problems = []
-    if count != len(enriched):
-        problems.append(f"{count} documents, expected {len(enriched)}")
+    if count != len(catalog):
+        problems.append(f"{count} documents, expected {len(catalog)}")
     if check.knn_recall < min_knn_recall:
         problems.append(f"k-NN recall@{depth} (k={max(candidates, depth)}) against exact search is {check.knn_recall:.0%} over "
                         f"{len(rows)} sampled products (need {min_knn_recall:.0%}): the index's vectors or graph are wrong; rebuild it")
@@ -302,12 +365,45 @@ def validate(client: Any, name: str, enriched: pd.DataFrame, sample: int = 50, k
     return check
 
 
-def _exact_similarity(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Cosine of the ``rows``' vectors with every vector (a row per sampled vector), as one
+def _rows_of(catalog: CatalogBatches, rows: np.ndarray) -> np.ndarray:
+    """The vectors of the catalog's ``rows`` (positions), in the order of ``rows``."""
+    found: dict[int, np.ndarray] = {}
+    start = 0
+    for _, vectors in catalog:
+        inside = rows[(rows >= start) & (rows < start + len(vectors))]
+        found.update({int(row): vectors[row - start].copy() for row in inside})
+        start += len(vectors)
+    return np.stack([found[int(row)] for row in rows]) if len(rows) else np.empty((0, 0), dtype=np.float32)
+
+
+def _exact_neighbours(catalog: CatalogBatches, queries: np.ndarray, depth: int,
+                      hits: list[list[str]]) -> tuple[np.ndarray, dict[tuple[int, str], float]]:
+    """Over the whole catalog, a batch at a time: each query's exact ``depth``-th best cosine, and
+    the cosine of each query with the products the index returned for it (``hits``)."""
+    if not len(queries):
+        return np.empty(0), {}
+    normed = queries / np.maximum(row_norms(queries), 1e-12)[:, None]
+    best = np.full((len(queries), 0), -np.inf, dtype=np.float64)
+    wanted: dict[str, list[int]] = {}  # product -> the queries it was a hit of
+    for query, found in enumerate(hits):
+        for product in found:
+            wanted.setdefault(product, []).append(query)
+    similarity_of: dict[tuple[int, str], float] = {}
+    for batch, vectors in catalog:
+        similarity = _exact_similarity(normed, vectors)
+        best = np.concatenate([best, similarity], axis=1)
+        if best.shape[1] > depth:
+            best = np.partition(best, -depth, axis=1)[:, -depth:]
+        for column, product in enumerate(batch["product_id"].astype(str)):
+            for query in wanted.get(product, ()):
+                similarity_of[(query, product)] = float(similarity[query, column])
+    return best.min(axis=1), similarity_of
+
+
+def _exact_similarity(normed_queries: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Cosine of each (unit-length) query with each of ``vectors`` (a row per query), as one
     matrix product: a million 256-d vectors one query at a time took 7 s."""
-    norms = np.maximum(row_norms(vectors), 1e-12)
-    queries = vectors[rows] / norms[rows, None]
-    return (queries @ vectors.T) / norms
+    return (normed_queries @ vectors.T) / np.maximum(row_norms(vectors), 1e-12)
 
 
 def live_index(client: Any, alias: str) -> str | None:

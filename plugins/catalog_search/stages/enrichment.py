@@ -19,7 +19,8 @@ from catalog_search.naming import job_name
 from catalog_search.sagemaker import job_requests
 from catalog_search.stages import Run
 from catalog_search.store import changes, object_store, pointers
-from catalog_search.store.changes import is_in, row_norms
+from catalog_search.store.batches import row_norms
+from catalog_search.store.changes import is_in
 from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.training import projector, tokenizer
 from catalog_search.training.encoder import model_vocabulary

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -73,12 +74,17 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
         log.info("DynamoDB %s already holds snapshot %s with model %s: nothing written", table, snapshot_id, model_version)
         return {"table": table, "written": 0, "table_snapshot": snapshot_id, "live_items": current["live_items"]}
     dynamo.ensure_table(clients.dynamodb, table)
-    found = _held_changes(store, current, snapshot_id, model_version)
-    report = dynamo.sync(clients.dynamodb, table, found, snapshot_id, model_version, settings.removed_products)
-    upserted = found.upserts["product_id"].astype(str)
-    is_new = changes.is_in(upserted, found.new_ids)
-    sampled = changes.is_in(upserted, _sample(upserted[is_new]) | _sample(upserted[~is_new]))
-    read_back = pd.concat([found.upserts[sampled], found.unchanged_sample], ignore_index=True)
+    local = settings.work_dir / "publish" / run.key / snapshot_id / model_version / "enriched.parquet"
+    found = _held_changes(store, current, snapshot_id, model_version, local)
+    upserts = CatalogBatches.of(found.upserts)
+    try:
+        report = dynamo.sync(clients.dynamodb, table, found, snapshot_id, model_version, settings.removed_products)
+        upserted = upserts.product_ids()
+        is_new = changes.is_in(upserted, found.new_ids)
+        read_back = pd.concat([upserts.rows_of(_sample(upserted[is_new]) | _sample(upserted[~is_new])), found.unchanged_sample],
+                              ignore_index=True)
+    finally:
+        upserts.remove()
     expected = dynamo.content_hashes(read_back, snapshot_id, model_version)
     checked = dynamo.reconcile(clients.dynamodb, table, expected, snapshot_id, _sample(found.removed_ids))
     live_items = len(found.upserts) + len(found.unchanged_ids)
@@ -94,20 +100,22 @@ def _sample(product_ids) -> set[str]:
     return set(ids.sample(min(changes.RECONCILE_SAMPLE, len(ids)), random_state=0))
 
 
-def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_version: str) -> changes.CatalogChanges:
+def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_version: str,
+                  local: Path) -> changes.CatalogChanges:
     """The snapshot's enriched catalog against the one the table holds (``current``, its state):
     with the same model, the changes between them; with another model (every vector differs),
-    or when the held enriched catalog is gone, every product is written again and the held
-    snapshot's products missing now are removed."""
-    if not current.get("snapshot_id"):
-        return changes.everything(_enriched(store, snapshot_id, model_version)[0])
-    held = ObjectKeys.enriched_products(current["snapshot_id"], current["model_version"])
-    if current["model_version"] == model_version and store.exists(held):
+    or when the held enriched catalog is gone, every product is written again (the catalog copied
+    to ``local`` and read a batch at a time) and the held snapshot's products missing now are
+    removed."""
+    held = ObjectKeys.enriched_products(current["snapshot_id"], current["model_version"]) if current.get("snapshot_id") else ""
+    if held and current["model_version"] == model_version and store.exists(held):
         return _changes_since(store, current["snapshot_id"], snapshot_id, model_version)
-    enriched = _enriched(store, snapshot_id, model_version)[0]
-    ids = set(enriched["product_id"].astype(str))
-    before = set(store.get_parquet(ObjectKeys.snapshot_products(current["snapshot_id"]))["product_id"].astype(str))
-    return changes.CatalogChanges(enriched, frozenset(ids - before), tuple(sorted(before - ids)), ())
+    catalog = CatalogBatches.from_store(store, ObjectKeys.enriched_products(snapshot_id, model_version), local)
+    if not held:
+        return changes.everything(catalog)
+    ids = set(catalog.product_ids())
+    before = set(store.get_parquet(ObjectKeys.snapshot_products(current["snapshot_id"]), columns=["product_id"])["product_id"].astype(str))
+    return changes.CatalogChanges(catalog, frozenset(ids - before), tuple(sorted(before - ids)), ())
 
 
 def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, model_version: str) -> changes.CatalogChanges:

@@ -8,7 +8,7 @@ from DynamoDB, a test) is cut into the same batches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from catalog_search.store import object_store
-from catalog_search.store.changes import as_matrix
 
 BATCH_ROWS = 50_000  # 77 MB of 384-d vectors, and their documents' fields
 VECTORS = "embedding"
@@ -60,6 +59,19 @@ class CatalogBatches:
         for batch in file.iter_batches(batch_size=BATCH_ROWS):
             yield object_store.frame_with_vectors(pa.Table.from_batches([batch]), VECTORS)
 
+    def product_ids(self) -> pd.Series:
+        """Every product's id, in order (the one column read)."""
+        if self.frame is not None:
+            return self.frame["product_id"].astype(str).reset_index(drop=True)
+        import pyarrow.parquet as pq
+
+        return pq.read_table(self.path, columns=["product_id"]).column("product_id").to_pandas().astype(str)
+
+    def rows_of(self, product_ids: set[str]) -> pd.DataFrame:
+        """The rows of these products (a sample: they are held together)."""
+        found = [batch[batch["product_id"].astype(str).isin(product_ids)] for batch, _ in self]
+        return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
+
     @property
     def dim(self) -> int:
         """The vectors' dimension (0 for an empty catalog)."""
@@ -70,3 +82,16 @@ class CatalogBatches:
         """Delete the local copy (a frame has none)."""
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def as_matrix(vectors: Iterable[np.ndarray]) -> np.ndarray:
+    """A column of vectors as one float32 matrix (0 × 0 for none); a matrix is returned as is."""
+    if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
+        return vectors.astype(np.float32, copy=False)
+    vectors = list(vectors)
+    return np.stack(vectors).astype(np.float32, copy=False) if vectors else np.empty((0, 0), dtype=np.float32)
+
+
+def row_norms(matrix: np.ndarray) -> np.ndarray:
+    """The Euclidean norm of each row, without a temporary the size of the matrix (empty for none)."""
+    return np.sqrt(np.einsum("ij,ij->i", matrix, matrix)) if matrix.size else np.empty(0, dtype=np.float32)

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from catalog_search.store.batches import CatalogBatches, as_matrix
 from catalog_search.store.object_keys import ObjectKeys
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,9 @@ RECONCILE_SAMPLE = 1000
 
 @dataclass(frozen=True)
 class CatalogChanges:
-    upserts: pd.DataFrame  # rows of the new catalog that are new or changed
+    # rows of the new catalog that are new or changed; every row of it, read a batch at a time,
+    # when the whole catalog is written (a first load, a new model)
+    upserts: pd.DataFrame | CatalogBatches
     new_ids: frozenset[str]  # of those, the products the old catalog lacks
     removed_ids: tuple[str, ...]  # products of the old catalog the new one lacks
     unchanged_ids: tuple[str, ...]
@@ -45,7 +48,7 @@ class CatalogChanges:
     def kinds(self) -> pd.DataFrame:
         """``product_id, change`` (new, changed, removed or unchanged) of every product of
         either catalog."""
-        upserts = self.upserts["product_id"].astype(str)
+        upserts = CatalogBatches.of(self.upserts).product_ids()
         return pd.DataFrame({
             "product_id": pd.concat([upserts, pd.Series(self.removed_ids, dtype=str), pd.Series(self.unchanged_ids, dtype=str)],
                                     ignore_index=True),
@@ -67,6 +70,7 @@ def keep(store, key: str, found: CatalogChanges) -> None:
     """Store ``found`` under ``key``, the prefix ``kept_changes`` gave for it: the rows it
     carries (upserts and the unchanged sample, with their vectors), then the kinds of every
     product, which ``kept`` looks for first, so kinds found means rows there."""
+    assert isinstance(found.upserts, pd.DataFrame), "a whole catalog is no night's changes to keep"
     store.put_parquet(key + "rows.parquet", pd.concat([found.upserts, found.unchanged_sample], ignore_index=True))
     store.put_parquet(key + "kinds.parquet", found.kinds())
     log.info("what changed: %s (%s)", found.summary, store.uri(key))
@@ -92,10 +96,9 @@ def kept(store, key: str) -> CatalogChanges:
     )
 
 
-def everything(after: pd.DataFrame) -> CatalogChanges:
+def everything(after: pd.DataFrame | CatalogBatches) -> CatalogChanges:
     """Every product of ``after`` is new (nothing held before)."""
-    ids = after["product_id"].astype(str)
-    return CatalogChanges(after, frozenset(ids), (), ())
+    return CatalogChanges(after, frozenset(CatalogBatches.of(after).product_ids()), (), ())
 
 
 def diff(before: pd.DataFrame, after: pd.DataFrame, chunk: int = 100_000,
@@ -144,16 +147,3 @@ def is_in(ids: Iterable[str], values: Iterable[str]) -> np.ndarray:
         return pa.array(pd.Series(items if isinstance(items, pd.Series) else list(items), dtype=str), type=pa.large_string())
 
     return pc.is_in(strings(ids), value_set=strings(values)).to_numpy(zero_copy_only=False)
-
-
-def as_matrix(vectors: Iterable[np.ndarray]) -> np.ndarray:
-    """A column of vectors as one float32 matrix (0 × 0 for none); a matrix is returned as is."""
-    if isinstance(vectors, np.ndarray) and vectors.ndim == 2:
-        return vectors.astype(np.float32, copy=False)
-    vectors = list(vectors)
-    return np.stack(vectors).astype(np.float32, copy=False) if vectors else np.empty((0, 0), dtype=np.float32)
-
-
-def row_norms(matrix: np.ndarray) -> np.ndarray:
-    """The Euclidean norm of each row, without a temporary the size of the matrix (empty for none)."""
-    return np.sqrt(np.einsum("ij,ij->i", matrix, matrix)) if matrix.size else np.empty(0, dtype=np.float32)

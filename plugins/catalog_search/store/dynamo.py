@@ -19,6 +19,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from catalog_search.errors import PermanentError, TransientError
 from catalog_search.settings import REMOVALS
+from catalog_search.store.batches import CatalogBatches
 from catalog_search.store.changes import CatalogChanges
 from catalog_search.store.object_keys import ObjectKeys
 
@@ -192,10 +193,11 @@ def content_hashes(enriched: pd.DataFrame, snapshot_id: str, model_version: str)
     return {i["product_id"]: i[CONTENT_HASH] for items in item_chunks(enriched, snapshot_id, model_version) for i in items}
 
 
-def item_chunks(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> Iterable[list[dict]]:
-    """``expected_items`` of the rows, ``SYNC_CHUNK`` rows at a time."""
-    for start in range(0, len(enriched), SYNC_CHUNK):
-        yield expected_items(enriched.iloc[start: start + SYNC_CHUNK], snapshot_id, model_version)
+def item_chunks(enriched: pd.DataFrame | CatalogBatches, snapshot_id: str, model_version: str) -> Iterable[list[dict]]:
+    """``expected_items`` of the rows, ``SYNC_CHUNK`` rows at a time (a catalog read a batch at a time)."""
+    for batch, _ in CatalogBatches.of(enriched):
+        for start in range(0, len(batch), SYNC_CHUNK):
+            yield expected_items(batch.iloc[start: start + SYNC_CHUNK], snapshot_id, model_version)
 
 
 def expected_items(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> list[dict]:

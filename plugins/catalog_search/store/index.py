@@ -20,8 +20,7 @@ import pandas as pd
 
 from catalog_search.errors import NotFound, PermanentError
 from catalog_search.naming import short_hash, slug
-from catalog_search.store.batches import CatalogBatches
-from catalog_search.store.changes import as_matrix, row_norms
+from catalog_search.store.batches import CatalogBatches, as_matrix, row_norms
 from catalog_search.training.catalog import CATEGORY_SEPARATOR
 
 
@@ -206,13 +205,13 @@ def build(client: Any, name: str, enriched: pd.DataFrame | CatalogBatches, dim: 
     production shape; safe to re-run."""
     _delete_if_exists(client, name)
     client.indices.create(index=name, body=index_body(dim, shape.engine, meta, shape.shards))
-    loaded = _bulk(client, name, (action for batch, _ in CatalogBatches.of(enriched) for action in _index_actions(name, batch)))
+    loaded = _bulk(client, name, _index_actions(name, enriched))
     finish_load(client, name, shape)
     return loaded
 
 
-def build_from(client: Any, name: str, base: str, upserts: pd.DataFrame, removed_ids: Iterable[str], shape: IndexShape,
-               meta: dict) -> int:
+def build_from(client: Any, name: str, base: str, upserts: pd.DataFrame | CatalogBatches, removed_ids: Iterable[str],
+               shape: IndexShape, meta: dict) -> int:
     """(Re)create the index as a clone of ``base`` with ``upserts`` indexed and ``removed_ids``
     deleted: the clone hard-links the base's segments, so the documents and HNSW graphs that did
     not change are not built again. ``base`` gets a write block, which the clone requires; live
@@ -235,8 +234,9 @@ def _delete_if_exists(client: Any, name: str) -> None:
         client.indices.delete(index=name)
 
 
-def _index_actions(name: str, enriched: pd.DataFrame) -> Iterable[dict]:
-    return ({"_index": name, "_id": d["product_id"], "_source": d} for d in documents(enriched))
+def _index_actions(name: str, enriched: pd.DataFrame | CatalogBatches) -> Iterable[dict]:
+    return ({"_index": name, "_id": d["product_id"], "_source": d} for batch, _ in CatalogBatches.of(enriched)
+            for d in documents(batch))
 
 
 def _bulk(client: Any, name: str, actions: Iterable[dict]) -> int:

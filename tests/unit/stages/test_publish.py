@@ -34,6 +34,21 @@ def test_upsert_items_writes_every_product_once_and_nothing_on_a_re_run(chain):
     assert item["model_version"] == enriched["model_version"] and unpack_embedding(item).shape == (8,)
 
 
+def test_a_first_load_reads_the_catalog_a_batch_at_a_time_and_leaves_no_copy(chain, monkeypatch):
+    """A first load writes every product from the catalog's local copy, read 7 rows at a time (so
+    that a task holds a batch, never the catalog), reads a sample back, and deletes the copy."""
+    from catalog_search.store import batches
+
+    monkeypatch.setattr(batches, "BATCH_ROWS", 7)
+    enriched = chain.enriched
+    clients = dataclasses.replace(chain.clients, settings=dataclasses.replace(chain.clients.settings, table_name="batched-load"))
+    first = publish.upsert_items(clients, run_of("search_index_publish"), enriched["snapshot_id"], enriched["model_version"])
+    assert (first["created"], first["written"], first["live_items"], first["read_back"]) == (400, 400, 400, 400)
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(clients.settings.table_name)
+    assert table.scan(Select="COUNT")["Count"] == 400
+    assert not list((clients.settings.work_dir / "publish").rglob("*.parquet"))
+
+
 def test_the_golden_gate_applies_only_the_floor_when_the_live_index_cannot_be_scored(chain, tmp_path, monkeypatch):
     """A live index whose model artifact is gone (moto restarted empty under a kept OpenSearch)
     cannot answer by vector: the new index is judged on the floor alone, not refused."""

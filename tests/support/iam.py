@@ -416,6 +416,7 @@ FGAC_ACTIONS = [
     ("GET", "/{i}/_mapping", "indices:admin/mapping/get"),
     ("PUT", "/{i}/_mapping", "indices:admin/mapping/put"),
     ("PUT", "/{i}/_settings", "indices:admin/settings/update"),
+    ("GET", "/{i}/_settings/{name}", "indices:monitor/settings/get"),
     ("POST", "/{i}/_refresh", "indices:admin/refresh"),
     ("POST", "/{i}/_flush", "indices:admin/flush"),
     ("POST", "/{i}/_forcemerge", "indices:admin/forcemerge"),

@@ -25,7 +25,7 @@ with DAG(
     dag_id="catalog_enrichment",
     doc_md="""
 ### catalog_enrichment
-needs embedding? → tokenize → batch transform → validate embeddings → enriched catalog.
+needs embedding? → tokenize → batch transform → assemble and check (a Processing job) → publish the enriched catalog.
 
 Runs nightly and whenever a new catalog snapshot or champion model is published, one run at a
 time; a run whose (snapshot, model) is already enriched (the night's cron after the snapshot's
@@ -33,9 +33,12 @@ event, say) ends at **needs_embedding** and says so, publishing nothing twice, a
 for a snapshot older than the newest enriched one (a backfill's: it would never be published)
 unless its conf says `embed_older: true`. Writes
 Object2Vec inference JSON Lines to `enrichment/{snapshot_id}/{model_version}/input/`, runs a
-Batch Transform job (or the local runner) whose `.out` lines land in `output/`, checks them with
-Great Expectations (one vector per product, right dimension, finite and non-zero) and writes
-`enriched/products.parquet`, emitting the **enriched catalog** asset; then a sample of it as
+Batch Transform job (or the local runner) whose `.out` lines land in `output/`; the
+**assemble_enriched** Processing job joins them to their products with the carried-over vectors,
+checks them with Great Expectations (one vector per product, right dimension, finite and non-zero)
+and writes the catalog, the changes since the night before and the projector's sample under
+`assembled/{run}/`; **publish_enriched** publishes the suite's report and, when it passed, copies
+them to `enriched/products.parquet` and beside it, emitting the **enriched catalog** asset; then a sample of it as
 Embedding Projector files under `projector/` (`tensors.tsv`, `metadata.tsv`, `projector_config.pbtxt`).
 Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, the champion).
 """,
@@ -68,9 +71,13 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
     def prepare_transform_input(inputs: dict) -> dict:
         return run_stage("enrichment.prepare_transform_input", **inputs)
 
+    @task
+    def assembly_config(inputs: dict) -> dict:
+        return run_stage("enrichment.assembly_config", **inputs)
+
     @task(outlets=[ENRICHED_CATALOG])
-    def validate_and_assemble(inputs: dict) -> dict:
-        result = run_stage("enrichment.assemble_enriched", **inputs)
+    def publish_enriched(inputs: dict, job: dict) -> dict:
+        result = run_stage("enrichment.publish_enriched", **inputs, job=job)
         emit(ENRICHED_CATALOG, snapshot_id=inputs["snapshot_id"], model_version=inputs["model_version"])
         return result
 
@@ -82,5 +89,8 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
     config = prepare_transform_input(inputs)
     needs_embedding(inputs) >> config
     batch_transform = sagemaker_job("batch_transform", "transform", config)
-    batch_transform >> validate_and_assemble(inputs) >> export_projector(inputs)
+    assemble_config = assembly_config(inputs)
+    batch_transform >> assemble_config
+    assemble = sagemaker_job("assemble_enriched", "processing", assemble_config)
+    publish_enriched(inputs, assemble.output) >> export_projector(inputs)
     add_run_report(dag)

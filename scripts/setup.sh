@@ -12,6 +12,15 @@ if [ -x "$CS_VENV/bin/python" ] && [ "$(cat "$stamp_file" 2>/dev/null)" = "$stam
   exit 0
 fi
 
+# 3.11.4 or a later 3.11: the model tarballs are unpacked with tarfile's extraction filters (3.11.4).
+python_for_venv="$CS_PYTHON"
+[ -x "$CS_VENV/bin/python" ] && python_for_venv="$CS_VENV/bin/python"
+if ! "$python_for_venv" -c 'import sys; sys.exit(not (3, 11, 4) <= sys.version_info[:3] < (3, 12))' 2>/dev/null; then
+  version="not found"
+  command -v "$python_for_venv" >/dev/null && version=$("$python_for_venv" -V 2>&1)
+  echo "setup: $python_for_venv is $version; the project needs Python 3.11.4 or a later 3.11: set CS_PYTHON to one (and remove $CS_VENV if it was made with another)" >&2
+  exit 2
+fi
 if [ ! -x "$CS_VENV/bin/python" ]; then
   "$CS_PYTHON" -m venv "$CS_VENV"
 fi

@@ -22,11 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from catalog_search import alerts
+from catalog_search import alerts, assembly
 from catalog_search.clients import Clients, Endpoints
 from catalog_search.naming import short_hash, snapshot_id_for
 from catalog_search.sagemaker import job_requests, model_registry, query_endpoint
 from catalog_search.sagemaker.batch_embeddings import sequences_transform_request
+from catalog_search.sagemaker.processing_code import processing_code
 from catalog_search.settings import MINILM, Settings
 from catalog_search.stages import Run, enrichment, training
 from catalog_search.store import dynamo
@@ -99,7 +100,7 @@ def requests(settings: Settings, region: str, source: str | None = None, when: d
 
 def _training_run(plan: Plan, clients: Clients, store: ObjectStore, snapshot_id: str, run: Run) -> None:
     settings = clients.settings
-    code_uri = store.uri(training.processing_code(settings)[0])
+    code_uri = store.uri(processing_code(settings)[0])
     vectors_uri = None
     if settings.pretrained_embeddings == MINILM:
         plan.add("build_word_vectors", "sagemaker", "CreateProcessingJob",
@@ -137,7 +138,12 @@ def _night(plan: Plan, clients: Clients, store: ObjectStore, snapshot_id: str, m
     plan.add("publish_snapshot", "s3", "PutObject", _put(store, ObjectKeys.LATEST_SNAPSHOT))
     plan.add("batch_transform", "sagemaker", "CreateTransformJob",
              enrichment.catalog_transform_request(settings, store, snapshot_id, model_version))
-    plan.add("validate_and_assemble", "s3", "PutObject", _put(store, ObjectKeys.enriched_products(snapshot_id, model_version)))
+    earlier = snapshot_id_for("earlier", datetime(2026, 1, 1, tzinfo=UTC))  # the night before, whose vectors carry over
+    plan.add("assemble_enriched", "sagemaker", "CreateProcessingJob", enrichment.assembly_request(
+        settings, store, snapshot_id, model_version, run.key, store.uri(processing_code(settings)[0]), earlier, settings.embedding_dim))
+    assembled = ObjectKeys.assembled(snapshot_id, model_version, run.key)
+    plan.add("publish_enriched", "s3", "CopyObject", {"Bucket": store.bucket, "Key": ObjectKeys.enriched_products(snapshot_id, model_version),
+                                                      "CopySource": f"{store.bucket}/{assembled}{assembly.PRODUCTS_FILE}"})
     if settings.query_encoder == "endpoint":
         plan.add("check_search_quality", "sagemaker", "CreateTransformJob",
                  sequences_transform_request(settings, store, model_version, short_hash("golden", model_version), "qvec"))

@@ -74,6 +74,11 @@ class ValidationReport:
             "results": [r.__dict__ for r in self.results], "data_docs": self.docs,
         }
 
+    @classmethod
+    def from_dict(cls, value: dict) -> ValidationReport:
+        """The report ``as_dict`` gave (a Processing job's, read back by its task)."""
+        return cls(value["suite"], value["where"], value["rows"], [RuleResult(**r) for r in value["results"]], value.get("data_docs"))
+
 
 MAX_DESCRIPTION_LENGTH = 20_000
 MAX_ID_LENGTH = 256
@@ -213,10 +218,17 @@ def check_and_publish(store: Any, frame: pd.DataFrame, suite: str, where: str, e
     prefix (and keep them locally under ``local_root``), log both places, raise on failure."""
     from catalog_search.store.object_keys import ObjectKeys
 
-    docs_key = ObjectKeys.data_docs(report_prefix, suite)
-    docs_dir = Path(local_root) / docs_key
-    report = validate(frame, suite, where, expectations, docs_dir=docs_dir)
-    docs_uri = store.upload_dir(docs_dir, docs_key) + "index.html"
-    uri = store.put_json(ObjectKeys.suite_report(report_prefix, suite), {**report.as_dict(), **(extra or {}), "data_docs_uri": docs_uri})
+    docs_dir = Path(local_root) / ObjectKeys.data_docs(report_prefix, suite)
+    return publish(store, validate(frame, suite, where, expectations, docs_dir=docs_dir), report_prefix, docs_dir, extra)
+
+
+def publish(store: Any, report: ValidationReport, report_prefix: str, docs_dir: Path | None, extra: dict | None = None) -> ValidationReport:
+    """Publish a suite's report and its Data Docs (the folder ``docs_dir``; None: a check that
+    failed before the suite ran has none) under the run's reports/ prefix, log both places, raise
+    on failure."""
+    from catalog_search.store.object_keys import ObjectKeys
+
+    docs_uri = store.upload_dir(docs_dir, ObjectKeys.data_docs(report_prefix, report.suite)) + "index.html" if docs_dir else None
+    uri = store.put_json(ObjectKeys.suite_report(report_prefix, report.suite), {**report.as_dict(), **(extra or {}), "data_docs_uri": docs_uri})
     log.info("%s\nreport: %s\nData Docs: %s (local %s)", report.summary(), uri, docs_uri, report.docs)
     return require(report)

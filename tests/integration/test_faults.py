@@ -125,7 +125,8 @@ def _enrich(clients, snapshot_id: str) -> None:
     run = Run("catalog_enrichment", f"scheduled__{snapshot_id}")
     inputs = enrichment.resolve_inputs(clients, run, snapshot_id=snapshot_id)
     jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, **inputs))
-    enrichment.assemble_enriched(clients, run, **inputs)
+    job = jobs.run_locally(clients, run, "processing", enrichment.assembly_config(clients, run, **inputs))
+    enrichment.publish_enriched(clients, run, **inputs, job=job)
 
 
 def _tried(stage: Callable, *args, **kwargs):

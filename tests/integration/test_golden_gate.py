@@ -20,7 +20,8 @@ def enrich(clients, snapshot_id: str) -> dict:
     run = Run("catalog_enrichment", f"scheduled__{snapshot_id}")
     inputs = enrichment.resolve_inputs(clients, run, snapshot_id=snapshot_id)
     jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, **inputs))
-    return enrichment.assemble_enriched(clients, run, **inputs)
+    job = jobs.run_locally(clients, run, "processing", enrichment.assembly_config(clients, run, **inputs))
+    return enrichment.publish_enriched(clients, run, **inputs, job=job)
 
 
 def build(clients, snapshot_id: str, rebuild: bool = False) -> str:

@@ -194,7 +194,7 @@ def test_a_week_of_nights_then_a_backfill_of_older_dates(week):
         live_snapshot, table = _live(clients, snapshots[: night + 1])
         assert live_snapshot == snapshot_id and _table_snapshot(clients) == snapshot_id, f"night {night + 1}"
         assert table == _products(clients, snapshot_id), f"night {night + 1}: DynamoDB differs from the snapshot"
-        enriched = [airflow.xcom("catalog_enrichment", r["dag_run_id"], "validate_and_assemble")
+        enriched = [airflow.xcom("catalog_enrichment", r["dag_run_id"], "publish_enriched")
                     for r in airflow.runs("catalog_enrichment")]
         tonight = [e for e in enriched if e and e["snapshot_id"] == snapshot_id]
         assert len(tonight) == 1, f"night {night + 1}: {len(tonight)} enrichments of {snapshot_id}"

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 ROOT = Path(__file__).resolve().parents[2]
 IAM_DIR = ROOT / "infra" / "iam"
@@ -212,6 +213,7 @@ S3_OBJECT_ACTIONS = {
     "CreateMultipartUpload": "s3:PutObject", "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
     "AbortMultipartUpload": "s3:AbortMultipartUpload", "DeleteObject": "s3:DeleteObject",
 }
+S3_COPY_OPERATIONS = ("CopyObject", "UploadPartCopy")
 S3_BUCKET_ACTIONS = {"ListObjectsV2": "s3:ListBucket", "ListObjects": "s3:ListBucket", "HeadBucket": "s3:ListBucket",
                      "CreateBucket": "s3:CreateBucket"}
 
@@ -251,6 +253,9 @@ def requests_of(call: Call) -> list[Request]:
         return [es_request(call)]
     if service == "s3" and op in S3_OBJECT_ACTIONS:
         return [Request(S3_OBJECT_ACTIONS[op], f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")]
+    if service == "s3" and op in S3_COPY_OPERATIONS:  # reads the source, writes the destination
+        source = unquote(p["CopySource"].lstrip("/"))
+        return [Request("s3:GetObject", f"arn:aws:s3:::{source}"), Request("s3:PutObject", f"arn:aws:s3:::{p['Bucket']}/{p['Key']}")]
     if service == "s3" and op in S3_BUCKET_ACTIONS:
         context = (("s3:prefix", p.get("Prefix", "")),) if op.startswith("ListObjects") else ()
         return [Request(S3_BUCKET_ACTIONS[op], f"arn:aws:s3:::{p['Bucket']}", context)]
@@ -290,6 +295,7 @@ class Recorder:
 
     def install(self, monkeypatch) -> Recorder:
         import botocore.session
+        from botocore.handlers import handle_copy_source_param
 
         create_client = botocore.session.Session.create_client
         recorder = self
@@ -301,6 +307,8 @@ class Recorder:
             def record(params, model, **_):
                 # A body is kept small (files and gigabyte payloads are not copied): present, one byte.
                 kept = {k: (b"." if k == "Body" else v) for k, v in params.items()}
+                if "CopySource" in kept:  # as the request carries it: botocore makes boto3's {Bucket, Key} the string
+                    handle_copy_source_param(kept)
                 recorder.calls.append(Call(recorder.principal, model.service_model.service_name, model.name, kept, region))
 
             client.meta.events.register("provide-client-params", record)

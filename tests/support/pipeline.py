@@ -88,7 +88,8 @@ def enrich(clients: Clients, runner: LocalRunner, snapshot_id: str) -> dict:
     inputs = enrichment.resolve_inputs(clients, run, snapshot_id=snapshot_id)
     assert enrichment.needs_embedding(clients, run, **inputs)
     runner.transform(enrichment.prepare_transform_input(clients, run, **inputs))
-    assembled = enrichment.assemble_enriched(clients, run, **inputs)
+    job = {"Processing": runner.process(enrichment.assembly_config(clients, run, **inputs))}
+    assembled = enrichment.publish_enriched(clients, run, **inputs, job=job)
     enrichment.export_projector(clients, run, **inputs)
     return assembled
 

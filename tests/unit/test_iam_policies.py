@@ -29,6 +29,7 @@ TRAINING_RUN = Run("embedding_training", "scheduled__2026-11-29T03:00:00+00:00")
 MODEL = job_name("o2v", SNAPSHOT, TRAINING_RUN.key)
 TRAINING = ObjectKeys.training(SNAPSHOT, TRAINING_RUN.key)
 QUERIES = ObjectKeys.batch_embeddings(MODEL, "5f0c2a9e")
+ASSEMBLY_RUN = Run("catalog_enrichment", "scheduled__2026-11-29T02:00:00+00:00")
 REPORT = Run("catalog_refresh", "scheduled__2026-11-29T01:00:00+00:00").report_prefix
 VALUES = iam.deployment()
 BUCKET = VALUES["BucketName"]
@@ -59,11 +60,13 @@ ACCESS = {
     QUERIES + "input/sequences.jsonl": {"dag": "rw", "sagemaker": "r"},
     QUERIES + "output/sequences.jsonl.out": {"dag": "r", "sagemaker": "w"},
     ObjectKeys.transform_input_file(SNAPSHOT, MODEL, 0): {"dag": "rw", "sagemaker": "r"},
-    ObjectKeys.transform_output_file(SNAPSHOT, MODEL, 0): {"dag": "r", "sagemaker": "w"},
-    ObjectKeys.transform_order(SNAPSHOT, MODEL): {"dag": "rw"},
-    ObjectKeys.carried_over(SNAPSHOT, MODEL): {"dag": "rw"},
+    ObjectKeys.transform_output_file(SNAPSHOT, MODEL, 0): {"dag": "r", "sagemaker": "rw"},  # read by the assembly job
+    ObjectKeys.transform_order(SNAPSHOT, MODEL): {"dag": "rw", "sagemaker": "r"},
+    ObjectKeys.carried_over(SNAPSHOT, MODEL): {"dag": "rw", "sagemaker": "r"},
+    ObjectKeys.assembled(SNAPSHOT, MODEL, ASSEMBLY_RUN.key) + "products.parquet": {"dag": "r", "sagemaker": "w"},
+    ObjectKeys.assembled(SNAPSHOT, MODEL, ASSEMBLY_RUN.key) + "summary.json": {"dag": "r", "sagemaker": "w"},
     ObjectKeys.catalog_changes(SNAPSHOT, MODEL, EARLIER, "0123456789abcdef") + "kinds.parquet": {"dag": "rw"},
-    ObjectKeys.enriched_products(SNAPSHOT, MODEL): {"dag": "rw"},
+    ObjectKeys.enriched_products(SNAPSHOT, MODEL): {"dag": "rw", "sagemaker": "r"},  # the vectors a night carries over
     ObjectKeys.projector_sample(SNAPSHOT, MODEL): {"dag": "rw"},
     ObjectKeys.projector(SNAPSHOT, MODEL) + "tensors.tsv": {"dag": "rw"},
     ObjectKeys.LATEST_ENRICHMENT: {"dag": "rw"},
@@ -75,7 +78,8 @@ ACCESS = {
 # What the jobs list (SageMaker lists an S3Prefix input under the prefix it is given)
 JOB_INPUT_PREFIXES = [ObjectKeys.snapshot_products(SNAPSHOT), ObjectKeys.processing_code("3c9d1f20"), ObjectKeys.minilm_vectors(SNAPSHOT) + "glove.txt",
                       ObjectKeys.evaluation_set("9e8d7c6b5a"), TRAINING + "train/", ObjectKeys.transform_input(SNAPSHOT, MODEL),
-                      QUERIES + "input/"]
+                      QUERIES + "input/", ObjectKeys.transform_output(SNAPSHOT, MODEL), ObjectKeys.transform_order(SNAPSHOT, MODEL),
+                      ObjectKeys.carried_over(SNAPSHOT, MODEL), ObjectKeys.enriched_products(EARLIER, MODEL)]
 
 
 def object_request(action: str, key: str) -> Request:

@@ -1,27 +1,25 @@
-"""catalog_enrichment: embed every product of a snapshot with a model (Batch Transform), check
-the vectors, write the enriched catalog."""
+"""catalog_enrichment: embed every product of a snapshot with a model (Batch Transform), assemble
+and check the enriched catalog (a Processing job), publish it."""
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from catalog_search import validation
+from catalog_search import assembly, validation
 from catalog_search.clients import Clients
 from catalog_search.naming import job_name
-from catalog_search.sagemaker import job_requests
+from catalog_search.sagemaker import job_requests, processing_code
+from catalog_search.sagemaker.processing_code import uploaded_code
 from catalog_search.stages import Run
-from catalog_search.store import changes, object_store, pointers
-from catalog_search.store.batches import row_norms
+from catalog_search.store import changes, pointers
 from catalog_search.store.changes import is_in
 from catalog_search.store.object_keys import ObjectKeys
+from catalog_search.store.object_store import ObjectStore
 from catalog_search.training import projector, tokenizer
 from catalog_search.training.encoder import model_vocabulary
 
@@ -128,125 +126,64 @@ def _carried_over(store, snapshot_id: str, model_version: str, products: pd.Data
     return carried
 
 
-@dataclass(frozen=True)
-class CarriedOver:
-    """The enriched catalog the carried-over vectors come from, read once."""
-    snapshot_id: str  # "" when nothing is carried over
-    fields: pd.DataFrame  # every column but the vectors
-    vectors: np.ndarray  # its vector matrix
-    rows: np.ndarray  # the carried-over products' rows in it
-
-    NOTHING: ClassVar[CarriedOver]
-
-    @property
-    def ids(self) -> pd.Series:
-        """The carried-over products, in the order of ``rows``."""
-        return self.fields["product_id"].iloc[self.rows].reset_index(drop=True)
-
-
-CarriedOver.NOTHING = CarriedOver("", pd.DataFrame({"product_id": pd.Series(dtype=str)}), np.empty((0, 0), dtype=np.float32),
-                                  np.empty(0, dtype=np.int64))
-
-
-def _carried_vectors(store, carried: pd.DataFrame, model_version: str) -> CarriedOver:
-    """The enriched catalog ``carried`` comes from and the carried products' rows in it (their
-    vectors are taken once, when the enriched catalog is assembled: each gathering of a million
-    256-d vectors is a gigabyte's copy)."""
-    if carried.empty:
-        return CarriedOver.NOTHING
-    snapshot = carried["from_snapshot"].iloc[0]
-    before = store.get_table(ObjectKeys.enriched_products(snapshot, model_version))
-    fields = before.drop_columns(["embedding"]).to_pandas()
-    fields["product_id"] = fields["product_id"].astype(str)
-    return CarriedOver(snapshot, fields, object_store.vector_matrix(before.column("embedding")),
-                       np.flatnonzero(is_in(fields["product_id"], carried["product_id"])))
-
-
-def assemble_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
-    """Join the transform's .out lines back to their products, with the carried-over vectors,
-    validate, write the enriched catalog and move enrichment/latest.json forward."""
+def assembly_config(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
+    """The CreateProcessingJob request that assembles and checks the enriched catalog
+    (``include/jobs/assemble_enriched.py``, ``catalog_search.assembly``): the snapshot's
+    products, the transform's output and order, the carried-over products and, when there are
+    any, the enriched catalog they come from; its output under ``ObjectKeys.assembled`` (this run's)."""
     settings, store = clients.settings, clients.store
-    products = store.get_parquet(ObjectKeys.snapshot_products(snapshot_id))
-    order = store.get_parquet(ObjectKeys.transform_order(snapshot_id, model_version))["product_id"].astype(str)
-    output = store.uri(ObjectKeys.transform_output(snapshot_id, model_version))
-    lines, vectors, dims = _transform_vectors(store, snapshot_id, model_version, len(order),
-                                              settings.work_dir / "enrichment" / snapshot_id / model_version / "output")
-    if lines != len(order):
-        raise validation.ValidationFailed(validation.ValidationReport(
-            "embeddings", output, lines,
-            [validation.RuleResult(f"one output line per input record ({len(order)})", False, observed=lines)],
-        ))
-    source = _carried_vectors(store, store.get_parquet(ObjectKeys.carried_over(snapshot_id, model_version)), model_version)
-    carried_ids, rows, source_vectors = source.ids, source.rows, source.vectors
-    at_carried = pd.Index(carried_ids).get_indexer(order)
-    canaries = at_carried >= 0
-    _check_canaries(vectors[canaries], source_vectors[rows[at_carried[canaries]]], store.uri(ObjectKeys.carried_over(snapshot_id, model_version)))
-    again = np.zeros(len(carried_ids), dtype=bool)  # the canaries: their fresh vectors are the ones kept
-    again[at_carried[canaries]] = True
-    ids = pd.concat([order, carried_ids[~again]], ignore_index=True)
-    kept_rows = rows[~again]
-    # Each vector's own length, checked against the model's: the length its output has (recorded
-    # when its gate embedded a sample), never a setting (Object2Vec's may be enc_dim or the token
-    # embedding's); a model without the record is held to its first output line.
-    model_dim = _model_dim(store, model_version) or (int(dims[0]) if len(dims) else source_vectors.shape[1])
-    checked = pd.DataFrame({"product_id": ids, "embedding_dim": np.concatenate([dims, np.full(len(kept_rows), source_vectors.shape[1])]),
-                            "embedding_norm": np.concatenate([row_norms(vectors), row_norms(source_vectors)[kept_rows]])})
-    validation.check_and_publish(store, checked, "embeddings", output,
-                                 validation.embeddings_expectations(len(products), model_dim),
-                                 run.report_prefix, settings.work_dir)
-    # The suite checked one vector per product and no product twice, so every product has its row.
-    position = pd.Index(ids).get_indexer(products["product_id"].astype(str))
-    assert (position >= 0).all(), "a product without a vector passed the embeddings suite"
-    # Each product's vector gathered once: one take from the carried-over catalog (fresh products
-    # take its first row as a placeholder), then the few fresh ones written over theirs. A masked
-    # assignment of the carried rows would first gather them into a temporary gigabyte.
-    fresh = position < len(order)
-    if fresh.all():
-        enriched_vectors = vectors[position]
-    else:
-        enriched_vectors = np.take(source_vectors, np.where(fresh, 0, kept_rows[np.maximum(position - len(order), 0)]), axis=0)
-        enriched_vectors[fresh] = vectors[position[fresh]]
-    enriched_uri = store.put_parquet(ObjectKeys.enriched_products(snapshot_id, model_version), products,
-                                     vectors={"embedding": enriched_vectors})
-    if source.snapshot_id:
-        # This process holds the catalog the vectors came from: kept, the comparison spares the
-        # index build reading that older catalog, and the DynamoDB sync reading either.
-        found = changes.diff(object_store.with_vectors(source.fields, "embedding", source_vectors),
-                             object_store.with_vectors(products, "embedding", enriched_vectors),
-                             vectors=(source_vectors, enriched_vectors))
-        changes.keep(store, changes.kept_changes(store, source.snapshot_id, snapshot_id, model_version), found)
-    if settings.projector_sample:
-        store.put_parquet(ObjectKeys.projector_sample(snapshot_id, model_version),
-                          projector.sample(products, enriched_vectors, settings.projector_sample))
+    carried_key = ObjectKeys.carried_over(snapshot_id, model_version)
+    before = store.get_parquet(carried_key, columns=["from_snapshot"])["from_snapshot"].drop_duplicates().tolist()
+    return assembly_request(settings, store, snapshot_id, model_version, run.key, uploaded_code(settings, store),
+                            before[0] if before else None, _model_dim(store, model_version))
+
+
+def assembly_request(settings, store, snapshot_id: str, model_version: str, run_key: str, code_uri: str,
+                     before_snapshot: str | None, model_dim: int | None) -> dict:
+    """``assembly_config``'s request, from what it looked up."""
+    keys = {"products": ObjectKeys.snapshot_products(snapshot_id), "order": ObjectKeys.transform_order(snapshot_id, model_version),
+            "carried": ObjectKeys.carried_over(snapshot_id, model_version)}
+    if before_snapshot:
+        keys["before"] = ObjectKeys.enriched_products(before_snapshot, model_version)
+    inputs = {name: store.uri(key) for name, key in keys.items()}
+    inputs["transform_output"] = store.uri(ObjectKeys.transform_output(snapshot_id, model_version))
+    arguments = [argument for name, key in keys.items()
+                 for argument in (f"--{name}", f"{job_requests.processing_input(name)}/{key.rsplit('/', 1)[-1]}")]
+    arguments += ["--transform-output", job_requests.processing_input("transform_output"), "--output", job_requests.PROCESSING_OUTPUT,
+                  "--where", inputs["transform_output"], "--model-dim", str(model_dim or 0),
+                  "--projector-sample", str(settings.projector_sample)]
+    return job_requests.processing_job_config(
+        settings, job_name("asm", snapshot_id, model_version, run_key, scope=settings.bucket), processing_code.ASSEMBLE_ENTRY_POINT,
+        code_uri, inputs, store.uri(ObjectKeys.assembled(snapshot_id, model_version, run_key)), arguments)
+
+
+def publish_enriched(clients: Clients, run: Run, snapshot_id: str, model_version: str, job: dict) -> dict:
+    """The assembly job's report published with the run's; when every check passed, its enriched
+    catalog, changes and projector sample copied to their keys (in S3: nothing passes through
+    the worker) and enrichment/latest.json moved forward. A failed check publishes nothing."""
+    settings, store = clients.settings, clients.store
+    output, prefix = ObjectStore.at(store.s3, job["Processing"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"])
+    prefix = prefix.rstrip("/") + "/"
+    summary = output.get_json(prefix + assembly.SUMMARY_FILE)
+    report = validation.ValidationReport.from_dict(summary["validation"])
+    docs_dir = None
+    if output.list_keys(prefix + assembly.DATA_DOCS_DIR, limit=1):
+        docs_dir = settings.work_dir / ObjectKeys.data_docs(run.report_prefix, report.suite)
+        shutil.rmtree(docs_dir, ignore_errors=True)
+        output.download_prefix(prefix + assembly.DATA_DOCS_DIR, docs_dir)
+        report.docs = str(docs_dir / "index.html")
+    validation.publish(store, report, run.report_prefix, docs_dir)
+    enriched_uri = store.copy(output, prefix + assembly.PRODUCTS_FILE, ObjectKeys.enriched_products(snapshot_id, model_version))
+    if summary["before_snapshot"]:
+        kept = changes.kept_changes(store, summary["before_snapshot"], snapshot_id, model_version)
+        for name in changes.KEPT_FILES:
+            store.copy(output, prefix + assembly.CHANGES_DIR + name, kept + name)
+        log.info("what changed: %s (%s)", summary["changes"], store.uri(kept))
+    if summary["projector_sample"]:
+        store.copy(output, prefix + assembly.PROJECTOR_SAMPLE_FILE, ObjectKeys.projector_sample(snapshot_id, model_version))
     pointers.advance_enrichment(store, snapshot_id, model_version)
-    embedded = len(order) - int(canaries.sum())
     return {"snapshot_id": snapshot_id, "model_version": model_version, "enriched_uri": enriched_uri,
-            "products": len(products), "embedded": embedded, "carried_over": len(products) - embedded}
-
-
-def _transform_vectors(store, snapshot_id: str, model_version: str, expected: int, local) -> tuple[int, np.ndarray, np.ndarray]:
-    """The output lines of every input part, in part order, their vectors, read a line at a
-    time into one float32 matrix as wide as the first (a million 256-d vectors as JSON text and
-    Python lists would take tens of GB), and each line's own length (a line of another length
-    keeps a zero row: the suite refuses it by its length)."""
-    parts = sorted(k for k in store.list_keys(ObjectKeys.transform_output(snapshot_id, model_version)) if k.endswith(".out"))
-    vectors = np.empty((0, 0), dtype=np.float32)
-    dims = np.zeros(expected, dtype=np.int64)
-    lines = 0
-    for key in parts:
-        path = store.download_file(key, local / key.rsplit("/", 1)[-1])
-        with open(path) as out:
-            for line in out:
-                values = json.loads(line)["embeddings"]
-                if not vectors.size:
-                    vectors = np.zeros((expected, len(values)), dtype=np.float32)
-                if lines < expected:
-                    dims[lines] = len(values)
-                    if len(values) == vectors.shape[1]:
-                        vectors[lines] = values
-                lines += 1
-        path.unlink()
-    return lines, vectors[:lines], dims[:lines]
+            "products": summary["products"], "embedded": summary["embedded"], "carried_over": summary["carried_over"]}
 
 
 def _model_dim(store, model_version: str) -> int | None:
@@ -268,22 +205,3 @@ def export_projector(clients: Clients, run: Run, snapshot_id: str, model_version
              "tensors.tsv and metadata.tsv)", written["products"], uri)
     return {"exported": written["products"], "uri": uri}
 
-
-CANARY_MIN_COSINE = 0.999
-
-
-def _check_canaries(fresh: np.ndarray, carried: np.ndarray, carried_uri: str) -> None:
-    """Carried-over vectors must be what the model gives today: the canaries, embedded again
-    (``fresh``, row by row the same products as ``carried``), say so."""
-    if not len(fresh):
-        return
-    cosine = (fresh * carried).sum(axis=1) / np.maximum(row_norms(fresh) * row_norms(carried), 1e-12)
-    if (cosine < CANARY_MIN_COSINE).any():
-        raise validation.ValidationFailed(validation.ValidationReport(
-            "embeddings", carried_uri, len(fresh),
-            [validation.RuleResult(f"carried-over vectors equal the model's fresh ones (cosine ≥ {CANARY_MIN_COSINE}) "
-                                   "for every canary; if not, the earlier enriched snapshot was not embedded by this model: "
-                                   "delete its enrichment/ prefix so that everything is embedded again",
-                                   False, observed=f"{int((cosine < CANARY_MIN_COSINE).sum())} of {len(fresh)} differ, "
-                                                   f"lowest cosine {cosine.min():.4f}")],
-        ))

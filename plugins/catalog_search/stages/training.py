@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import catalog_search
 from catalog_search import validation
 from catalog_search.clients import Clients
 from catalog_search.errors import NotFound
 from catalog_search.naming import job_name, short_hash, slug, utc_stamp
-from catalog_search.sagemaker import job_requests, model_registry
+from catalog_search.sagemaker import job_requests, model_registry, processing_code
 from catalog_search.sagemaker.batch_embeddings import embed_sequences, transform_request
+from catalog_search.sagemaker.processing_code import uploaded_code
 from catalog_search.search import evaluation
 from catalog_search.settings import MINILM
 from catalog_search.stages import Run
@@ -34,8 +33,6 @@ def resolve_snapshot(clients: Clients, run: Run, snapshot_id: str | None = None)
     return snapshot_id or pointers.latest_snapshot(clients.store)
 
 
-PREPARE_ENTRY_POINT = "prepare_training_data.py"  # of include/jobs/
-WORD_VECTORS_ENTRY_POINT = "build_word_vectors.py"
 WORD_VECTORS_FILE = "glove.txt"  # the word-vector job's output file
 
 
@@ -50,14 +47,14 @@ def word_vectors_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
     if store.exists(ObjectKeys.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE):
         return job_requests.no_job(f"the word vectors of snapshot {snapshot_id} exist: "
                                      f"{store.uri(ObjectKeys.minilm_vectors(snapshot_id) + WORD_VECTORS_FILE)}")
-    return word_vectors_request(settings, store, snapshot_id, _processing_code(settings, store))
+    return word_vectors_request(settings, store, snapshot_id, uploaded_code(settings, store))
 
 
 def word_vectors_request(settings, store: ObjectStore, snapshot_id: str, code_uri: str) -> dict:
     catalog_input = job_requests.processing_input("catalog")
     arguments = ["--catalog", catalog_input, "--out", f"{job_requests.PROCESSING_OUTPUT}/{WORD_VECTORS_FILE}"]
     return job_requests.processing_job_config(
-        settings, job_name("wvec", snapshot_id, scope=settings.bucket), WORD_VECTORS_ENTRY_POINT, code_uri,
+        settings, job_name("wvec", snapshot_id, scope=settings.bucket), processing_code.WORD_VECTORS_ENTRY_POINT, code_uri,
         {"catalog": store.uri(ObjectKeys.snapshot_products(snapshot_id))}, store.uri(ObjectKeys.minilm_vectors(snapshot_id)), arguments)
 
 
@@ -68,7 +65,7 @@ def processing_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
     frozen evaluation set as the test channel."""
     settings, store = clients.settings, clients.store
     frozen_key = ObjectKeys.evaluation_set(catalog.taxonomy_id(store.get_parquet(ObjectKeys.snapshot_products(snapshot_id))["category"]))
-    return prepare_request(settings, store, snapshot_id, run.key, _processing_code(settings, store),
+    return prepare_request(settings, store, snapshot_id, run.key, uploaded_code(settings, store),
                            _word_vectors_uri(settings, store, snapshot_id), store.uri(frozen_key) if store.exists(frozen_key) else None)
 
 
@@ -85,7 +82,7 @@ def prepare_request(settings, store: ObjectStore, snapshot_id: str, run_key: str
         inputs["evaluation"] = evaluation_uri
         arguments += ["--evaluation", f"{job_requests.processing_input('evaluation')}/{evaluation_uri.rsplit('/', 1)[-1]}"]
     return job_requests.processing_job_config(
-        settings, job_name("prep", snapshot_id, run_key, scope=settings.bucket), PREPARE_ENTRY_POINT, code_uri, inputs,
+        settings, job_name("prep", snapshot_id, run_key, scope=settings.bucket), processing_code.PREPARE_ENTRY_POINT, code_uri, inputs,
         store.uri(ObjectKeys.training(snapshot_id, run_key)), arguments)
 
 
@@ -118,27 +115,6 @@ def check_training_data(clients: Clients, run: Run, snapshot_id: str, job: dict)
 def evaluation_set_id(key: str, pairs: pd.DataFrame) -> str:
     """Where the frozen set lives and a hash of its pairs: models with the same id were scored alike."""
     return f"{key}@{short_hash(*pd.util.hash_pandas_object(pairs, index=False).tolist())}"
-
-
-def processing_code(settings) -> tuple[str, dict[str, Path]]:
-    """The Processing jobs' code input: the job entry points (include/jobs/) beside the
-    ``catalog_search`` package, and the prefix named by a hash of their contents."""
-    package = Path(catalog_search.__file__).parent
-    files = {path.name: path for path in sorted((settings.include_dir / "jobs").glob("*.py"))}
-    files.update({f"catalog_search/{path.relative_to(package).as_posix()}": path
-                  for path in sorted(package.rglob("*.py")) if "__pycache__" not in path.parts})
-    return ObjectKeys.processing_code(short_hash(*(f"{name}:{hashlib.sha256(path.read_bytes()).hexdigest()}"
-                                               for name, path in files.items()))), files
-
-
-def _processing_code(settings, store: ObjectStore) -> str:
-    """``processing_code`` in the store, uploaded once per version of the code (entry points last:
-    a prefix that has them has everything)."""
-    prefix, files = processing_code(settings)
-    if not all(store.exists(prefix + name) for name in (PREPARE_ENTRY_POINT, WORD_VECTORS_ENTRY_POINT)):
-        for name, path in sorted(files.items(), key=lambda item: "/" not in item[0]):
-            store.upload_file(path, prefix + name)
-    return store.uri(prefix)
 
 
 def _word_vectors_uri(settings, store: ObjectStore, snapshot_id: str) -> str | None:

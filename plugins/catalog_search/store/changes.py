@@ -66,21 +66,29 @@ def kept_changes(store, before_snapshot: str, snapshot_id: str, model_version: s
     return ObjectKeys.catalog_changes(snapshot_id, model_version, before_snapshot, compared.hexdigest()[:16])
 
 
-def keep(store, key: str, found: CatalogChanges) -> None:
-    """Store ``found`` under ``key``, the prefix ``kept_changes`` gave for it: the rows it
-    carries (upserts and the unchanged sample, with their vectors), then the kinds of every
-    product, which ``kept`` looks for first, so kinds found means rows there."""
+KEPT_FILES = ("rows.parquet", "kinds.parquet")  # in the order they are written: kinds found means rows there
+
+
+def kept_frames(found: CatalogChanges) -> list[tuple[str, pd.DataFrame]]:
+    """The files that keep ``found`` (``KEPT_FILES``, in order): the rows it carries (upserts and
+    the unchanged sample, with their vectors), then the kinds of every product, which ``kept``
+    looks for first."""
     assert isinstance(found.upserts, pd.DataFrame), "a whole catalog is no night's changes to keep"
-    store.put_parquet(key + "rows.parquet", pd.concat([found.upserts, found.unchanged_sample], ignore_index=True))
-    store.put_parquet(key + "kinds.parquet", found.kinds())
+    return list(zip(KEPT_FILES, (pd.concat([found.upserts, found.unchanged_sample], ignore_index=True), found.kinds()), strict=True))
+
+
+def keep(store, key: str, found: CatalogChanges) -> None:
+    """Store ``found`` under ``key``, the prefix ``kept_changes`` gave for it (``kept_frames``)."""
+    for name, frame in kept_frames(found):
+        store.put_parquet(key + name, frame)
     log.info("what changed: %s (%s)", found.summary, store.uri(key))
 
 
 def kept(store, key: str) -> CatalogChanges:
     """The changes ``keep`` stored under ``key`` (``MissingObject`` if none): a night's few
     thousand rows, without the catalogs they were found in."""
-    kinds = store.get_parquet(key + "kinds.parquet")
-    rows = store.get_parquet(key + "rows.parquet")
+    kinds = store.get_parquet(key + KEPT_FILES[1])
+    rows = store.get_parquet(key + KEPT_FILES[0])
     of_kind = {kind: ids for kind, ids in kinds.groupby("change")["product_id"]}  # noqa: C416 (dict() would call the group's .keys)
     ids = rows["product_id"].astype(str)
     empty = pd.Series(dtype=str)

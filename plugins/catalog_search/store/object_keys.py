@@ -143,6 +143,12 @@ class ObjectKeys:
         return ObjectKeys.enrichment(snapshot_id, model_version) + f"changes/from-{before_snapshot}-{compared}/"
 
     @staticmethod
+    def assembled(snapshot_id: str, model_version: str, run_key: str) -> str:
+        """The assemble_enriched job's output of a run (``assembly``'s files), published from there
+        by its task once checked."""
+        return ObjectKeys.enrichment(snapshot_id, model_version) + f"assembled/{run_key}/"
+
+    @staticmethod
     def enriched_products(snapshot_id: str, model_version: str) -> str:
         return ObjectKeys.enrichment(snapshot_id, model_version) + "enriched/products.parquet"
 

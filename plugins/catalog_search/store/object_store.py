@@ -99,6 +99,17 @@ class ObjectStore:
         self.s3.download_file(self.bucket, key, str(path))
         return Path(path)
 
+    def copy(self, source: ObjectStore, source_key: str, key: str) -> str:
+        """The object ``source_key`` of ``source`` copied to ``key``, in S3 (a managed copy: parts
+        of 8 MB and up for a large object, which a single CopyObject refuses above 5 GB)."""
+        try:
+            self.s3.copy({"Bucket": source.bucket, "Key": source_key}, self.bucket, key)
+        except self.s3.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise MissingObject(f"{source.uri(source_key)} does not exist") from None
+            raise
+        return self.uri(key)
+
     def etag(self, key: str) -> str:
         """The object's ETag: it changes whenever the object is written again."""
         try:

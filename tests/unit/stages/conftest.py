@@ -135,4 +135,5 @@ def chain(tmp_path_factory, include_dir):
         run = run_of("catalog_enrichment")
         inputs = enrichment.resolve_inputs(clients, run)
         jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, **inputs))
-        yield Chain(clients, snapshot_id, champion, enrichment.assemble_enriched(clients, run, **inputs))
+        job = jobs.run_locally(clients, run, "processing", enrichment.assembly_config(clients, run, **inputs))
+        yield Chain(clients, snapshot_id, champion, enrichment.publish_enriched(clients, run, **inputs, job=job))

@@ -68,10 +68,16 @@ def refreshed_snapshot(chain, snapshot_id: str) -> pd.DataFrame:
     return products
 
 
+def assemble(clients, run, snapshot_id: str, model_version: str) -> dict:
+    """The assemble_enriched job (the local runner), then the task that publishes what it wrote."""
+    job = jobs.run_locally(clients, run, "processing", enrichment.assembly_config(clients, run, snapshot_id, model_version))
+    return enrichment.publish_enriched(clients, run, snapshot_id, model_version, job=job)
+
+
 def enrich(chain, snapshot_id: str, model_version: str) -> dict:
     clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-30T02:00:00")
     jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, snapshot_id, model_version))
-    return enrichment.assemble_enriched(clients, run, snapshot_id, model_version)
+    return assemble(clients, run, snapshot_id, model_version)
 
 
 def test_a_new_model_embeds_every_product(chain):
@@ -161,7 +167,30 @@ def test_the_vectors_are_held_to_the_model_s_own_length_not_a_setting(chain):
     lines[7] = json.dumps({"embeddings": json.loads(lines[7])["embeddings"][:6]})  # one vector of another length
     store.put_bytes(out, ("\n".join(lines) + "\n").encode())
     with pytest.raises(ValidationFailed, match=r"embedding_dim"):
-        enrichment.assemble_enriched(clients, run, snapshot_id, model_version)
+        assemble(clients, run, snapshot_id, model_version)
+    # The job wrote its catalog nowhere a reader looks; the task published the report and nothing else.
+    assert not store.exists(ObjectKeys.enriched_products(snapshot_id, model_version))
+    assert not store.exists(ObjectKeys.projector_sample(snapshot_id, model_version))
+    report = store.get_json(ObjectKeys.suite_report(run.report_prefix, "embeddings"))
+    assert not report["success"] and report["data_docs_uri"].endswith("/data_docs/embeddings/index.html")
+    assert store.exists(ObjectKeys.data_docs(run.report_prefix, "embeddings") + "index.html")
+
+
+def test_a_transform_output_short_of_lines_is_refused_with_a_report_and_nothing_published(chain):
+    store, model_version = chain.clients.store, chain.champion["model_version"]
+    snapshot_id = "19950101T000000Z-lines"
+    store.put_parquet(ObjectKeys.snapshot_products(snapshot_id), store.get_parquet(ObjectKeys.snapshot_products(chain.snapshot_id)))
+    clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-30T03:00:00")
+    latest = store.get_json(ObjectKeys.LATEST_ENRICHMENT)
+    jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, snapshot_id, model_version))
+    out = ObjectKeys.transform_output_file(snapshot_id, model_version, 0)
+    store.put_bytes(out, b"".join(store.get_bytes(out).splitlines(keepends=True)[:-2]))  # two records without a line
+    with pytest.raises(ValidationFailed, match=r"one output line per input record \(400\).*observed 398"):
+        assemble(clients, run, snapshot_id, model_version)
+    assert not store.exists(ObjectKeys.enriched_products(snapshot_id, model_version))
+    assert store.get_json(ObjectKeys.LATEST_ENRICHMENT) == latest
+    report = store.get_json(ObjectKeys.suite_report(run.report_prefix, "embeddings"))
+    assert (report["success"], report["rows"], report["data_docs_uri"]) == (False, 398, None)
 
 
 def test_a_refresh_that_retitles_nothing_carries_every_kept_product_over(chain):

@@ -129,7 +129,7 @@ def _assemble(inputs: Inputs, output: Path) -> dict:
         enriched_vectors[fresh] = vectors[position[fresh]]
     if inputs.projector_sample:
         sample = projector.sample(products, enriched_vectors, inputs.projector_sample)
-        write_parquet(output / PROJECTOR_SAMPLE_FILE, sample)
+        object_store.write_parquet(output / PROJECTOR_SAMPLE_FILE, sample)
         summary["projector_sample"] = len(sample)
     if source.snapshot_id:
         # This process holds the catalog the vectors came from: the comparison here spares the
@@ -138,18 +138,10 @@ def _assemble(inputs: Inputs, output: Path) -> dict:
                              object_store.with_vectors(products, "embedding", enriched_vectors),
                              vectors=(source_vectors, enriched_vectors))
         for name, frame in changes.kept_frames(found):
-            write_parquet(output / CHANGES_DIR / name, frame)
+            object_store.write_parquet(output / CHANGES_DIR / name, frame)
         summary["changes"] = found.summary
-    write_parquet(output / PRODUCTS_FILE, products, vectors={"embedding": enriched_vectors})  # last: the summary's files exist
+    object_store.write_parquet(output / PRODUCTS_FILE, products, vectors={"embedding": enriched_vectors})  # last: the summary's files exist
     return summary
-
-
-def write_parquet(path: Path, frame: pd.DataFrame, vectors: dict[str, np.ndarray] | None = None) -> None:
-    """As ``ObjectStore.put_parquet`` writes an object, to a local file."""
-    import pyarrow.parquet as pq
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(object_store.arrow_table(frame, vectors), path)
 
 
 def _read_frame(path: Path) -> pd.DataFrame:

@@ -106,6 +106,33 @@ def test_vectors_written_as_fixed_size_lists_before_are_still_read(store):
     np.testing.assert_array_equal(vector_matrix(store.get_table("frames/lists.parquet").column("embedding")), vectors)
 
 
+def test_catalogs_are_written_in_row_groups_that_read_back_whole_or_a_batch_at_a_time(store, tmp_path, monkeypatch):
+    import io
+
+    import numpy as np
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from catalog_search.store import batches, object_store
+    from catalog_search.store.batches import CatalogBatches
+
+    monkeypatch.setattr(object_store, "ROW_GROUP_ROWS", 4)
+    monkeypatch.setattr(batches, "BATCH_ROWS", 4)
+    vectors = np.arange(30, dtype=np.float32).reshape(10, 3)
+    frame = pd.DataFrame({"product_id": [f"p{i}" for i in range(10)]})
+    store.put_parquet("frames/groups.parquet", frame, vectors={"embedding": vectors})
+    local = object_store.write_parquet(tmp_path / "groups.parquet", frame, vectors={"embedding": vectors})
+    for file in (pq.ParquetFile(io.BytesIO(store.get_bytes("frames/groups.parquet"))), pq.ParquetFile(local)):
+        assert [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)] == [4, 4, 2]
+    whole, matrix = object_store.frame_with_vectors(store.get_table("frames/groups.parquet"), "embedding")
+    np.testing.assert_array_equal(matrix, vectors)  # three chunks, one matrix
+    assert all(np.shares_memory(row, matrix) for row in whole["embedding"])
+    read = CatalogBatches.from_store(store, "frames/groups.parquet", tmp_path / "copy.parquet")
+    assert [len(batch) for batch, _ in read] == [4, 4, 2] and read.dim == 3
+    np.testing.assert_array_equal(np.concatenate([m for _, m in read]), vectors)
+    assert read.product_ids().tolist() == frame["product_id"].tolist()
+
+
 def test_vectors_of_different_sizes_stay_a_list_column(store):
     import numpy as np
     import pandas as pd

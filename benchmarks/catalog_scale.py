@@ -89,9 +89,11 @@ def run_stage(stage: str, snapshot_id: str, model_version: str, before: dict) ->
     run_of = {"enrichment": Run("catalog_enrichment", f"bench__{snapshot_id}"),
               "publish": Run("search_index_publish", f"bench__{snapshot_id}")}
     actions = {
-        "prepare_transform_input": lambda: enrichment.prepare_transform_input(clients, run_of["enrichment"], **keys),
-        "batch_transform": lambda: jobs.run_locally(clients, run_of["enrichment"], "transform",
-                                                    before["prepare_transform_input"]),
+        "transform_input_config": lambda: enrichment.transform_input_config(clients, run_of["enrichment"], **keys),
+        "prepare_transform_input": lambda: jobs.run_locally(clients, run_of["enrichment"], "processing",
+                                                            before["transform_input_config"]),
+        "transform_config": lambda: enrichment.transform_config(clients, run_of["enrichment"], **keys),
+        "batch_transform": lambda: jobs.run_locally(clients, run_of["enrichment"], "transform", before["transform_config"]),
         "assembly_config": lambda: enrichment.assembly_config(clients, run_of["enrichment"], **keys),
         "assemble_enriched": lambda: jobs.run_locally(clients, run_of["enrichment"], "processing", before["assembly_config"]),
         "publish_enriched": lambda: enrichment.publish_enriched(clients, run_of["enrichment"], **keys,
@@ -116,8 +118,8 @@ def _high_water_kib(pid: str = "self") -> int:
 
 
 # The nightly tasks, by their Airflow task ids (catalog_enrichment's, then search_index_publish's).
-STAGES = ("prepare_transform_input", "batch_transform", "assembly_config", "assemble_enriched", "publish_enriched", "export_projector",
-          "build_and_validate_index", "upsert_dynamodb", "swap_alias")
+STAGES = ("transform_input_config", "prepare_transform_input", "transform_config", "batch_transform", "assembly_config",
+          "assemble_enriched", "publish_enriched", "export_projector", "build_and_validate_index", "upsert_dynamodb", "swap_alias")
 
 
 def night(snapshot_id: str, model_version: str) -> dict[str, tuple[dict, float, int, int]]:
@@ -225,7 +227,8 @@ def catalog_size(products: int, changed: float, nights: int) -> tuple[dict, list
     return full, refreshes
 
 
-JOB_OF_STAGE = {"batch_transform": "transform", "assemble_enriched": "assemble_enriched"}  # the stages that start a SageMaker job, and its name
+JOB_OF_STAGE = {"prepare_transform_input": "prepare_transform_input", "batch_transform": "transform",
+                "assemble_enriched": "assemble_enriched"}  # the stages that start a SageMaker job, and its name
 
 
 def _figures(measured: dict[str, tuple[dict, float, int, int]]) -> dict:

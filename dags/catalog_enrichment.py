@@ -25,15 +25,18 @@ with DAG(
     dag_id="catalog_enrichment",
     doc_md="""
 ### catalog_enrichment
-needs embedding? → tokenize → batch transform → assemble and check (a Processing job) → publish the enriched catalog.
+needs embedding? → tokenize (a Processing job) → batch transform → assemble and check (a Processing job) → publish
+the enriched catalog.
 
 Runs nightly and whenever a new catalog snapshot or champion model is published, one run at a
 time; a run whose (snapshot, model) is already enriched (the night's cron after the snapshot's
 event, say) ends at **needs_embedding** and says so, publishing nothing twice, and so does a run
 for a snapshot older than the newest enriched one (a backfill's: it would never be published)
-unless its conf says `embed_older: true`. Writes
-Object2Vec inference JSON Lines to `enrichment/{snapshot_id}/{model_version}/input/`, runs a
-Batch Transform job (or the local runner) whose `.out` lines land in `output/`; the
+unless its conf says `embed_older: true`. The **prepare_transform_input** Processing job writes
+Object2Vec inference JSON Lines to `enrichment/{snapshot_id}/{model_version}/input/` (only the
+products whose token ids changed since the last snapshot enriched with the model, the others'
+vectors carried over), then a Batch Transform job (or the local runner) whose `.out` lines land in
+`output/`; the
 **assemble_enriched** Processing job joins them to their products with the carried-over vectors,
 checks them with Great Expectations (one vector per product, right dimension, finite and non-zero)
 and writes the catalog, the changes since the night before and the projector's sample under
@@ -68,8 +71,12 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
         return run_stage("enrichment.needs_embedding", **inputs, embed_older=bool((params or {}).get("embed_older")))
 
     @task
-    def prepare_transform_input(inputs: dict) -> dict:
-        return run_stage("enrichment.prepare_transform_input", **inputs)
+    def transform_input_config(inputs: dict) -> dict:
+        return run_stage("enrichment.transform_input_config", **inputs)
+
+    @task
+    def transform_config(inputs: dict) -> dict:
+        return run_stage("enrichment.transform_config", **inputs)
 
     @task
     def assembly_config(inputs: dict) -> dict:
@@ -86,8 +93,11 @@ Conf: `snapshot_id`, `model_version` (defaults: the triggering/newest snapshot, 
         return run_stage("enrichment.export_projector", **inputs)
 
     inputs = resolve_inputs()
-    config = prepare_transform_input(inputs)
-    needs_embedding(inputs) >> config
+    tokenize_config = transform_input_config(inputs)
+    needs_embedding(inputs) >> tokenize_config
+    tokenize = sagemaker_job("prepare_transform_input", "processing", tokenize_config)
+    config = transform_config(inputs)
+    tokenize >> config
     batch_transform = sagemaker_job("batch_transform", "transform", config)
     assemble_config = assembly_config(inputs)
     batch_transform >> assemble_config

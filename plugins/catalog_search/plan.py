@@ -34,6 +34,7 @@ from catalog_search.store import dynamo
 from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.store.object_store import ObjectStore
 from catalog_search.training import word_vectors
+from catalog_search.training.encoder import VOCAB
 
 EXAMPLE_ACCOUNT = "123456789012"  # AWS's documentation account: placeholders never name a real one
 # Stand-ins for settings a real deployment sets (docs/aws.md), so that a plan reads as the requests
@@ -136,9 +137,13 @@ def _night(plan: Plan, clients: Clients, store: ObjectStore, snapshot_id: str, m
     settings = clients.settings
     plan.add("land_snapshot", "s3", "PutObject", _put(store, ObjectKeys.snapshot_products(snapshot_id)))
     plan.add("publish_snapshot", "s3", "PutObject", _put(store, ObjectKeys.LATEST_SNAPSHOT))
+    earlier = snapshot_id_for("earlier", datetime(2026, 1, 1, tzinfo=UTC))  # the night before, whose vectors carry over
+    vocabulary = f"{store.uri(ObjectKeys.training(snapshot_id, run.key))}auxiliary/{VOCAB}"
+    plan.add("prepare_transform_input", "sagemaker", "CreateProcessingJob", enrichment.transform_input_request(
+        settings, store, snapshot_id, model_version, run.key, store.uri(processing_code(settings)[0]), vocabulary, settings.max_seq_len,
+        earlier))
     plan.add("batch_transform", "sagemaker", "CreateTransformJob",
              enrichment.catalog_transform_request(settings, store, snapshot_id, model_version))
-    earlier = snapshot_id_for("earlier", datetime(2026, 1, 1, tzinfo=UTC))  # the night before, whose vectors carry over
     plan.add("assemble_enriched", "sagemaker", "CreateProcessingJob", enrichment.assembly_request(
         settings, store, snapshot_id, model_version, run.key, store.uri(processing_code(settings)[0]), earlier, settings.embedding_dim))
     assembled = ObjectKeys.assembled(snapshot_id, model_version, run.key)

@@ -27,6 +27,7 @@ from opensearchpy.client.indices import IndicesClient
 from catalog_search.stages import Run, enrichment, jobs, publish, refresh
 from catalog_search.store import dynamo, index
 from catalog_search.store.object_keys import ObjectKeys
+from support import pipeline  # tests/ is on sys.path
 
 pytestmark = pytest.mark.faults
 
@@ -124,7 +125,7 @@ def nights(world):
 def _enrich(clients, snapshot_id: str) -> None:
     run = Run("catalog_enrichment", f"scheduled__{snapshot_id}")
     inputs = enrichment.resolve_inputs(clients, run, snapshot_id=snapshot_id)
-    jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, **inputs))
+    jobs.run_locally(clients, run, "transform", pipeline.transform_request(clients, run, **inputs))
     job = jobs.run_locally(clients, run, "processing", enrichment.assembly_config(clients, run, **inputs))
     enrichment.publish_enriched(clients, run, **inputs, job=job)
 

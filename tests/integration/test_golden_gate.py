@@ -11,6 +11,7 @@ import pytest
 from catalog_search.stages import Run, enrichment, jobs, publish, refresh
 from catalog_search.store import index
 from catalog_search.store.object_keys import ObjectKeys
+from support import pipeline  # tests/ is on sys.path
 
 PRODUCTS = 5000
 FIRST, NIGHT = "20270101T010000Z-gate", "20270102T010000Z-gate"
@@ -19,7 +20,7 @@ FIRST, NIGHT = "20270101T010000Z-gate", "20270102T010000Z-gate"
 def enrich(clients, snapshot_id: str) -> dict:
     run = Run("catalog_enrichment", f"scheduled__{snapshot_id}")
     inputs = enrichment.resolve_inputs(clients, run, snapshot_id=snapshot_id)
-    jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, **inputs))
+    jobs.run_locally(clients, run, "transform", pipeline.transform_request(clients, run, **inputs))
     job = jobs.run_locally(clients, run, "processing", enrichment.assembly_config(clients, run, **inputs))
     return enrichment.publish_enriched(clients, run, **inputs, job=job)
 

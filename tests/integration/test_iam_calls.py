@@ -125,10 +125,13 @@ def recorded(clients, tmp_path_factory):
             "model_version": job["TrainingJobName"], "model_data_url": job["ModelArtifacts"]["S3ModelArtifacts"]}),
             aws_conn_id="aws_default").execute({})
         inputs = {"snapshot_id": NIGHTS[2], "model_version": model}
-        TransformJobOperator(task_id="batch_transform", config=enrichment.prepare_transform_input(
+        # moto runs no container: the job's outputs are the local runner's of the same snapshot and model above
+        ProcessingJobOperator(task_id="prepare_transform_input", config=enrichment.transform_input_config(
+            aws, Run("catalog_enrichment", "manual__operators"), **inputs), aws_conn_id="aws_default").execute({})
+        TransformJobOperator(task_id="batch_transform", config=enrichment.transform_config(
             aws, Run("catalog_enrichment", "manual__operators"), **inputs), aws_conn_id="aws_default",
             max_runtime=settings.transform_max_runtime).execute({})
-        gate = enrichment.prepare_transform_input(aws, Run("catalog_enrichment", "manual__gate"), **inputs)
+        gate = enrichment.transform_config(aws, Run("catalog_enrichment", "manual__gate"), **inputs)
         SageMakerRunner(aws.sagemaker_hook, check_interval=1).transform({**gate, "TransformJobName": job_name("qvec", model, "k")})
 
         with recorder.acting_as("search"):

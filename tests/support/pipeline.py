@@ -16,7 +16,7 @@ from catalog_search.sagemaker import job_requests
 from catalog_search.sagemaker.jobs import register_model
 from catalog_search.sagemaker.local_runner import LocalRunner
 from catalog_search.settings import Settings
-from catalog_search.stages import Run, enrichment, publish, refresh, training
+from catalog_search.stages import Run, enrichment, jobs, publish, refresh, training
 from catalog_search.training import catalog
 from catalog_search.training.tokenizer import tokenize
 
@@ -82,12 +82,20 @@ def train(clients: Clients, runner: LocalRunner, run_id: str = "manual__training
     return {"prepared": prepared, "champion": training.promote(clients, run, candidate)}
 
 
+def transform_request(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
+    """The catalog's transform request as the DAG makes it: the tokenizing Processing job run
+    locally (transform_input_config → prepare_transform_input), then transform_config."""
+    jobs.run_locally(clients, run, "processing", enrichment.transform_input_config(clients, run, snapshot_id, model_version))
+    return enrichment.transform_config(clients, run, snapshot_id, model_version)
+
+
 def enrich(clients: Clients, runner: LocalRunner, snapshot_id: str) -> dict:
     """catalog_enrichment of a snapshot with the champion."""
     run = Run("catalog_enrichment", f"scheduled__{snapshot_id}")
     inputs = enrichment.resolve_inputs(clients, run, snapshot_id=snapshot_id)
     assert enrichment.needs_embedding(clients, run, **inputs)
-    runner.transform(enrichment.prepare_transform_input(clients, run, **inputs))
+    runner.process(enrichment.transform_input_config(clients, run, **inputs))
+    runner.transform(enrichment.transform_config(clients, run, **inputs))
     job = {"Processing": runner.process(enrichment.assembly_config(clients, run, **inputs))}
     assembled = enrichment.publish_enriched(clients, run, **inputs, job=job)
     enrichment.export_projector(clients, run, **inputs)

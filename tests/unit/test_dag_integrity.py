@@ -159,7 +159,7 @@ def test_runs_that_must_not_overlap_run_one_at_a_time(parsed, dag_id):
 def test_a_run_with_nothing_new_ends_before_any_work_and_dynamodb_moves_only_after_every_index_check(parsed):
     bag, _ = parsed
     enrichment, publish = bag.dags["catalog_enrichment"], bag.dags["search_index_publish"]
-    assert "prepare_transform_input" in enrichment.get_task("needs_embedding").downstream_task_ids
+    assert "transform_input_config" in enrichment.get_task("needs_embedding").downstream_task_ids
     assert "build_and_validate_index" in publish.get_task("needs_publishing").downstream_task_ids
     upsert = publish.get_task("upsert_dynamodb")
     assert "check_search_quality" in upsert.upstream_task_ids and upsert.downstream_task_ids == {"swap_alias"}

@@ -59,10 +59,11 @@ ACCESS = {
     ObjectKeys.CHAMPION: {"dag": "rw"},
     QUERIES + "input/sequences.jsonl": {"dag": "rw", "sagemaker": "r"},
     QUERIES + "output/sequences.jsonl.out": {"dag": "r", "sagemaker": "w"},
-    ObjectKeys.transform_input_file(SNAPSHOT, MODEL, 0): {"dag": "rw", "sagemaker": "r"},
+    ObjectKeys.transform_input_file(SNAPSHOT, MODEL, 0): {"dag": "r", "sagemaker": "rw"},  # written by a Processing job
     ObjectKeys.transform_output_file(SNAPSHOT, MODEL, 0): {"dag": "r", "sagemaker": "rw"},  # read by the assembly job
-    ObjectKeys.transform_order(SNAPSHOT, MODEL): {"dag": "rw", "sagemaker": "r"},
-    ObjectKeys.carried_over(SNAPSHOT, MODEL): {"dag": "rw", "sagemaker": "r"},
+    ObjectKeys.transform_order(SNAPSHOT, MODEL): {"dag": "r", "sagemaker": "rw"},
+    ObjectKeys.transform_summary(SNAPSHOT, MODEL): {"dag": "r", "sagemaker": "rw"},
+    ObjectKeys.carried_over(SNAPSHOT, MODEL): {"dag": "r", "sagemaker": "rw"},
     ObjectKeys.assembled(SNAPSHOT, MODEL, ASSEMBLY_RUN.key) + "products.parquet": {"dag": "r", "sagemaker": "w"},
     ObjectKeys.assembled(SNAPSHOT, MODEL, ASSEMBLY_RUN.key) + "summary.json": {"dag": "r", "sagemaker": "w"},
     ObjectKeys.catalog_changes(SNAPSHOT, MODEL, EARLIER, "0123456789abcdef") + "kinds.parquet": {"dag": "rw"},
@@ -79,7 +80,8 @@ ACCESS = {
 JOB_INPUT_PREFIXES = [ObjectKeys.snapshot_products(SNAPSHOT), ObjectKeys.processing_code("3c9d1f20"), ObjectKeys.minilm_vectors(SNAPSHOT) + "glove.txt",
                       ObjectKeys.evaluation_set("9e8d7c6b5a"), TRAINING + "train/", ObjectKeys.transform_input(SNAPSHOT, MODEL),
                       QUERIES + "input/", ObjectKeys.transform_output(SNAPSHOT, MODEL), ObjectKeys.transform_order(SNAPSHOT, MODEL),
-                      ObjectKeys.carried_over(SNAPSHOT, MODEL), ObjectKeys.enriched_products(EARLIER, MODEL)]
+                      ObjectKeys.carried_over(SNAPSHOT, MODEL), ObjectKeys.enriched_products(EARLIER, MODEL),
+                      TRAINING + "auxiliary/vocab.json", ObjectKeys.snapshot_products(EARLIER)]  # the tokenizing job's
 
 
 def object_request(action: str, key: str) -> Request:

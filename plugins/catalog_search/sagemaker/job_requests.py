@@ -98,10 +98,17 @@ def processing_input(name: str) -> str:
 
 
 def processing_job_config(settings: Settings, name: str, script: str, code_uri: str, inputs: dict[str, str],
-                          output_uri: str, arguments: list[str]) -> dict:
+                          output_uri: str | dict[str, str], arguments: list[str]) -> dict:
     """Run ``script`` of the code prefix (the entry points beside the ``catalog_search`` package)
     with ``inputs`` ({name: s3 uri}) under ``processing_input(name)`` and the container's
-    ``PROCESSING_OUTPUT`` uploaded to ``output_uri`` when the job ends."""
+    ``PROCESSING_OUTPUT`` uploaded to ``output_uri`` when the job ends; given {name: s3 uri}, each
+    folder ``PROCESSING_OUTPUT/{name}`` to its URI."""
+    outputs = output_uri if isinstance(output_uri, dict) else {"output": output_uri}
+
+    def s3_output(output_name: str, uri: str) -> dict:
+        local = PROCESSING_OUTPUT if isinstance(output_uri, str) else f"{PROCESSING_OUTPUT}/{output_name}"
+        return {"OutputName": output_name, "S3Output": {"S3Uri": uri, "LocalPath": local, "S3UploadMode": "EndOfJob"}}
+
     def s3_input(input_name: str, uri: str) -> dict:
         return {"InputName": input_name, "S3Input": {
             "S3Uri": uri, "LocalPath": processing_input(input_name), "S3DataType": "S3Prefix",
@@ -110,8 +117,7 @@ def processing_job_config(settings: Settings, name: str, script: str, code_uri: 
     return {
         "ProcessingJobName": name,
         "ProcessingInputs": [s3_input("code", code_uri)] + [s3_input(n, uri) for n, uri in inputs.items()],
-        "ProcessingOutputConfig": {"Outputs": [{"OutputName": "output", "S3Output": {
-            "S3Uri": output_uri, "LocalPath": PROCESSING_OUTPUT, "S3UploadMode": "EndOfJob"}}]},
+        "ProcessingOutputConfig": {"Outputs": [s3_output(n, uri) for n, uri in outputs.items()]},
         "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": settings.processing_instance_type,
                                                   "VolumeSizeInGB": 30}},
         "StoppingCondition": {"MaxRuntimeInSeconds": settings.processing_max_runtime},

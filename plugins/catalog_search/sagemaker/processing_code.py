@@ -14,8 +14,9 @@ from catalog_search.store.object_store import ObjectStore
 
 PREPARE_ENTRY_POINT = "prepare_training_data.py"  # of include/jobs/
 WORD_VECTORS_ENTRY_POINT = "build_word_vectors.py"
+TRANSFORM_INPUT_ENTRY_POINT = "prepare_transform_input.py"
 ASSEMBLE_ENTRY_POINT = "assemble_enriched.py"
-ENTRY_POINTS = (PREPARE_ENTRY_POINT, WORD_VECTORS_ENTRY_POINT, ASSEMBLE_ENTRY_POINT)
+ENTRY_POINTS = (PREPARE_ENTRY_POINT, WORD_VECTORS_ENTRY_POINT, TRANSFORM_INPUT_ENTRY_POINT, ASSEMBLE_ENTRY_POINT)
 
 
 def processing_code(settings) -> tuple[str, dict[str, Path]]:

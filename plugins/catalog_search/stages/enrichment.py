@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
 
-import numpy as np
-import pandas as pd
-
-from catalog_search import assembly, validation
+from catalog_search import assembly, transform_input, validation
 from catalog_search.clients import Clients
 from catalog_search.naming import job_name
 from catalog_search.sagemaker import job_requests, processing_code
 from catalog_search.sagemaker.processing_code import uploaded_code
 from catalog_search.stages import Run
 from catalog_search.store import changes, pointers
-from catalog_search.store.changes import is_in
 from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.store.object_store import ObjectStore
-from catalog_search.training import projector, tokenizer
-from catalog_search.training.encoder import model_vocabulary
+from catalog_search.training import projector
+from catalog_search.training.encoder import VOCAB
 
 log = logging.getLogger(__name__)
 
@@ -56,41 +51,51 @@ def needs_embedding(clients: Clients, run: Run, snapshot_id: str, model_version:
     return True
 
 
-CANARIES = 20  # carried-over products embedded again: their fresh vectors must equal the carried ones
 TRANSFORM_PART_RECORDS = 100_000  # records a transform input file: the parts spread over instances (local: processes)
 
 
-def prepare_transform_input(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
-    """Object2Vec inference JSON Lines of the products to embed (in the order of
-    ``transform_order``); returns the CreateTransformJob request.
-
-    With the model unchanged since the previous enriched snapshot, only products whose encoder
-    input changed (new, or retitled: their token ids differ) are embedded; the others' vectors are
-    carried over (``carried_over``), plus a few of them embedded again as canaries that
-    ``assemble_enriched`` compares. A new model embeds everything."""
+def transform_input_config(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
+    """The CreateProcessingJob request that tokenizes the snapshot's products into the Batch
+    Transform's input (``include/jobs/prepare_transform_input.py``, ``catalog_search.transform_input``):
+    with the model unchanged since the newest earlier snapshot it enriched, only products whose
+    encoder input changed are embedded, the others' vectors carried over. Its outputs are the
+    transform's input, its order and the carried-over products, at their keys (the same for every
+    run of the snapshot and model, as the transform's job name is)."""
     settings, store = clients.settings, clients.store
-    products = store.get_parquet(ObjectKeys.snapshot_products(snapshot_id), columns=["product_id", "title"])
-    product_ids = products["product_id"].astype(str)
-    vocab, max_seq_len = model_vocabulary(store, model_version)  # any model format: SageMaker's or the local trainer's
+    lineage = store.get_json(ObjectKeys.model_lineage(model_version))
+    return transform_input_request(settings, store, snapshot_id, model_version, run.key, uploaded_code(settings, store),
+                                   f"{lineage['training_uri']}auxiliary/{VOCAB}", int(lineage["hyperparameters"]["enc0_max_seq_len"]),
+                                   pointers.latest_enrichment_before(store, snapshot_id, model_version))
 
-    def encode(titles: pd.Series) -> list[tuple[int, ...]]:
-        return [tuple(tokenizer.encode(t, vocab, max_seq_len)) for t in titles]
 
-    carried = _carried_over(store, snapshot_id, model_version, products.assign(product_id=product_ids), encode)
-    embed = ~is_in(product_ids, carried["product_id"])
-    canaries = carried["product_id"].sample(min(CANARIES, len(carried)), random_state=0)
-    embed |= is_in(product_ids, canaries)
-    local = settings.work_dir / "enrichment" / snapshot_id / model_version / "input"
-    shutil.rmtree(local, ignore_errors=True)  # a retry may write fewer parts
-    titles = products.loc[embed, "title"]
-    for part, start in enumerate(range(0, max(len(titles), 1), TRANSFORM_PART_RECORDS)):
-        path = local / ObjectKeys.transform_input_file(snapshot_id, model_version, part).rsplit("/", 1)[-1]
-        tokenizer.write_inference_jsonl((list(ids) for ids in encode(titles.iloc[start: start + TRANSFORM_PART_RECORDS])), path)
-        store.upload_file(path, ObjectKeys.transform_input_file(snapshot_id, model_version, part))
-    store.put_parquet(ObjectKeys.transform_order(snapshot_id, model_version), products.loc[embed, ["product_id"]])
-    store.put_parquet(ObjectKeys.carried_over(snapshot_id, model_version), carried)
-    log.info("embedding %d of %d products (%d carried over, %d of them again as canaries)",
-             int(embed.sum()), len(products), len(carried), len(canaries))
+def transform_input_request(settings, store, snapshot_id: str, model_version: str, run_key: str, code_uri: str,
+                            vocabulary_uri: str, max_seq_len: int, before_snapshot: str | None) -> dict:
+    """``transform_input_config``'s request, from what it looked up (any model format: the
+    vocabulary is its training data's, SageMaker's Object2Vec and the local trainer alike)."""
+    inputs = {"products": store.uri(ObjectKeys.snapshot_products(snapshot_id)), "vocabulary": vocabulary_uri}
+    if before_snapshot:
+        inputs["before"] = store.uri(ObjectKeys.snapshot_products(before_snapshot))
+    arguments = [argument for name, uri in inputs.items()
+                 for argument in (f"--{name}", f"{job_requests.processing_input(name)}/{uri.rsplit('/', 1)[-1]}")]
+    arguments += ["--max-seq-len", str(max_seq_len), "--part-records", str(TRANSFORM_PART_RECORDS),
+                  "--output", job_requests.PROCESSING_OUTPUT]
+    if before_snapshot:
+        arguments += ["--before-snapshot", before_snapshot]
+    folder = ObjectKeys.enrichment(snapshot_id, model_version)  # transform_input, transform_order, carried_over
+    outputs = {name: f"{folder}{name}/" for name in transform_input.OUTPUTS}
+    return job_requests.processing_job_config(
+        settings, job_name("tok", snapshot_id, model_version, run_key, scope=settings.bucket),
+        processing_code.TRANSFORM_INPUT_ENTRY_POINT, code_uri, inputs, {name: store.uri(key) for name, key in outputs.items()},
+        arguments)
+
+
+def transform_config(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:
+    """The CreateTransformJob request of the snapshot's transform input (``transform_input_config``'s
+    job wrote it), spread over the instances; logs what that job found."""
+    settings, store = clients.settings, clients.store
+    found = store.get_json(ObjectKeys.transform_summary(snapshot_id, model_version))
+    log.info("embedding %d of %d products in %d parts (%d carried over, %d of them again as canaries)",
+             found["embedded"], found["products"], found["parts"], found["carried_over"], found["canaries"])
     return catalog_transform_request(settings, store, snapshot_id, model_version)
 
 
@@ -101,29 +106,6 @@ def catalog_transform_request(settings, store, snapshot_id: str, model_version: 
         store.uri(ObjectKeys.transform_input(snapshot_id, model_version)), store.uri(ObjectKeys.transform_output(snapshot_id, model_version)),
         settings.transform_instance_type, settings.transform_instance_count,
     )
-
-
-def _carried_over(store, snapshot_id: str, model_version: str, products: pd.DataFrame,
-                  encode: Callable[[pd.Series], list[tuple[int, ...]]]) -> pd.DataFrame:
-    """``product_id, from_snapshot`` of the products whose token ids are the same as in the
-    newest earlier snapshot enriched with this model (none when there is none): their vectors are
-    taken from that snapshot's enriched catalog when the catalog is assembled, so the vectors are
-    read once, not copied here. Only titles that differ are tokenized: an equal title has equal
-    token ids. The earlier titles come from that snapshot's products, which its enriched catalog
-    holds with their vectors (a million products: 27 MB to read instead of 1 GB)."""
-    previous = pointers.latest_enrichment_before(store, snapshot_id, model_version)
-    if previous is None:
-        return pd.DataFrame({"product_id": pd.Series(dtype=str), "from_snapshot": pd.Series(dtype=str)})
-    before = store.get_parquet(ObjectKeys.snapshot_products(previous), columns=["product_id", "title"])
-    before = before.assign(product_id=before["product_id"].astype(str))
-    both = products[["product_id", "title"]].merge(before, on="product_id", suffixes=("", "_before"))
-    retitled = both["title"] != both["title_before"]
-    same_ids = np.ones(len(both), dtype=bool)
-    same_ids[retitled.to_numpy()] = [a == b for a, b in zip(encode(both.loc[retitled, "title"]), encode(both.loc[retitled, "title_before"]))]
-    carried = both.loc[same_ids, ["product_id"]].assign(from_snapshot=previous).reset_index(drop=True)
-    log.info("carrying over %d embeddings from snapshot %s (%d retitled, %d of them with the same token ids)",
-             len(carried), previous, int(retitled.sum()), int((same_ids & retitled).sum()))
-    return carried
 
 
 def assembly_config(clients: Clients, run: Run, snapshot_id: str, model_version: str) -> dict:

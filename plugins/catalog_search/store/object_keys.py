@@ -119,6 +119,11 @@ class ObjectKeys:
         return ObjectKeys.enrichment(snapshot_id, model_version) + "order/product_ids.parquet"
 
     @staticmethod
+    def transform_summary(snapshot_id: str, model_version: str) -> str:
+        """What the prepare_transform_input job found (``transform_input.SUMMARY_FILE``), beside the order."""
+        return ObjectKeys.enrichment(snapshot_id, model_version) + "order/summary.json"
+
+    @staticmethod
     def projector(snapshot_id: str, model_version: str) -> str:
         """A sample of the enriched catalog as Embedding Projector files (``projector.py``)."""
         return ObjectKeys.enrichment(snapshot_id, model_version) + "projector/"

@@ -19,6 +19,7 @@ from catalog_search.clients import Clients, Endpoints
 from catalog_search.settings import Settings
 from catalog_search.stages import Run, enrichment, jobs, refresh, training
 from catalog_search.training.tokenizer import tokenize
+from support import pipeline  # tests/ is on sys.path
 
 COLOURS = ["navy blue", "black", "white", "red", "green"]
 TYPES = {"Apparel > Topwear > Shirts": "shirt", "Apparel > Topwear > Tshirts": "tshirt",
@@ -134,6 +135,6 @@ def chain(tmp_path_factory, include_dir):
         champion = promote(clients, run, training.record_training(clients, run, snapshot_id, prepared, config, job))
         run = run_of("catalog_enrichment")
         inputs = enrichment.resolve_inputs(clients, run)
-        jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, **inputs))
+        jobs.run_locally(clients, run, "transform", pipeline.transform_request(clients, run, **inputs))
         job = jobs.run_locally(clients, run, "processing", enrichment.assembly_config(clients, run, **inputs))
         yield Chain(clients, snapshot_id, champion, enrichment.publish_enriched(clients, run, **inputs, job=job))

@@ -5,10 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from catalog_search import transform_input
 from catalog_search.stages import enrichment, jobs
 from catalog_search.store import changes
 from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.validation import ValidationFailed
+from support import pipeline  # tests/ is on sys.path
 
 from .conftest import run_of
 
@@ -20,13 +22,41 @@ def test_resolve_inputs_defaults_to_the_newest_snapshot_and_the_champion(chain):
     assert enrichment.resolve_inputs(clients, run, model_version="m0")["model_version"] == "m0"
 
 
-def test_prepare_transform_input_writes_one_line_per_product_and_the_request(chain):
+def test_the_tokenizing_job_writes_one_line_per_product_and_the_transform_request_reads_it(chain):
     clients, snapshot_id, champion = chain.clients, chain.snapshot_id, chain.champion
-    version = champion["model_version"]
-    config = enrichment.prepare_transform_input(clients, run_of("catalog_enrichment"), snapshot_id, version)
-    lines = clients.store.get_bytes(ObjectKeys.transform_input_file(snapshot_id, version, 0)).decode().splitlines()
-    assert len(lines) == 400 and config["ModelName"] == version
-    assert config["TransformOutput"]["S3OutputPath"] == clients.store.uri(ObjectKeys.transform_output(snapshot_id, version))
+    store, version, run = clients.store, champion["model_version"], run_of("catalog_enrichment")
+    request = enrichment.transform_input_config(clients, run, snapshot_id, version)
+    outputs = {o["OutputName"]: o["S3Output"] for o in request["ProcessingOutputConfig"]["Outputs"]}
+    assert {name: o["S3Uri"] for name, o in outputs.items()} == {
+        "input": store.uri(ObjectKeys.transform_input(snapshot_id, version)),
+        "order": store.uri(ObjectKeys.transform_order(snapshot_id, version).rsplit("/", 1)[0] + "/"),
+        "carried": store.uri(ObjectKeys.carried_over(snapshot_id, version).rsplit("/", 1)[0] + "/")}
+    assert {o["LocalPath"] for o in outputs.values()} == {f"/opt/ml/processing/output/{name}" for name in outputs}
+    assert "before" not in {i["InputName"] for i in request["ProcessingInputs"]}  # the first snapshot of this model
+    jobs.run_locally(clients, run, "processing", request)
+    config = enrichment.transform_config(clients, run, snapshot_id, version)
+    lines = store.get_bytes(ObjectKeys.transform_input_file(snapshot_id, version, 0)).decode().splitlines()
+    assert len(lines) == 400 and all(json.loads(line)["in0"] for line in lines) and config["ModelName"] == version
+    assert config["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"] == store.uri(ObjectKeys.transform_input(snapshot_id, version))
+    assert config["TransformOutput"]["S3OutputPath"] == store.uri(ObjectKeys.transform_output(snapshot_id, version))
+    assert store.get_json(ObjectKeys.transform_summary(snapshot_id, version)) == {
+        "products": 400, "embedded": 400, "carried_over": 0, "canaries": 0, "parts": 1, "before_snapshot": None}
+
+
+def test_the_tokenizing_job_refuses_bad_input_in_one_line(tmp_path, include_dir):
+    import subprocess
+    import sys
+
+    from catalog_search.store import object_store
+
+    products = object_store.write_parquet(tmp_path / "products.parquet", pd.DataFrame({"product_id": ["a"], "title": ["navy shirt"]}))
+    (tmp_path / "vocab.json").write_text(json.dumps({"navy": 2}))
+    script = include_dir / "jobs" / "prepare_transform_input.py"
+    done = subprocess.run([sys.executable, str(script), "--products", str(products), "--vocabulary", str(tmp_path / "vocab.json"),
+                           "--max-seq-len", "20", "--part-records", "10", "--output", str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.strip().splitlines() == [
+        f"prepare_transform_input: {tmp_path / 'vocab.json'}: not a model vocabulary (no '<unk>' token)"]
 
 
 def test_enrichment_embeds_every_product_and_moves_the_pointer(chain):
@@ -76,7 +106,7 @@ def assemble(clients, run, snapshot_id: str, model_version: str) -> dict:
 
 def enrich(chain, snapshot_id: str, model_version: str) -> dict:
     clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-30T02:00:00")
-    jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, snapshot_id, model_version))
+    jobs.run_locally(clients, run, "transform", pipeline.transform_request(clients, run, snapshot_id, model_version))
     return assemble(clients, run, snapshot_id, model_version)
 
 
@@ -89,7 +119,7 @@ def test_a_refresh_embeds_only_the_changed_products_and_carries_the_others_over(
     products = refreshed_snapshot(chain, "29990101T000000Z-refresh")
     result = enrich(chain, "29990101T000000Z-refresh", model_version)
     assert (result["products"], result["embedded"], result["carried_over"]) == (401, 9, 392)  # 5 retitled + 4 new
-    assert len(store.get_parquet(ObjectKeys.transform_order("29990101T000000Z-refresh", model_version))) == 9 + enrichment.CANARIES
+    assert len(store.get_parquet(ObjectKeys.transform_order("29990101T000000Z-refresh", model_version))) == 9 + transform_input.CANARIES
     before = store.get_parquet(ObjectKeys.enriched_products(chain.snapshot_id, model_version)).set_index("product_id")["embedding"]
     after = store.get_parquet(ObjectKeys.enriched_products("29990101T000000Z-refresh", model_version)).set_index("product_id")["embedding"]
     unchanged = products["product_id"].iloc[5:-4]
@@ -161,7 +191,7 @@ def test_the_vectors_are_held_to_the_model_s_own_length_not_a_setting(chain):
     snapshot_id = "19960101T000000Z-short"
     store.put_parquet(ObjectKeys.snapshot_products(snapshot_id), store.get_parquet(ObjectKeys.snapshot_products(chain.snapshot_id)))
     clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-30T02:00:00")
-    jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, snapshot_id, model_version))
+    jobs.run_locally(clients, run, "transform", pipeline.transform_request(clients, run, snapshot_id, model_version))
     out = ObjectKeys.transform_output_file(snapshot_id, model_version, 0)
     lines = store.get_bytes(out).decode().splitlines()
     lines[7] = json.dumps({"embeddings": json.loads(lines[7])["embeddings"][:6]})  # one vector of another length
@@ -182,7 +212,7 @@ def test_a_transform_output_short_of_lines_is_refused_with_a_report_and_nothing_
     store.put_parquet(ObjectKeys.snapshot_products(snapshot_id), store.get_parquet(ObjectKeys.snapshot_products(chain.snapshot_id)))
     clients, run = chain.clients, run_of("catalog_enrichment", "2026-11-30T03:00:00")
     latest = store.get_json(ObjectKeys.LATEST_ENRICHMENT)
-    jobs.run_locally(clients, run, "transform", enrichment.prepare_transform_input(clients, run, snapshot_id, model_version))
+    jobs.run_locally(clients, run, "transform", pipeline.transform_request(clients, run, snapshot_id, model_version))
     out = ObjectKeys.transform_output_file(snapshot_id, model_version, 0)
     store.put_bytes(out, b"".join(store.get_bytes(out).splitlines(keepends=True)[:-2]))  # two records without a line
     with pytest.raises(ValidationFailed, match=r"one output line per input record \(400\).*observed 398"):

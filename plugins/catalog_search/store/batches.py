@@ -8,7 +8,9 @@ cut into the same batches.
 
 The file is read without pyarrow's pre-buffering, which reads every column chunk the batches will
 need ahead of them: a million 384-d products (1.6 GB of vectors) then peaked at 1.8 GB and took
-6.8 s, read a buffer of ``READ_BUFFER`` bytes at a time 0.34 GB and 1.0 s.
+6.8 s, read a buffer of ``READ_BUFFER`` bytes at a time 0.34 GB and 1.0 s. After each batch the
+Arrow memory pool gives back what it freed: mimalloc keeps it otherwise, and 250,000 enriched
+products read in batches of 50,000 held 0.44 GB at the end instead of 0.35.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pandas as pd
 
 from catalog_search.store import object_store
 
-BATCH_ROWS = object_store.ROW_GROUP_ROWS  # 77 MB of 384-d vectors, and their documents' fields
+BATCH_ROWS = object_store.ROW_GROUP_ROWS  # 31 MB of 384-d vectors, and their documents' fields
 READ_BUFFER = 1 << 20
 VECTORS = "embedding"
 
@@ -64,6 +66,7 @@ class CatalogBatches:
         file = pq.ParquetFile(self.path, pre_buffer=False, buffer_size=READ_BUFFER)
         for batch in file.iter_batches(batch_size=BATCH_ROWS):
             yield object_store.frame_with_vectors(pa.Table.from_batches([batch]), VECTORS)
+            pa.default_memory_pool().release_unused()
 
     def product_ids(self) -> pd.Series:
         """Every product's id, in order (the one column read)."""

@@ -18,7 +18,7 @@ DynamoDB answers about the same writes in 27 to 45 s from one night to the next)
 
 ``--products`` may be repeated: each size runs on its own from an empty bench bucket, table and
 alias. ``--json OUT`` writes every figure as ``{"sizes": {"N": {"tasks": {TASK: {"seconds": s,
-"peak_gb": g}}, "jobs": {JOB: {...}}, "refresh_nights": [{"tasks": …, "jobs": …}, …],
+"peak_gb": g}}, "jobs": {JOB: {...}}, "counts": {...}, "refresh_nights": [{"tasks": …, "jobs": …}, …],
 "full_over_refresh": [r, …]}}}``: a task is the Airflow task's process (the stage), a job the
 process of the SageMaker job it starts (locally, the local runner's).
 """
@@ -237,9 +237,14 @@ def _figures(measured: dict[str, tuple[dict, float, int, int]]) -> dict:
     def gb(kib: int) -> float:
         return round(kib / 2**20, 3)
 
+    assembled, written = measured["publish_enriched"][0], measured["upsert_dynamodb"][0]
     return {"tasks": {stage: {"seconds": round(m[1], 1), "peak_gb": gb(m[2])} for stage, m in measured.items()},
             "jobs": {job: {"seconds": round(measured[stage][1], 1), "peak_gb": gb(measured[stage][3])}
-                     for stage, job in JOB_OF_STAGE.items()}}
+                     for stage, job in JOB_OF_STAGE.items()},
+            # What the night did, for the cost of a night (benchmarks/night_cost.py).
+            "counts": {"embedded": assembled["embedded"], "carried_over": assembled["carried_over"],
+                       "dynamodb_written": written["written"],
+                       "index_documents": measured["build_and_validate_index"][0]["documents"]}}
 
 
 def _total(measured: dict) -> float:

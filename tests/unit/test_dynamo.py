@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import boto3
 import numpy as np
 import pandas as pd
@@ -12,11 +14,13 @@ from catalog_search.store.dynamo import (
     TableMismatch,
     ensure_table,
     expected_items,
+    item_bytes,
     read_catalog,
     reconcile,
     sync,
     to_item,
     unpack_embedding,
+    write_units,
 )
 
 
@@ -33,6 +37,21 @@ def test_items_drop_empty_values_and_pack_the_vector():
     assert "brand" not in item and item["attributes"] == {"colour": "Red"}
     assert str(item["price"]) == "9.5"
     np.testing.assert_array_equal(unpack_embedding(item), np.arange(4) + 59)
+
+
+def test_item_sizes_are_counted_as_dynamodb_counts_them():
+    # Names plus values; numbers 1 byte per two significant digits (zeros trimmed) plus 1; a map
+    # 3 bytes plus 1 an element (the developer guide's "Item sizes and formats").
+    assert item_bytes({"id": "abc"}) == 2 + 3
+    assert item_bytes({"n": Decimal("12.50"), "z": Decimal("100")}) == (1 + 3) + (1 + 2)
+    assert item_bytes({"m": {"a": "x"}, "flag": True}) == (1 + 3 + 1 + 1 + 1) + (4 + 1)
+    assert [write_units({"b": b"\0" * size}) for size in (1023, 1024)] == [1, 2]
+
+
+def test_a_384_dimensional_product_costs_two_write_units():
+    frame = _enriched(1).assign(embedding=[np.ones(384, dtype=np.float32)])
+    item = expected_items(frame, "20270101T010000Z", "m1")[0]
+    assert 1536 < item_bytes(item) <= 2048 and write_units(item) == 2
 
 
 @pytest.fixture

@@ -66,6 +66,38 @@ def to_item(row: dict) -> dict:
     return item
 
 
+WRITE_UNIT_BYTES = 1024  # a standard write unit covers an item of up to 1 KB
+
+
+def item_bytes(item: dict) -> int:
+    """An item's size as DynamoDB counts it (its developer guide, "Item sizes and formats"): each
+    attribute's name plus its value; a number one byte per two significant digits plus one; a
+    list or map 3 bytes, plus 1 byte an element."""
+    return sum(len(name.encode()) + _value_bytes(value) for name, value in item.items())
+
+
+def _value_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if value is None or isinstance(value, bool):
+        return 1
+    if isinstance(value, (int, float, Decimal)):
+        digits = Decimal(str(value)).normalize().as_tuple().digits
+        return (len(digits) + 1) // 2 + 1
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode()) + _value_bytes(v) + 1 for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return 3 + sum(_value_bytes(v) + 1 for v in value)
+    raise TypeError(f"no DynamoDB size for a {type(value).__name__}")
+
+
+def write_units(item: dict) -> int:
+    """The write request units one standard write of ``item`` costs."""
+    return -(-item_bytes(item) // WRITE_UNIT_BYTES)
+
+
 CONTENT_HASH = "content_hash"  # of everything but the snapshot: an unchanged product is not written again
 REMOVED_IN = "removed_in"  # a tombstone: the snapshot the product left the catalog in
 WRITTEN_IN = "snapshot_id"  # the snapshot that wrote the item: an older one never overwrites it

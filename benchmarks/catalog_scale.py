@@ -1,4 +1,4 @@
-"""A synthetic catalog of a million products through catalog_enrichment and search_index_publish
+"""A synthetic catalog of a million products through the snapshot check, catalog_enrichment and search_index_publish
 on the local stack (local runner, moto server, the local OpenSearch node), then a refresh that
 changes 1 % of it through both again: wall time and peak memory of every stage, and the
 incremental night against the full one (same run).
@@ -42,7 +42,7 @@ import pandas as pd
 
 from catalog_search.clients import Clients
 from catalog_search.settings import Settings
-from catalog_search.stages import Run, enrichment, jobs, publish
+from catalog_search.stages import Run, enrichment, jobs, publish, refresh
 from catalog_search.store import pointers
 from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.training import refresh_simulator
@@ -86,9 +86,11 @@ def run_stage(stage: str, snapshot_id: str, model_version: str, before: dict) ->
     result, seconds, and peak RSS of this process and of the job process it started (KiB)."""
     clients = Clients.from_environment(bench_settings())
     keys = {"snapshot_id": snapshot_id, "model_version": model_version}
-    run_of = {"enrichment": Run("catalog_enrichment", f"bench__{snapshot_id}"),
+    run_of = {"refresh": Run("catalog_refresh", f"bench__{snapshot_id}"),
+              "enrichment": Run("catalog_enrichment", f"bench__{snapshot_id}"),
               "publish": Run("search_index_publish", f"bench__{snapshot_id}")}
     actions = {
+        "validate_snapshot": lambda: refresh.validate_snapshot(clients, run_of["refresh"], snapshot_id),
         "transform_input_config": lambda: enrichment.transform_input_config(clients, run_of["enrichment"], **keys),
         "prepare_transform_input": lambda: jobs.run_locally(clients, run_of["enrichment"], "processing",
                                                             before["transform_input_config"]),
@@ -117,8 +119,9 @@ def _high_water_kib(pid: str = "self") -> int:
     return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
 
 
-# The nightly tasks, by their Airflow task ids (catalog_enrichment's, then search_index_publish's).
-STAGES = ("transform_input_config", "prepare_transform_input", "transform_config", "batch_transform", "assembly_config",
+# The nightly tasks, by their Airflow task ids (catalog_refresh's check of the landed snapshot,
+# then catalog_enrichment's and search_index_publish's).
+STAGES = ("validate_snapshot", "transform_input_config", "prepare_transform_input", "transform_config", "batch_transform", "assembly_config",
           "assemble_enriched", "publish_enriched", "export_projector", "build_and_validate_index", "upsert_dynamodb", "swap_alias")
 
 

@@ -77,8 +77,13 @@ class CatalogBatches:
         return pq.read_table(self.path, columns=["product_id"]).column("product_id").to_pandas().astype(str)
 
     def rows_of(self, product_ids: set[str]) -> pd.DataFrame:
-        """The rows of these products (a sample: they are held together)."""
-        found = [batch[batch["product_id"].astype(str).isin(product_ids)] for batch, _ in self]
+        """The rows of these products (a sample: they are held together), each with its own copy
+        of its vector: a batch's vectors are views of its matrix, so a row kept as it is keeps the
+        whole batch's matrix (2,000 rows of a million 384-d products held 1.5 GB for 3 MB of vectors)."""
+        found = []
+        for batch, _ in self:
+            rows = batch[batch["product_id"].astype(str).isin(product_ids)]
+            found.append(rows.assign(**{VECTORS: [vector.copy() for vector in rows[VECTORS]]}))
         return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
 
     @property

@@ -20,7 +20,7 @@ ROW_GROUP_ROWS = 20_000
 # million enriched products (1.6 GB) 200 requests; moto's S3 reads the whole object for each
 # ranged GET or part copy, so a night's copies and downloads grew with the square of the catalog
 # there. Parts of 64 MB are 25 requests on S3 (still more than boto3's 10 threads take at once)
-# and a 50-million-product catalog 1,300 parts, within S3's 10,000.
+# and a 50-million-product catalog about 1,200 parts, within S3's 10,000.
 TRANSFER_PART_BYTES = 64 << 20
 
 

@@ -19,6 +19,9 @@ export CS_CHROMEDRIVER="${CS_CHROMEDRIVER:-/usr/bin/chromedriver}"
 
 export PATH="$CS_VENV/bin:$PATH"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$CS_LOCAL/airflow}"
+# SQLite takes one writer at a time, and the scheduler, API server, triggerer and tasks share the file. On two busy
+# cores a writer can hold it past sqlite3's 5 s default wait, and the API then answers 500 ("database is locked").
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db?timeout=60}"
 export AIRFLOW__CORE__DAGS_FOLDER="$CS_ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$CS_ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False

@@ -5,6 +5,9 @@ import json
 import subprocess
 from pathlib import Path
 
+import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+
 ENV_SH = Path(__file__).resolve().parents[2] / "scripts" / "env.sh"
 
 
@@ -33,3 +36,14 @@ def test_ports_move_the_connections():
 def test_a_connection_set_by_the_caller_wins():
     given = '{"conn_type": "aws", "extra": {"region_name": "eu-west-1"}}'
     assert _connections(2, {"AIRFLOW_CONN_AWS_DEFAULT": given})["aws"] == json.loads(given)
+
+
+def test_the_local_metadata_db_waits_for_a_busy_writer():
+    """The scheduler, API server and tasks share one SQLite file; sqlite3's 5 s default wait made the
+    API answer 500 ("database is locked") on two busy cores."""
+    script = f'source {ENV_SH}; printf "%s" "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"'
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "AIRFLOW_HOME": "/tmp/home-of-airflow"}
+    url = sa.make_url(subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, env=env).stdout)
+    assert url.database == "/tmp/home-of-airflow/airflow.db"
+    _, connect_kwargs = SQLiteDialect_pysqlite().create_connect_args(url)
+    assert connect_kwargs["timeout"] >= 30

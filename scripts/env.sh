@@ -21,7 +21,12 @@ export PATH="$CS_VENV/bin:$PATH"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$CS_LOCAL/airflow}"
 # SQLite takes one writer at a time, and the scheduler, API server, triggerer and tasks share the file. On two busy
 # cores a writer can hold it past sqlite3's 5 s default wait, and the API then answers 500 ("database is locked").
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-sqlite:///$AIRFLOW_HOME/airflow.db?timeout=60}"
+# The database follows AIRFLOW_HOME (an Airflow of its own, as a test starts one, sources this again); a
+# connection the caller set that is not this file's own wins.
+case "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" in
+  "" | "sqlite:///"*"/airflow.db?timeout=60")
+    export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db?timeout=60" ;;
+esac
 export AIRFLOW__CORE__DAGS_FOLDER="$CS_ROOT/dags"
 export AIRFLOW__CORE__PLUGINS_FOLDER="$CS_ROOT/plugins"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False

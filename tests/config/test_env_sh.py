@@ -38,12 +38,25 @@ def test_a_connection_set_by_the_caller_wins():
     assert _connections(2, {"AIRFLOW_CONN_AWS_DEFAULT": given})["aws"] == json.loads(given)
 
 
+def _metadata_db(script: str, extra_env: dict) -> str:
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", **extra_env}
+    return subprocess.run(["bash", "-c", f'{script}; printf "%s" "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"'],
+                          capture_output=True, text=True, check=True, env=env).stdout
+
+
 def test_the_local_metadata_db_waits_for_a_busy_writer():
     """The scheduler, API server and tasks share one SQLite file; sqlite3's 5 s default wait made the
     API answer 500 ("database is locked") on two busy cores."""
-    script = f'source {ENV_SH}; printf "%s" "$AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"'
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "AIRFLOW_HOME": "/tmp/home-of-airflow"}
-    url = sa.make_url(subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True, env=env).stdout)
+    url = sa.make_url(_metadata_db(f"source {ENV_SH}", {"AIRFLOW_HOME": "/tmp/home-of-airflow"}))
     assert url.database == "/tmp/home-of-airflow/airflow.db"
     _, connect_kwargs = SQLiteDialect_pysqlite().create_connect_args(url)
     assert connect_kwargs["timeout"] >= 30
+
+
+def test_the_metadata_db_follows_airflow_home_when_sourced_again_and_a_callers_own_wins():
+    """The nightly-week test starts an Airflow of its own under another AIRFLOW_HOME from a shell
+    that sourced this file already: it must not share the working copy's database."""
+    again = f"source {ENV_SH}; export AIRFLOW_HOME=/tmp/another-airflow; source {ENV_SH}"
+    assert sa.make_url(_metadata_db(again, {})).database == "/tmp/another-airflow/airflow.db"
+    given = "postgresql+psycopg2://airflow:airflow@db:5432/airflow"
+    assert _metadata_db(again, {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": given}) == given

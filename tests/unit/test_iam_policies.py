@@ -30,7 +30,8 @@ MODEL = job_name("o2v", SNAPSHOT, TRAINING_RUN.key)
 TRAINING = ObjectKeys.training(SNAPSHOT, TRAINING_RUN.key)
 QUERIES = ObjectKeys.batch_embeddings(MODEL, "5f0c2a9e")
 ASSEMBLY_RUN = Run("catalog_enrichment", "scheduled__2026-11-29T02:00:00+00:00")
-REPORT = Run("catalog_refresh", "scheduled__2026-11-29T01:00:00+00:00").report_prefix
+REFRESH_RUN = Run("catalog_refresh", "scheduled__2026-11-29T01:00:00+00:00")
+REPORT = REFRESH_RUN.report_prefix
 VALUES = iam.deployment()
 BUCKET = VALUES["BucketName"]
 
@@ -42,6 +43,9 @@ ACCESS = {
     ObjectKeys.snapshot_rejects(SNAPSHOT): {"dag": "rw"},
     ObjectKeys.snapshot_manifest(SNAPSHOT): {"dag": "rw"},
     ObjectKeys.snapshot_validated(SNAPSHOT): {"dag": "rw"},
+    # the check_snapshot job's; the DAG writes the snapshot beside it (catalog/*), so it could write these too
+    ObjectKeys.snapshot_checked(SNAPSHOT, REFRESH_RUN.key) + "summary.json": {"dag": "rw", "sagemaker": "w"},
+    ObjectKeys.snapshot_checked(SNAPSHOT, REFRESH_RUN.key) + "data_docs/index.html": {"dag": "rw", "sagemaker": "w"},
     ObjectKeys.LATEST_SNAPSHOT: {"dag": "rw"},
     ObjectKeys.processing_code("3c9d1f20") + "prepare_training_data.py": {"dag": "w", "sagemaker": "r"},
     ObjectKeys.processing_code("3c9d1f20") + "catalog_search/training/pairs.py": {"dag": "w", "sagemaker": "r"},

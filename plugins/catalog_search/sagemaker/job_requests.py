@@ -13,6 +13,7 @@ import math
 
 from catalog_search.errors import BadInput
 from catalog_search.settings import Settings
+from catalog_search.store.object_store import ObjectStore
 
 JSONLINES = "application/jsonlines"
 TRAINING_CHANNELS = ("train", "validation", "test", "auxiliary")
@@ -198,6 +199,13 @@ def endpoint_config_config(settings: Settings, name: str, model_name: str) -> di
 
 
 NO_JOB = "no_job"  # a config stage's answer when no job is needed: its value says why
+
+
+def processing_output(store: ObjectStore, job: dict) -> tuple[ObjectStore, str]:
+    """The store and folder (ending in /) of a Processing job's single output, from the job as its
+    task returns it (``{"Processing": …}``, either runner)."""
+    output, prefix = ObjectStore.at(store.s3, job["Processing"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"])
+    return output, prefix.rstrip("/") + "/"
 
 
 def no_job(reason: str) -> dict:

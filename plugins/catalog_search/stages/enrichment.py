@@ -4,7 +4,6 @@ and check the enriched catalog (a Processing job), publish it."""
 from __future__ import annotations
 
 import logging
-import shutil
 
 from catalog_search import assembly, transform_input, validation
 from catalog_search.clients import Clients
@@ -14,7 +13,6 @@ from catalog_search.sagemaker.processing_code import uploaded_code
 from catalog_search.stages import Run
 from catalog_search.store import changes, pointers
 from catalog_search.store.object_keys import ObjectKeys
-from catalog_search.store.object_store import ObjectStore
 from catalog_search.training import projector
 from catalog_search.training.encoder import VOCAB
 
@@ -144,17 +142,10 @@ def publish_enriched(clients: Clients, run: Run, snapshot_id: str, model_version
     catalog, changes and projector sample copied to their keys (in S3: nothing passes through
     the worker) and enrichment/latest.json moved forward. A failed check publishes nothing."""
     settings, store = clients.settings, clients.store
-    output, prefix = ObjectStore.at(store.s3, job["Processing"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"])
-    prefix = prefix.rstrip("/") + "/"
+    output, prefix = job_requests.processing_output(store, job)
     summary = output.get_json(prefix + assembly.SUMMARY_FILE)
-    report = validation.ValidationReport.from_dict(summary["validation"])
-    docs_dir = None
-    if output.list_keys(prefix + assembly.DATA_DOCS_DIR, limit=1):
-        docs_dir = settings.work_dir / ObjectKeys.data_docs(run.report_prefix, report.suite)
-        shutil.rmtree(docs_dir, ignore_errors=True)
-        output.download_prefix(prefix + assembly.DATA_DOCS_DIR, docs_dir)
-        report.docs = str(docs_dir / "index.html")
-    validation.publish(store, report, run.report_prefix, docs_dir)
+    validation.publish_job_report(store, output, prefix + assembly.DATA_DOCS_DIR, summary["validation"], run.report_prefix,
+                                  settings.work_dir)
     enriched_uri = store.copy(output, prefix + assembly.PRODUCTS_FILE, ObjectKeys.enriched_products(snapshot_id, model_version))
     if summary["before_snapshot"]:
         kept = changes.kept_changes(store, summary["before_snapshot"], snapshot_id, model_version)

@@ -1,13 +1,15 @@
-"""catalog_refresh: land the source catalog as an immutable snapshot, validate it, publish it."""
+"""catalog_refresh: land the source catalog as an immutable snapshot, check it (a Processing job), publish it."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
 
-from catalog_search import sql, validation
+from catalog_search import snapshot_check, validation
 from catalog_search.clients import Clients
-from catalog_search.naming import short_hash, snapshot_id_for, utc_stamp
+from catalog_search.naming import job_name, short_hash, snapshot_id_for, utc_stamp
+from catalog_search.sagemaker import job_requests, processing_code
+from catalog_search.sagemaker.processing_code import uploaded_code
 from catalog_search.stages import Run
 from catalog_search.store import pointers
 from catalog_search.store.object_keys import ObjectKeys
@@ -54,21 +56,44 @@ def land_snapshot(clients: Clients, run: Run, snapshot_id: str | None = None, de
     return manifest
 
 
-def validate_snapshot(clients: Clients, run: Run, snapshot_id: str) -> dict:
-    """The snapshot suite; against the newest earlier validated snapshot, also its size and churn."""
+def snapshot_check_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
+    """The CreateProcessingJob request that checks the landed snapshot (``include/jobs/check_snapshot.py``,
+    ``catalog_search.snapshot_check``): the snapshot suite, and against the newest earlier validated
+    snapshot its size and churn; its output under ``ObjectKeys.snapshot_checked`` (this run's)."""
     settings, store = clients.settings, clients.store
-    products = store.get_parquet(ObjectKeys.snapshot_products(snapshot_id))
-    previous_id = pointers.previous_snapshot(store, snapshot_id)
-    diff = None
+    return snapshot_check_request(settings, store, snapshot_id, pointers.previous_snapshot(store, snapshot_id), run.key,
+                                  uploaded_code(settings, store))
+
+
+def snapshot_check_request(settings, store, snapshot_id: str, previous_id: str | None, run_key: str, code_uri: str) -> dict:
+    """``snapshot_check_config``'s request, from what it looked up."""
+    inputs = {"products": store.uri(ObjectKeys.snapshot_products(snapshot_id))}
     if previous_id:
-        previous = store.get_parquet(ObjectKeys.snapshot_products(previous_id))
-        diff = {"previous_snapshot": previous_id, **sql.catalog_diff(products, previous, settings.include_dir)}
-        log.info("against %s: %s", previous_id, diff)
-    expectations = validation.snapshot_expectations(diff["previous_rows"] if diff else None, settings.row_tolerance)
-    validation.check_and_publish(store, products, "catalog_snapshot", store.uri(ObjectKeys.snapshot(snapshot_id)), expectations,
-                                 run.report_prefix, settings.work_dir, {"diff": diff})
+        inputs["previous"] = store.uri(ObjectKeys.snapshot_products(previous_id))
+    arguments = [argument for name, uri in inputs.items()
+                 for argument in (f"--{name}", f"{job_requests.processing_input(name)}/{uri.rsplit('/', 1)[-1]}")]
+    if previous_id:
+        arguments += ["--previous-snapshot", previous_id]
+    arguments += ["--output", job_requests.PROCESSING_OUTPUT, "--where", store.uri(ObjectKeys.snapshot(snapshot_id)),
+                  "--row-tolerance", str(settings.row_tolerance)]
+    return job_requests.processing_job_config(
+        settings, job_name("chk", snapshot_id, run_key, scope=settings.bucket), processing_code.CHECK_SNAPSHOT_ENTRY_POINT,
+        code_uri, inputs, store.uri(ObjectKeys.snapshot_checked(snapshot_id, run_key)), arguments)
+
+
+def validate_snapshot(clients: Clients, run: Run, snapshot_id: str, job: dict) -> dict:
+    """The check job's report published with the run's (the diff beside it); only when every rule
+    passed is the snapshot marked validated. A failed check raises, and marks nothing."""
+    settings, store = clients.settings, clients.store
+    output, prefix = job_requests.processing_output(store, job)
+    summary = output.get_json(prefix + snapshot_check.SUMMARY_FILE)
+    diff = summary["diff"]
+    if diff:
+        log.info("against %s: %s", diff["previous_snapshot"], diff)
+    validation.publish_job_report(store, output, prefix + snapshot_check.DATA_DOCS_DIR, summary["validation"], run.report_prefix,
+                                  settings.work_dir, {"diff": diff})
     store.put_json(ObjectKeys.snapshot_validated(snapshot_id),
-                   {"report": store.uri(ObjectKeys.suite_report(run.report_prefix, "catalog_snapshot"))})
+                   {"report": store.uri(ObjectKeys.suite_report(run.report_prefix, snapshot_check.SUITE))})
     return {"snapshot_id": snapshot_id, "diff": diff}
 
 

@@ -40,6 +40,12 @@ class ObjectKeys:
         return ObjectKeys.snapshot(snapshot_id) + "validated.json"
 
     @staticmethod
+    def snapshot_checked(snapshot_id: str, run_key: str) -> str:
+        """The check_snapshot job's output of a run (``snapshot_check``'s files), published from
+        there by its task."""
+        return ObjectKeys.snapshot(snapshot_id) + f"checked/{run_key}/"
+
+    @staticmethod
     def snapshot_id_of(prefix: str) -> str:
         """The snapshot id of a ``catalog/snapshots/{id}/`` prefix."""
         return prefix[len(ObjectKeys.SNAPSHOTS):].rstrip("/")

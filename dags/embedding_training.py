@@ -24,10 +24,11 @@ word vectors → pairs → vocabulary → Object2Vec training → model → metr
   snapshot's titles and of the model's lexicon, under `vectors/minilm/{snapshot_id}/`; skipped,
   saying why, when other vectors are configured or the snapshot's exist.
 * **prepare_training_data**: a SageMaker Processing job running `include/jobs/prepare_training_data.py`
-  (shipped with the library; the local runner runs the same entry point on the same inputs), then
-  checked by **check_training_data**: stratified same-category (positive) / different-category (negative, a share of them
+  (shipped with the library; the local runner runs the same entry point on the same inputs):
+  stratified same-category (positive) / different-category (negative, a share of them
   hard: sibling categories) pairs, split by product into train/validation/test, checked by the
-  pairs suite (Data Docs under `reports/`), as Object2Vec JSON Lines under
+  pairs suite in the job, its report published by **check_training_data** (Data Docs under `reports/`;
+  a failed suite stops the run there), as Object2Vec JSON Lines under
   `training/{snapshot_id}/{run}/` with `auxiliary/vocab.json` (and the trimmed pretrained
   embeddings when `CATALOG_SEARCH_PRETRAINED_EMBEDDINGS` is set) and a sampling report.
 * **train**: a SageMaker training job through the provider's deferrable operator (waiting on the

@@ -55,6 +55,8 @@ ACCESS = {
     TRAINING + "train/pairs.jsonl": {"dag": "r", "sagemaker": "rw"},
     TRAINING + "auxiliary/vocab.json": {"dag": "r", "sagemaker": "rw", "search": "r"},
     TRAINING + "report.json": {"dag": "r", "sagemaker": "rw"},
+    TRAINING + "checks.json": {"dag": "r", "sagemaker": "rw"},  # the pairs suite's, run in the job
+    TRAINING + "data_docs/index.html": {"dag": "r", "sagemaker": "rw"},
     TRAINING + "evaluation_pairs.parquet": {"dag": "r", "sagemaker": "rw"},
     ObjectKeys.model_artifact(MODEL): {"dag": "r", "sagemaker": "rw", "search": "r"},
     ObjectKeys.model_metrics(MODEL): {"dag": "rw"},

@@ -1,5 +1,5 @@
-"""Object2Vec inputs: tokenizer outputs, the trimmed pretrained file, and the Processing entry
-point, which must write exactly what the Airflow task writes."""
+"""Object2Vec inputs: tokenizer outputs, the trimmed pretrained file, the pairs suite run on them,
+and the Processing entry point, which must write exactly what ``prepare`` writes in process."""
 
 import json
 import subprocess
@@ -12,7 +12,7 @@ import pytest
 
 from catalog_search.training.pairs import PairSpec
 from catalog_search.training.tokenizer import trim_pretrained
-from catalog_search.training.training_data import TrainingDataSpec, prepare
+from catalog_search.training.training_data import CHECK_FILE, DATA_DOCS_DIR, PAIRS_FILE, TrainingDataSpec, check, prepare
 
 JOB = Path(__file__).resolve().parents[2] / "include" / "jobs" / "prepare_training_data.py"
 
@@ -78,13 +78,29 @@ def test_processing_entry_point_writes_what_the_task_writes(tmp_path, catalog):
     catalog.to_csv(tmp_path / "catalog.csv", index=False)
     spec = TrainingDataSpec(PairSpec(pairs=400, seed=3, level=None), max_seq_len=4)
     proc = subprocess.run([sys.executable, str(JOB), "--input", str(tmp_path / "catalog.csv"), "--output", str(tmp_path / "job"),
-                           *spec.to_arguments()], capture_output=True, text=True)
+                           "--where", "s3://b/training/x/", *spec.to_arguments()], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     from catalog_search.training.catalog import read_catalog
 
     prepare(read_catalog(tmp_path / "catalog.csv"), spec, tmp_path / "task")
     for name in ("train/pairs.jsonl", "validation/pairs.jsonl", "test/pairs.jsonl", "auxiliary/vocab.json"):
         assert (tmp_path / "job" / name).read_bytes() == (tmp_path / "task" / name).read_bytes(), name
+    checks = json.loads((tmp_path / "job" / CHECK_FILE).read_text())  # the pairs suite, run in the job
+    assert checks["validation"]["success"] and checks["validation"]["where"] == "s3://b/training/x/"
+    assert json.loads(proc.stdout)["checks_passed"] and (tmp_path / "job" / DATA_DOCS_DIR / "index.html").is_file()
+
+
+def test_the_check_names_the_broken_rule_and_its_rows_when_a_product_leaks_across_splits(tmp_path, catalog):
+    spec = TrainingDataSpec(PairSpec(pairs=400, seed=3), vocab_min_count=1)
+    prepare(catalog, spec, tmp_path / "out")
+    pairs = pd.read_parquet(tmp_path / "out" / PAIRS_FILE)
+    train, test = pairs.index[pairs["split"] == "train"][0], pairs.index[pairs["split"] == "test"][0]
+    pairs.loc[test, "product_id_0"] = pairs.loc[train, "product_id_0"]  # one training product in a test pair too
+    pairs.to_parquet(tmp_path / "out" / PAIRS_FILE, index=False)
+    checks = check(catalog, spec, tmp_path / "out", "s3://b/training/x/")
+    failed = [r for r in checks["validation"]["results"] if not r["success"]]
+    assert any("leaks_across_splits" in r["rule"] and r["unexpected_count"] >= 2 for r in failed), failed  # both its pairs
+    assert json.loads((tmp_path / "out" / CHECK_FILE).read_text()) == checks
 
 
 def test_the_spec_goes_to_a_job_as_short_arguments_and_comes_back_whole():
@@ -102,6 +118,6 @@ def test_the_spec_goes_to_a_job_as_short_arguments_and_comes_back_whole():
 
 def test_processing_entry_point_reports_bad_input(tmp_path):
     (tmp_path / "c.csv").write_text("id,name\n1,x\n")
-    proc = subprocess.run([sys.executable, str(JOB), "--input", str(tmp_path / "c.csv"), "--output", str(tmp_path / "o")],
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, str(JOB), "--input", str(tmp_path / "c.csv"), "--output", str(tmp_path / "o"),
+                           "--where", "s3://b/x/"], capture_output=True, text=True)
     assert proc.returncode == 1 and "missing required column(s)" in proc.stderr and "Traceback" not in proc.stderr

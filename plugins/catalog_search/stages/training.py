@@ -64,7 +64,8 @@ def processing_config(clients: Clients, run: Run, snapshot_id: str) -> dict:
     library) on the snapshot's products, the word vectors and, once the taxonomy has one, its
     frozen evaluation set as the test channel."""
     settings, store = clients.settings, clients.store
-    frozen_key = ObjectKeys.evaluation_set(catalog.taxonomy_id(store.get_parquet(ObjectKeys.snapshot_products(snapshot_id))["category"]))
+    categories = store.get_parquet(ObjectKeys.snapshot_products(snapshot_id), columns=["category"])["category"]
+    frozen_key = ObjectKeys.evaluation_set(catalog.taxonomy_id(categories))
     return prepare_request(settings, store, snapshot_id, run.key, uploaded_code(settings, store),
                            _word_vectors_uri(settings, store, snapshot_id), store.uri(frozen_key) if store.exists(frozen_key) else None)
 
@@ -74,6 +75,7 @@ def prepare_request(settings, store: ObjectStore, snapshot_id: str, run_key: str
     """``processing_config``'s request, from what it looked up."""
     inputs = {"catalog": store.uri(ObjectKeys.snapshot_products(snapshot_id))}
     arguments = ["--input", job_requests.processing_input("catalog"), "--output", job_requests.PROCESSING_OUTPUT,
+                 "--where", store.uri(ObjectKeys.training(snapshot_id, run_key)),
                  *training_data.TrainingDataSpec.from_settings(settings).to_arguments()]
     if vectors_uri:
         inputs["pretrained"] = vectors_uri
@@ -87,34 +89,26 @@ def prepare_request(settings, store: ObjectStore, snapshot_id: str, run_key: str
 
 
 def check_training_data(clients: Clients, run: Run, snapshot_id: str, job: dict) -> dict:
-    """The Processing job's output, checked by the pairs suite before any training sees it; the
-    taxonomy's first run then freezes its test split as the evaluation set of every later model."""
+    """The pairs suite's report (the Processing job ran it on what it wrote) published before any
+    training sees the data; the taxonomy's first run then freezes its test split as the evaluation
+    set of every later model. A failed suite raises, and nothing is frozen."""
     settings, store = clients.settings, clients.store
-    output_store, prefix = ObjectStore.at(store.s3, job["Processing"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"])
-    prefix = prefix.rstrip("/") + "/"
+    output_store, prefix = job_requests.processing_output(store, job)
     report = output_store.get_json(prefix + training_data.REPORT_FILE)
-    pairs = output_store.get_parquet(prefix + training_data.PAIRS_FILE)
-    products = store.get_parquet(ObjectKeys.snapshot_products(snapshot_id))
-    category = catalog.category_levels(products.set_index("product_id")["category"], report["spec"]["pairs"]["level"])
-    validation.check_and_publish(store, validation.pairs_frame(pairs, category), "pairs", output_store.uri(prefix),
-                                 validation.pairs_expectations(report["spec"]["pairs"]["positive_share"]), run.report_prefix,
-                                 settings.work_dir)
-    frozen_key = ObjectKeys.evaluation_set(catalog.taxonomy_id(products["category"]))
+    checks = output_store.get_json(prefix + training_data.CHECK_FILE)
+    validation.publish_job_report(store, output_store, prefix + training_data.DATA_DOCS_DIR, checks["validation"], run.report_prefix,
+                                  settings.work_dir)
+    frozen_key = ObjectKeys.evaluation_set(checks["taxonomy_id"])
     if not store.exists(frozen_key):
-        store.put_bytes(frozen_key, output_store.get_bytes(prefix + training_data.EVALUATION_FILE))
+        store.copy(output_store, prefix + training_data.EVALUATION_FILE, frozen_key)
         log.info("froze the evaluation set %s (%d pairs)", store.uri(frozen_key), report["evaluation_pairs"])
-    evaluation_pairs = output_store.get_parquet(prefix + training_data.EVALUATION_FILE)
     log.info("pairs: %d (positive share %.3f, hard negatives %.3f), vocabulary %d, short categories %s",
              report["pairs"], report["positive_share"], report["hard_negative_share"], report["vocab_size"],
              report["short_categories"][:10])
+    # The job's evaluation pairs are the frozen set whenever one existed (its test channel), so their hash is the set's.
     return {"training_uri": output_store.uri(prefix), "vocab_size": report["vocab_size"], "pairs": report["pairs"],
             "pretrained_dim": report.get("pretrained", {}).get("dimension"),
-            "evaluation_set": evaluation_set_id(frozen_key, evaluation_pairs)}
-
-
-def evaluation_set_id(key: str, pairs: pd.DataFrame) -> str:
-    """Where the frozen set lives and a hash of its pairs: models with the same id were scored alike."""
-    return f"{key}@{short_hash(*pd.util.hash_pandas_object(pairs, index=False).tolist())}"
+            "evaluation_set": f"{frozen_key}@{checks['evaluation_hash']}"}
 
 
 def _word_vectors_uri(settings, store: ObjectStore, snapshot_id: str) -> str | None:

@@ -1,6 +1,7 @@
 """Object2Vec training inputs from a catalog: pairs, vocabulary, JSON Lines per split, and
-the trimmed pretrained embeddings. One function, run by the Airflow task and by the SageMaker
-Processing entry point ``include/jobs/prepare_training_data.py`` alike."""
+the trimmed pretrained embeddings (``prepare``), and the pairs suite on what it wrote (``check``).
+Both run in the SageMaker Processing entry point ``include/jobs/prepare_training_data.py``, so the
+task that follows reads a small summary, never the catalog or the pairs."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from catalog_search.naming import short_hash
 from catalog_search.settings import Settings
+from catalog_search.store import object_store
+from catalog_search.training import catalog as catalogs
 from catalog_search.training import pairs as pair_sampling
 from catalog_search.training import tokenizer
 
@@ -18,6 +22,9 @@ PAIRS_FILE = "pairs.parquet"
 EVALUATION_FILE = "evaluation_pairs.parquet"  # the test channel's pairs, as text: the frozen evaluation set's form
 EVALUATION_COLUMNS = ["product_id_0", "product_id_1", "title_0", "title_1", "label"]
 REPORT_FILE = "report.json"
+CHECK_FILE = "checks.json"  # the pairs suite's report, the catalog's taxonomy and the evaluation set's hash
+DATA_DOCS_DIR = "data_docs/"
+SUITE = "pairs"
 VOCAB_FILE = "vocab.json"
 PRETRAINED_FILE = "embeddings.txt"
 
@@ -127,3 +134,32 @@ def prepare(catalog: pd.DataFrame, spec: TrainingDataSpec, out_dir: Path, pretra
     sample.pairs.to_parquet(out_dir / PAIRS_FILE, index=False)
     (out_dir / REPORT_FILE).write_text(json.dumps({**report, "spec": {**asdict(spec)}}, indent=1, default=str))
     return report
+
+
+def check(catalog: pd.DataFrame, spec: TrainingDataSpec, out_dir: Path, where: str) -> dict:
+    """The pairs suite on the pairs ``prepare`` wrote under ``out_dir``, with its Data Docs there;
+    writes and returns ``CHECK_FILE``: the suite's report, the catalog's taxonomy id (the frozen
+    evaluation set's key) and the hash of the evaluation pairs (the set's identity)."""
+    from catalog_search import validation
+
+    out_dir = Path(out_dir)
+    pairs = _read_frame(out_dir / PAIRS_FILE)
+    category = catalogs.category_levels(catalog.set_index("product_id")["category"], spec.pairs.level)
+    report = validation.validate(validation.pairs_frame(pairs, category), SUITE, where,
+                                 validation.pairs_expectations(spec.pairs.positive_share), docs_dir=out_dir / DATA_DOCS_DIR)
+    checks = {"validation": report.as_dict(), "taxonomy_id": catalogs.taxonomy_id(catalog["category"]),
+              "evaluation_hash": evaluation_hash(_read_frame(out_dir / EVALUATION_FILE))}
+    (out_dir / CHECK_FILE).write_text(json.dumps(checks, indent=1, sort_keys=True))
+    return checks
+
+
+def evaluation_hash(pairs: pd.DataFrame) -> str:
+    """A hash of an evaluation set's pairs, as the store reads them back: models whose sets hash
+    alike were scored alike."""
+    return short_hash(*pd.util.hash_pandas_object(pairs, index=False).tolist())
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    return object_store.frame_of(pq.ParquetFile(path).read())

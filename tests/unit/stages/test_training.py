@@ -9,7 +9,7 @@ from catalog_search.sagemaker import job_requests, model_registry
 from catalog_search.stages import jobs, training
 from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.store.object_store import ObjectStore
-from catalog_search.training import catalog
+from catalog_search.training import catalog, training_data
 from catalog_search.training.gating import GateFailed
 from catalog_search.training.training_data import TrainingDataSpec, prepare
 
@@ -53,9 +53,13 @@ def test_the_processing_job_writes_byte_for_byte_what_the_library_writes_in_proc
     prepare(store.get_parquet(ObjectKeys.snapshot_products(snapshot_id)), TrainingDataSpec.from_settings(clients.settings), tmp_path / "task",
             vectors_store.download_file(vectors_key, tmp_path / "vectors.txt"), store.get_parquet(ObjectKeys.evaluation_set(taxonomy)))
     prefix = ObjectKeys.training(snapshot_id, run.key)
+    checked = {training_data.CHECK_FILE, training_data.DATA_DOCS_DIR}  # the job's own check of what it wrote
     written = {key[len(prefix):]: store.get_bytes(key) for key in store.list_keys(prefix)}
     expected = {p.relative_to(tmp_path / "task").as_posix(): p.read_bytes() for p in (tmp_path / "task").rglob("*") if p.is_file()}
-    assert written.keys() == expected.keys() and written == expected
+    assert {name: data for name, data in written.items() if not name.startswith(tuple(checked))} == expected
+    checks = json.loads(written[training_data.CHECK_FILE])
+    assert checks["validation"]["success"] and checks["taxonomy_id"] == taxonomy
+    assert training_data.DATA_DOCS_DIR + "index.html" in written
 
 
 def test_training_config_is_a_deterministic_request_for_this_run(chain):

@@ -59,10 +59,33 @@ class TaskOutcome:
         return self.state in ("failed", "upstream_failed", "up_for_retry")
 
     def facts(self) -> list[tuple[str, str]]:
-        """The task's returned dict as (name, value) rows; nested values as compact JSON."""
+        """The task's returned dict as (name, value) rows; nested values as compact JSON. A SageMaker
+        job's description (what a job task returns) as its name, status and the instances it used."""
         if not isinstance(self.result, dict):
             return [] if self.result is None else [("result", _text(self.result))]
+        if self.result and set(self.result) <= set(JOB_RESOURCES):
+            return [row for kind, job in self.result.items() for row in job_facts(kind, job)]
         return [(str(k), _text(v)) for k, v in self.result.items()]
+
+
+# A job task's result keys (the provider's operators' and the local runner's alike: a transform's
+# task returns its model beside it), and where each description keeps the instances it ran on.
+JOB_RESOURCES = {"Processing": ("ProcessingResources", "ClusterConfig"), "Training": ("ResourceConfig",),
+                 "Transform": ("TransformResources",), "Model": ()}
+
+
+def job_facts(kind: str, job: dict) -> list[tuple[str, str]]:
+    """A job's description as the page's rows: its name, its status and the instances it used."""
+    name = "ModelName" if kind == "Model" else f"{kind}JobName"
+    rows = [(kind.lower(), str(job.get(name, "")))]
+    if f"{kind}JobStatus" in job:
+        rows.append(("status", str(job[f"{kind}JobStatus"])))
+    resources: Any = job
+    for key in JOB_RESOURCES[kind]:
+        resources = resources.get(key, {}) if isinstance(resources, dict) else {}
+    if isinstance(resources, dict) and resources.get("InstanceType"):
+        rows.append(("instances", f"{resources.get('InstanceCount', 1)} × {resources['InstanceType']}"))
+    return rows
 
 
 def _text(value: Any) -> str:

@@ -42,6 +42,21 @@ def test_the_page_shows_each_task_s_state_and_facts_and_each_suite_with_its_data
     assert page.links == ["data_docs/catalog_snapshot/index.html"]
 
 
+def test_a_job_task_shows_its_job_its_status_and_the_instances_it_used():
+    processing = {"Processing": {"ProcessingJobName": "cs-chk-x", "ProcessingJobStatus": "Completed", "ProcessingInputs": [],
+                                 "ProcessingResources": {"ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.xlarge",
+                                                                           "VolumeSizeInGB": 30}}}}
+    transform = {"Model": {"ModelName": "cs-o2v-x"},
+                 "Transform": {"TransformJobName": "cs-embed-x", "TransformJobStatus": "Completed",
+                               "TransformResources": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 4}}}
+    page = parsed(render("catalog_enrichment", "r", [TaskOutcome("assemble_enriched", "success", processing),
+                                                     TaskOutcome("batch_transform", "success", transform)], []))
+    text = " ".join(c for c in page.chunks if c)
+    assert "assemble_enriched success processing cs-chk-x status Completed instances 1 × ml.m5.xlarge" in text
+    assert "batch_transform success model cs-o2v-x transform cs-embed-x status Completed instances 4 × ml.c5.xlarge" in text
+    assert "ProcessingInputs" not in text
+
+
 def test_user_text_in_a_result_is_escaped_and_floats_are_short():
     page = render("d", "r", [TaskOutcome("t", "success", {"title": "<script>x</script>", "ndcg@10": 0.912345678})], [])
     assert "<script>" not in page and "&lt;script&gt;" in page and "0.9123" in page and "No suite ran" in page

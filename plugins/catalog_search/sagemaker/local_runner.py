@@ -87,7 +87,8 @@ class LocalRunner:
             store, prefix = self._store(output["S3Output"]["S3Uri"].rstrip("/") + "/")
             store.upload_dir(Path(local(output["S3Output"]["LocalPath"])), prefix)
         return {"ProcessingJobName": name, "ProcessingJobStatus": "Completed", "ProcessingInputs": config["ProcessingInputs"],
-                "ProcessingOutputConfig": config["ProcessingOutputConfig"], "AppSpecification": app}
+                "ProcessingOutputConfig": config["ProcessingOutputConfig"], "ProcessingResources": config["ProcessingResources"],
+                "AppSpecification": app}
 
     def train(self, config: dict) -> dict:
         name = config["TrainingJobName"]
@@ -112,6 +113,7 @@ class LocalRunner:
             "TrainingJobName": name,
             "TrainingJobStatus": "Completed",
             "HyperParameters": config["HyperParameters"],
+            "ResourceConfig": config["ResourceConfig"],
             "ModelArtifacts": {"S3ModelArtifacts": store.uri(prefix + "model.tar.gz")},
             "FinalMetricDataList": metrics,
         }
@@ -139,7 +141,8 @@ class LocalRunner:
         # The input files in parallel, one process per core, as SageMaker spreads them over instances.
         with ThreadPoolExecutor(max_workers=max(1, min(len(inputs), os.cpu_count() or 1))) as pool:
             list(pool.map(transform_file, inputs))
-        return {"TransformJobName": name, "TransformJobStatus": "Completed", "TransformOutput": config["TransformOutput"]}
+        return {"TransformJobName": name, "TransformJobStatus": "Completed", "TransformOutput": config["TransformOutput"],
+                "TransformResources": config["TransformResources"]}
 
 
 def runner_for(clients) -> Runner:

@@ -95,15 +95,15 @@ def recorded(clients, tmp_path_factory):
 
         dags = scoped()
         runner = pipeline.runner_of(dags)
-        pipeline.refresh_night(dags, NIGHTS[0])
+        pipeline.refresh_night(dags, runner, NIGHTS[0])
         trained = pipeline.train(dags, runner, f"manual__{name}")  # unique: job and model names are account-wide
         pipeline.enrich(dags, runner, NIGHTS[0])
         pipeline.publish_night(dags, NIGHTS[0])
-        pipeline.refresh_night(dags, NIGHTS[1], derive_from=NIGHTS[0])
+        pipeline.refresh_night(dags, runner, NIGHTS[1], derive_from=NIGHTS[0])
         pipeline.enrich(dags, runner, NIGHTS[1])
         assert pipeline.publish_night(dags, NIGHTS[1])["built"]["build"] == "incremental"
         endpoint_mode = scoped(query_encoder="endpoint", removed_products="tombstone")
-        pipeline.refresh_night(dags, NIGHTS[2], derive_from=NIGHTS[1])
+        pipeline.refresh_night(dags, runner, NIGHTS[2], derive_from=NIGHTS[1])
         pipeline.enrich(dags, runner, NIGHTS[2])
         assert pipeline.publish_night(endpoint_mode, NIGHTS[2])["swapped"]["query_encoder"]["action"] == "created"
         model = trained["champion"]["model_version"]

@@ -116,12 +116,12 @@ def published(enforced) -> list[dict]:
     a transform job's model with the admin's: no role makes it on AWS)."""
     dags = enforced.dags
     runner = pipeline.runner_of(dags, s3=enforced.jobs_s3, sagemaker=enforced.admin("sagemaker"))
-    pipeline.refresh_night(dags, NIGHTS[0])
+    pipeline.refresh_night(dags, runner, NIGHTS[0])
     pipeline.train(dags, runner)
     nights = []
     for night, before in zip(NIGHTS, (None, *NIGHTS)):
         if before:
-            pipeline.refresh_night(dags, night, derive_from=before)
+            pipeline.refresh_night(dags, runner, night, derive_from=before)
         pipeline.enrich(dags, runner, night)
         nights.append(pipeline.publish_night(dags, night))
     return nights

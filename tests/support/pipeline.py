@@ -54,17 +54,17 @@ def runner_of(clients: Clients, s3=None, sagemaker=None) -> LocalRunner:
     return LocalRunner(s3 or clients.s3, sagemaker or clients.sagemaker, settings.work_dir, settings.include_dir / "jobs")
 
 
-def validate_snapshot(clients: Clients, run: Run, snapshot_id: str) -> dict:
+def validate_snapshot(clients: Clients, runner: LocalRunner, run: Run, snapshot_id: str) -> dict:
     """catalog_refresh's check of a landed snapshot: the check_snapshot job, then its task."""
-    job = jobs.run_locally(clients, run, "processing", refresh.snapshot_check_config(clients, run, snapshot_id))
+    job = {"Processing": runner.process(refresh.snapshot_check_config(clients, run, snapshot_id))}
     return refresh.validate_snapshot(clients, run, snapshot_id, job)
 
 
-def refresh_night(clients: Clients, snapshot_id: str, derive_from: str | None = None) -> str:
+def refresh_night(clients: Clients, runner: LocalRunner, snapshot_id: str, derive_from: str | None = None) -> str:
     """catalog_refresh: land (from the source, or derived from an earlier snapshot), validate, publish."""
     run = Run("catalog_refresh", f"scheduled__{snapshot_id}")
     refresh.land_snapshot(clients, run, snapshot_id, derive_from=derive_from)
-    validate_snapshot(clients, run, snapshot_id)
+    validate_snapshot(clients, runner, run, snapshot_id)
     refresh.publish_snapshot(clients, run, snapshot_id)
     return snapshot_id
 

@@ -86,7 +86,7 @@ def refreshed(clients: Clients) -> str:
     """A landed, validated and published snapshot of the small catalog."""
     run = run_of("catalog_refresh")
     snapshot_id = refresh.land_snapshot(clients, run)["snapshot_id"]
-    pipeline.validate_snapshot(clients, run, snapshot_id)
+    pipeline.validate_snapshot(clients, pipeline.runner_of(clients), run, snapshot_id)
     refresh.publish_snapshot(clients, run, snapshot_id)
     return snapshot_id
 

@@ -35,7 +35,7 @@ def test_land_snapshot_derives_from_the_previous_validated_snapshot_or_reads_the
 def test_validate_snapshot_publishes_its_report_and_compares_with_the_previous_one(clients, snapshot_id):
     run = run_of("catalog_refresh", "2026-11-30T01:00:00")
     later = refresh.land_snapshot(clients, run, derive_from=snapshot_id)["snapshot_id"]
-    result = pipeline.validate_snapshot(clients, run, later)
+    result = pipeline.validate_snapshot(clients, pipeline.runner_of(clients), run, later)
     assert result["diff"]["previous_snapshot"] == snapshot_id and result["diff"]["added"] > 0
     report = clients.store.get_json(ObjectKeys.suite_report(run.report_prefix, "catalog_snapshot"))
     assert report["success"] and clients.store.exists(ObjectKeys.data_docs(run.report_prefix, "catalog_snapshot") + "index.html")
@@ -49,7 +49,7 @@ def test_a_snapshot_that_fails_its_suite_is_never_marked_validated(clients, sett
     run = run_of("catalog_refresh")
     snapshot = refresh.land_snapshot(clients, run)["snapshot_id"]
     with pytest.raises(ValidationFailed, match="expect_column_values_to_be_unique"):
-        pipeline.validate_snapshot(clients, run, snapshot)
+        pipeline.validate_snapshot(clients, pipeline.runner_of(clients), run, snapshot)
     assert not clients.store.exists(ObjectKeys.snapshot_validated(snapshot))
 
 

@@ -124,10 +124,10 @@ def main() -> int:
         return 2
     settings = Settings()  # the defaults, as a deployment on AWS runs them (locally: no replica)
     units = write_units_an_item(settings.embedding_dim, Settings.from_env().source_dir)
-    jobs = {"prepare_transform_input": settings.processing_instance_type, "transform": settings.transform_instance_type,
-            "assemble_enriched": settings.processing_instance_type}
-    limits = {"prepare_transform_input": settings.processing_max_runtime, "transform": settings.transform_max_runtime,
-              "assemble_enriched": settings.processing_max_runtime}
+    jobs = {"check_snapshot": settings.processing_instance_type, "prepare_transform_input": settings.processing_instance_type,
+            "transform": settings.transform_instance_type, "assemble_enriched": settings.processing_instance_type}
+    limits = {"check_snapshot": settings.processing_max_runtime, "prepare_transform_input": settings.processing_max_runtime,
+              "transform": settings.transform_max_runtime, "assemble_enriched": settings.processing_max_runtime}
     print(f"measured at {', '.join(f'{int(n):,}' for n in measured)} products; a {settings.embedding_dim}-d item "
           f"costs {units:.2f} write units on average")
     for night in ("full", "refresh"):

@@ -84,15 +84,15 @@ def assemble(inputs: Inputs, output: Path) -> dict:
 
 
 def _assemble(inputs: Inputs, output: Path) -> dict:
-    products = _read_frame(inputs.products)
-    order = _read_frame(inputs.order)["product_id"].astype(str)
+    products = object_store.read_parquet(inputs.products)
+    order = object_store.read_parquet(inputs.order)["product_id"].astype(str)
     lines, vectors, dims = transform_vectors(sorted(inputs.transform_output.rglob("*.out")), len(order))
     if lines != len(order):
         raise validation.ValidationFailed(validation.ValidationReport(
             SUITE, inputs.where, lines,
             [validation.RuleResult(f"one output line per input record ({len(order)})", False, observed=lines)],
         ))
-    carried = _read_frame(inputs.carried)
+    carried = object_store.read_parquet(inputs.carried)
     source = carried_vectors(inputs.before, carried) if len(carried) else CarriedOver.NOTHING
     carried_ids, rows, source_vectors = source.ids, source.rows, source.vectors
     at_carried = pd.Index(carried_ids).get_indexer(order)
@@ -142,12 +142,6 @@ def _assemble(inputs: Inputs, output: Path) -> dict:
         summary["changes"] = found.summary
     object_store.write_parquet(output / PRODUCTS_FILE, products, vectors={"embedding": enriched_vectors})  # last: the summary's files exist
     return summary
-
-
-def _read_frame(path: Path) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    return object_store.frame_of(pq.ParquetFile(path).read())
 
 
 def transform_vectors(parts: Iterable[Path], expected: int) -> tuple[int, np.ndarray, np.ndarray]:

@@ -15,8 +15,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
 from catalog_search import sql, validation
 from catalog_search.store import object_store
 
@@ -40,10 +38,10 @@ class Inputs:
 def check(inputs: Inputs, output: Path) -> dict:
     """Run the suite (and the diff) and write the summary and Data Docs under ``output``; returns the summary."""
     output.mkdir(parents=True, exist_ok=True)
-    products = _read_frame(inputs.products)
+    products = object_store.read_parquet(inputs.products)
     diff = None
     if inputs.previous is not None:
-        previous = _read_frame(inputs.previous, DIFF_COLUMNS)
+        previous = object_store.read_parquet(inputs.previous, DIFF_COLUMNS)
         diff = {"previous_snapshot": inputs.previous_snapshot, **sql.catalog_diff(products, previous, inputs.include_dir)}
         del previous
     expectations = validation.snapshot_expectations(diff["previous_rows"] if diff else None, inputs.row_tolerance)
@@ -51,9 +49,3 @@ def check(inputs: Inputs, output: Path) -> dict:
     summary = {"validation": report.as_dict(), "diff": diff}
     (output / SUMMARY_FILE).write_text(json.dumps(summary, indent=1, sort_keys=True))
     return summary
-
-
-def _read_frame(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    return object_store.frame_of(pq.ParquetFile(path).read(columns=columns))

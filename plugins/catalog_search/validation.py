@@ -212,16 +212,6 @@ def require(report: ValidationReport) -> ValidationReport:
     return report
 
 
-def check_and_publish(store: Any, frame: pd.DataFrame, suite: str, where: str, expectations: Callable[[Any], list],
-                      report_prefix: str, local_root: Path, extra: dict | None = None) -> ValidationReport:
-    """Run a suite with Data Docs, publish the report and the docs under the run's reports/
-    prefix (and keep them locally under ``local_root``), log both places, raise on failure."""
-    from catalog_search.store.object_keys import ObjectKeys
-
-    docs_dir = Path(local_root) / ObjectKeys.data_docs(report_prefix, suite)
-    return publish(store, validate(frame, suite, where, expectations, docs_dir=docs_dir), report_prefix, docs_dir, extra)
-
-
 def publish(store: Any, report: ValidationReport, report_prefix: str, docs_dir: Path | None, extra: dict | None = None) -> ValidationReport:
     """Publish a suite's report and its Data Docs (the folder ``docs_dir``; None: a check that
     failed before the suite ran has none) under the run's reports/ prefix, log both places, raise

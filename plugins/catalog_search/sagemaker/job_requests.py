@@ -201,6 +201,13 @@ def endpoint_config_config(settings: Settings, name: str, model_name: str) -> di
 NO_JOB = "no_job"  # a config stage's answer when no job is needed: its value says why
 
 
+def input_arguments(inputs: dict[str, str]) -> list[str]:
+    """``--{name} {file}`` for each single-object input ({name: its URI or key}): the file as the
+    container sees it, under ``processing_input(name)`` with the object's own name."""
+    return [argument for name, uri in inputs.items()
+            for argument in (f"--{name}", f"{processing_input(name)}/{uri.rsplit('/', 1)[-1]}")]
+
+
 def processing_output(store: ObjectStore, job: dict) -> tuple[ObjectStore, str]:
     """The store and folder (ending in /) of a Processing job's single output, from the job as its
     task returns it (``{"Processing": …}``, either runner)."""

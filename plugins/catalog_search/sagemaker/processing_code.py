@@ -1,6 +1,7 @@
 """The Processing jobs' code input: the job entry points of ``include/jobs/`` beside the
-``catalog_search`` package and the SQL of ``include/sql/`` (under ``sql/``), under a prefix named by a hash of their contents, so that a job runs
-exactly the library its request was made with and the image changes only when the locks do."""
+``catalog_search`` package and the SQL of ``include/sql/`` (under ``sql/``), under a prefix named
+by a hash of their contents, so that a job runs exactly the library its request was made with and
+the image changes only when the locks do."""
 
 from __future__ import annotations
 

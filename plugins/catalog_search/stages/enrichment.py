@@ -73,8 +73,7 @@ def transform_input_request(settings, store, snapshot_id: str, model_version: st
     inputs = {"products": store.uri(ObjectKeys.snapshot_products(snapshot_id)), "vocabulary": vocabulary_uri}
     if before_snapshot:
         inputs["before"] = store.uri(ObjectKeys.snapshot_products(before_snapshot))
-    arguments = [argument for name, uri in inputs.items()
-                 for argument in (f"--{name}", f"{job_requests.processing_input(name)}/{uri.rsplit('/', 1)[-1]}")]
+    arguments = job_requests.input_arguments(inputs)
     arguments += ["--max-seq-len", str(max_seq_len), "--part-records", str(TRANSFORM_PART_RECORDS),
                   "--output", job_requests.PROCESSING_OUTPUT]
     if before_snapshot:
@@ -127,8 +126,7 @@ def assembly_request(settings, store, snapshot_id: str, model_version: str, run_
         keys["before"] = ObjectKeys.enriched_products(before_snapshot, model_version)
     inputs = {name: store.uri(key) for name, key in keys.items()}
     inputs["transform_output"] = store.uri(ObjectKeys.transform_output(snapshot_id, model_version))
-    arguments = [argument for name, key in keys.items()
-                 for argument in (f"--{name}", f"{job_requests.processing_input(name)}/{key.rsplit('/', 1)[-1]}")]
+    arguments = job_requests.input_arguments(keys)
     arguments += ["--transform-output", job_requests.processing_input("transform_output"), "--output", job_requests.PROCESSING_OUTPUT,
                   "--where", inputs["transform_output"], "--model-dim", str(model_dim or 0),
                   "--projector-sample", str(settings.projector_sample)]

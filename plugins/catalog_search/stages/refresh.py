@@ -70,8 +70,7 @@ def snapshot_check_request(settings, store, snapshot_id: str, previous_id: str |
     inputs = {"products": store.uri(ObjectKeys.snapshot_products(snapshot_id))}
     if previous_id:
         inputs["previous"] = store.uri(ObjectKeys.snapshot_products(previous_id))
-    arguments = [argument for name, uri in inputs.items()
-                 for argument in (f"--{name}", f"{job_requests.processing_input(name)}/{uri.rsplit('/', 1)[-1]}")]
+    arguments = job_requests.input_arguments(inputs)
     if previous_id:
         arguments += ["--previous-snapshot", previous_id]
     arguments += ["--output", job_requests.PROCESSING_OUTPUT, "--where", store.uri(ObjectKeys.snapshot(snapshot_id)),

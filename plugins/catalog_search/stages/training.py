@@ -77,12 +77,9 @@ def prepare_request(settings, store: ObjectStore, snapshot_id: str, run_key: str
     arguments = ["--input", job_requests.processing_input("catalog"), "--output", job_requests.PROCESSING_OUTPUT,
                  "--where", store.uri(ObjectKeys.training(snapshot_id, run_key)),
                  *training_data.TrainingDataSpec.from_settings(settings).to_arguments()]
-    if vectors_uri:
-        inputs["pretrained"] = vectors_uri
-        arguments += ["--pretrained", f"{job_requests.processing_input('pretrained')}/{vectors_uri.rsplit('/', 1)[-1]}"]
-    if evaluation_uri:
-        inputs["evaluation"] = evaluation_uri
-        arguments += ["--evaluation", f"{job_requests.processing_input('evaluation')}/{evaluation_uri.rsplit('/', 1)[-1]}"]
+    files = {name: uri for name, uri in (("pretrained", vectors_uri), ("evaluation", evaluation_uri)) if uri}
+    inputs.update(files)
+    arguments += job_requests.input_arguments(files)
     return job_requests.processing_job_config(
         settings, job_name("prep", snapshot_id, run_key, scope=settings.bucket), processing_code.PREPARE_ENTRY_POINT, code_uri, inputs,
         store.uri(ObjectKeys.training(snapshot_id, run_key)), arguments)

@@ -179,6 +179,13 @@ def write_parquet(path: Path, frame: Any, vectors: dict[str, Any] | None = None)
     return Path(path)
 
 
+def read_parquet(path: Path, columns: list[str] | None = None) -> Any:
+    """As ``ObjectStore.get_parquet`` reads an object, from a local file (a job's input)."""
+    import pyarrow.parquet as pq
+
+    return frame_of(pq.ParquetFile(path).read(columns=columns))
+
+
 def arrow_table(frame: Any, vectors: dict[str, Any] | None = None) -> Any:
     """``frame`` as an Arrow table in which a column of equal-length float32 vectors (the
     embeddings) is one fixed-size binary value a row, the vector packed as little-endian float32

@@ -143,12 +143,12 @@ def check(catalog: pd.DataFrame, spec: TrainingDataSpec, out_dir: Path, where: s
     from catalog_search import validation
 
     out_dir = Path(out_dir)
-    pairs = _read_frame(out_dir / PAIRS_FILE)
+    pairs = object_store.read_parquet(out_dir / PAIRS_FILE)
     category = catalogs.category_levels(catalog.set_index("product_id")["category"], spec.pairs.level)
     report = validation.validate(validation.pairs_frame(pairs, category), SUITE, where,
                                  validation.pairs_expectations(spec.pairs.positive_share), docs_dir=out_dir / DATA_DOCS_DIR)
     checks = {"validation": report.as_dict(), "taxonomy_id": catalogs.taxonomy_id(catalog["category"]),
-              "evaluation_hash": evaluation_hash(_read_frame(out_dir / EVALUATION_FILE))}
+              "evaluation_hash": evaluation_hash(object_store.read_parquet(out_dir / EVALUATION_FILE))}
     (out_dir / CHECK_FILE).write_text(json.dumps(checks, indent=1, sort_keys=True))
     return checks
 
@@ -157,9 +157,3 @@ def evaluation_hash(pairs: pd.DataFrame) -> str:
     """A hash of an evaluation set's pairs, as the store reads them back: models whose sets hash
     alike were scored alike."""
     return short_hash(*pd.util.hash_pandas_object(pairs, index=False).tolist())
-
-
-def _read_frame(path: Path) -> pd.DataFrame:
-    import pyarrow.parquet as pq
-
-    return object_store.frame_of(pq.ParquetFile(path).read())

@@ -3,10 +3,11 @@ from decimal import Decimal
 import boto3
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from moto import mock_aws
 
-from catalog_search.store import changes
+from catalog_search.store import changes, dynamo
 from catalog_search.store.changes import diff, everything
 from catalog_search.store.dynamo import (
     CONTENT_HASH,
@@ -146,6 +147,45 @@ def test_the_diff_finds_new_changed_and_removed_products_field_by_field_and_vect
     assert as_read.summary == found.summary and as_read.upserts["product_id"].tolist() == found.upserts["product_id"].tolist()
     other_model = after.assign(embedding=[np.zeros(8, dtype=np.float32)] * len(after))
     assert len(diff(before, other_model).upserts) == len(after)
+
+
+def test_catalogs_of_other_columns_or_another_model_are_written_whole_yet_removals_are_still_found():
+    before = _enriched(n=6)
+    after = pd.concat([before.iloc[1:], _enriched(n=8).tail(2)], ignore_index=True)
+    for other in (after.assign(colour="red"), after.assign(embedding=[np.zeros(8, dtype=np.float32)] * len(after))):
+        found = diff(before, other)
+        assert len(found.upserts) == len(after) and found.removed_ids == ("0",)
+        assert found.summary == {"new": 2, "changed": 5, "removed": 1, "unchanged": 0}
+
+
+def test_held_ids_are_hashes_that_find_every_held_product_and_no_other():
+    held = changes.HeldIds.of_batches([pd.Series([f"p{i}" for i in range(1000)]), pa.array(["q1", "q2"])])
+    assert len(held) == 1002 and held.hashes.dtype == np.uint64
+    assert held.holds(["p0", "p999", "q2", "p1000", "q3", ""]).tolist() == [True, True, True, False, False, False]
+    assert changes.HeldIds().holds(["p0"]).tolist() == [False]  # a first load: every product is new
+
+
+def test_a_whole_catalog_over_a_held_one_writes_the_held_products_on_condition_and_the_others_in_batches(table):
+    held = _enriched(n=10)
+    _sync(table, None, held, "s1")
+    boto3.resource("dynamodb").Table("products").update_item(
+        Key={"product_id": "3"}, UpdateExpression="SET snapshot_id = :s", ExpressionAttributeValues={":s": "s9"})
+    whole = _enriched(n=12, title="Blue Shirt").iloc[1:]
+    report = sync(table, "products", everything(whole, changes.HeldIds.of_batches([held["product_id"]]), ("0",)), "s2", "m1")
+    assert (report.created, report.updated, report.kept_newer, report.removed) == (2, 8, 1, 1)
+    assert report.written_sample == _expected(whole, "s2")  # fewer than RECONCILE_SAMPLE of each kind: all of them
+    assert sorted(items(table)) == sorted(whole["product_id"]) and items(table)["3"]["title"] == "Red Shirt"
+
+
+def test_the_sample_written_is_drawn_uniformly_as_the_items_pass_and_the_same_each_time(table, monkeypatch):
+    monkeypatch.setattr(dynamo, "RECONCILE_SAMPLE", 50)
+    monkeypatch.setattr(dynamo, "SYNC_CHUNK", 70)
+    catalog = _enriched(n=2000)
+    samples = [sync(table, "products", everything(catalog), snapshot, "m1").written_sample for snapshot in ("s1", "s2")]
+    assert len(samples[0]) == 50 and samples[0].keys() == samples[1].keys()
+    positions = np.array(sorted(int(p) for p in samples[0]))
+    assert 10 <= (positions < 1000).sum() <= 40 and positions.max() >= 1000  # not the first 50, nor one end's
+    assert samples[1] == _expected(catalog[catalog["product_id"].isin(samples[1].keys())], "s2")
 
 
 def test_the_diff_keeps_the_rows_of_a_sample_of_the_unchanged_products(monkeypatch):

@@ -89,3 +89,14 @@ def test_new_products_are_new_listings_of_their_category():
         assert attributes["colour"] in title and attributes["gender"] in title.split()  # title and attributes agree
     listed = {(t, a) for t, a in zip(before["title"], before["attributes"])}
     assert sum((t, a) in listed for t, a in zip(added["title"], added["attributes"])) < 0.5 * len(added)
+
+
+def test_the_removed_products_are_found_from_the_files_within_a_memory_limit(include_dir, tmp_path, monkeypatch):
+    from catalog_search import sql
+
+    monkeypatch.setattr(sql, "MEMORY_LIMIT", "32MB")
+    held, catalog = tmp_path / "held.parquet", tmp_path / "catalog.parquet"
+    pd.DataFrame({"product_id": [f"p{i:06d}" for i in range(200_000)], "title": "t"}).to_parquet(held)
+    pd.DataFrame({"product_id": [f"p{i:06d}" for i in range(3, 200_010)]}).to_parquet(catalog)
+    assert sql.removed_products(held, catalog, include_dir, tmp_path / "spill") == ("p000000", "p000001", "p000002")
+    assert sql.removed_products(catalog, catalog, include_dir, tmp_path / "spill") == ()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from catalog_search import sql
 from catalog_search.clients import Clients
 from catalog_search.errors import PermanentError
 from catalog_search.naming import utc_stamp
@@ -20,7 +21,7 @@ from catalog_search.search.terms import QueryVectors
 from catalog_search.settings import Settings
 from catalog_search.stages import Run
 from catalog_search.store import changes, dynamo, index, object_store, pointers
-from catalog_search.store.batches import CatalogBatches
+from catalog_search.store.batches import CatalogBatches, id_batches
 from catalog_search.store.object_keys import ObjectKeys
 from catalog_search.store.object_store import MissingObject, ObjectStore
 
@@ -75,24 +76,19 @@ def upsert_items(clients: Clients, run: Run, snapshot_id: str, model_version: st
         return {"table": table, "written": 0, "table_snapshot": snapshot_id, "live_items": current["live_items"]}
     dynamo.ensure_table(clients.dynamodb, table)
     local = settings.work_dir / "publish" / run.key / snapshot_id / model_version / "enriched.parquet"
-    found = _held_changes(store, current, snapshot_id, model_version, local)
-    upserts = CatalogBatches.of(found.upserts)
+    found = _held_changes(clients, current, snapshot_id, model_version, local)
     try:
         report = dynamo.sync(clients.dynamodb, table, found, snapshot_id, model_version, settings.removed_products)
-        upserted = upserts.product_ids()
-        is_new = changes.is_in(upserted, found.new_ids)
-        read_back = pd.concat([upserts.rows_of(_sample(upserted[is_new]) | _sample(upserted[~is_new])), found.unchanged_sample],
-                              ignore_index=True)
     finally:
-        upserts.remove()
-    expected = dynamo.content_hashes(read_back, snapshot_id, model_version)
+        CatalogBatches.of(found.upserts).remove()
+    expected = {**report.written_sample, **dynamo.content_hashes(found.unchanged_sample, snapshot_id, model_version)}
     checked = dynamo.reconcile(clients.dynamodb, table, expected, snapshot_id, _sample(found.removed_ids))
     live_items = len(found.upserts) + len(found.unchanged_ids)
     store.put_json(ObjectKeys.table_state(table), {"snapshot_id": snapshot_id, "model_version": model_version,
                                                "live_items": live_items, "synced_at": utc_stamp(datetime.now(UTC))})
     log.info("DynamoDB %s: %s; %d products read back and as written; %d live items", table, report, checked, live_items)
     return {"table": table, "written": report.written, "read_back": checked, "live_items": live_items,
-            "table_snapshot": snapshot_id, **report.__dict__}
+            "table_snapshot": snapshot_id, **report.counts}
 
 
 def _sample(product_ids) -> set[str]:
@@ -100,22 +96,26 @@ def _sample(product_ids) -> set[str]:
     return set(ids.sample(min(changes.RECONCILE_SAMPLE, len(ids)), random_state=0))
 
 
-def _held_changes(store: ObjectStore, current: dict, snapshot_id: str, model_version: str,
-                  local: Path) -> changes.CatalogChanges:
+def _held_changes(clients: Clients, current: dict, snapshot_id: str, model_version: str, local: Path) -> changes.CatalogChanges:
     """The snapshot's enriched catalog against the one the table holds (``current``, its state):
     with the same model, the changes between them; with another model (every vector differs),
     or when the held enriched catalog is gone, every product is written again (the catalog copied
-    to ``local`` and read a batch at a time) and the held snapshot's products missing now are
-    removed."""
+    to ``local`` and read a batch at a time), the products the held snapshot lacks as new ones,
+    and the held snapshot's products missing now are removed. No list of every product's id is
+    made: the held ones are kept as hashes, and DuckDB finds the removed ones out of core."""
+    store, settings = clients.store, clients.settings
     held = ObjectKeys.enriched_products(current["snapshot_id"], current["model_version"]) if current.get("snapshot_id") else ""
     if held and current["model_version"] == model_version and store.exists(held):
         return _changes_since(store, current["snapshot_id"], snapshot_id, model_version)
     catalog = CatalogBatches.from_store(store, ObjectKeys.enriched_products(snapshot_id, model_version), local)
     if not held:
         return changes.everything(catalog)
-    ids = set(catalog.product_ids())
-    before = set(store.get_parquet(ObjectKeys.snapshot_products(current["snapshot_id"]), columns=["product_id"])["product_id"].astype(str))
-    return changes.CatalogChanges(catalog, frozenset(ids - before), tuple(sorted(before - ids)), ())
+    before = store.download_file(ObjectKeys.snapshot_products(current["snapshot_id"]), local.with_name("held_products.parquet"))
+    try:
+        removed = sql.removed_products(before, local, settings.include_dir, local.with_name("duckdb"))
+        return changes.everything(catalog, changes.HeldIds.of_batches(id_batches(before)), removed)
+    finally:
+        before.unlink(missing_ok=True)
 
 
 def _changes_since(store: ObjectStore, before_snapshot: str, snapshot_id: str, model_version: str) -> changes.CatalogChanges:

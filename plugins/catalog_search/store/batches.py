@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,16 +77,6 @@ class CatalogBatches:
 
         return pq.read_table(self.path, columns=["product_id"]).column("product_id").to_pandas().astype(str)
 
-    def rows_of(self, product_ids: set[str]) -> pd.DataFrame:
-        """The rows of these products (a sample: they are held together), each with its own copy
-        of its vector: a batch's vectors are views of its matrix, so a row kept as it is keeps the
-        whole batch's matrix (2,000 rows of a million 384-d products held 1.5 GB for 3 MB of vectors)."""
-        found = []
-        for batch, _ in self:
-            rows = batch[batch["product_id"].astype(str).isin(product_ids)]
-            found.append(rows.assign(**{VECTORS: [vector.copy() for vector in rows[VECTORS]]}))
-        return pd.concat(found, ignore_index=True) if found else pd.DataFrame()
-
     @property
     def dim(self) -> int:
         """The vectors' dimension (0 for an empty catalog)."""
@@ -96,6 +87,14 @@ class CatalogBatches:
         """Delete the local copy (a frame has none)."""
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def id_batches(path: Path) -> Iterator[Any]:
+    """The ``product_id`` column of the Parquet file at ``path``, ``BATCH_ROWS`` at a time (Arrow arrays)."""
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path, pre_buffer=False, buffer_size=READ_BUFFER).iter_batches(batch_size=BATCH_ROWS, columns=["product_id"]):
+        yield batch.column(0)
 
 
 def as_matrix(vectors: Iterable[np.ndarray]) -> np.ndarray:

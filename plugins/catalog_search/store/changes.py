@@ -29,21 +29,61 @@ log = logging.getLogger(__name__)
 RECONCILE_SAMPLE = 1000
 
 
+def _hashes(product_ids: Iterable[str]) -> np.ndarray:
+    """The 64-bit hashes of product ids (pandas' ``hash_array``: SipHash with a fixed key, the
+    same in every process)."""
+    ids = product_ids.to_numpy(zero_copy_only=False) if isinstance(product_ids, (pa.Array, pa.ChunkedArray)) else product_ids
+    return pd.util.hash_array(np.asarray(ids, dtype=object))
+
+
+@dataclass(frozen=True)
+class HeldIds:
+    """The products a table held before a whole catalog is written to it, as the sorted 64-bit
+    hashes of their ids: 8 bytes a product, where a set of a million id strings took 0.17 GB of
+    the task. A held product is always found. Another is taken for a held one only if it shares
+    a hash (2^-64 a pair); it is then written as a changed product, on the condition that no
+    newer snapshot wrote it, which is as right for a new one."""
+
+    hashes: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.uint64))
+
+    @classmethod
+    def of_batches(cls, batches: Iterable[Iterable[str]]) -> HeldIds:
+        """Of ids read a batch at a time (only the hashes are kept)."""
+        return cls(np.unique(np.concatenate([_hashes(batch) for batch in batches] + [np.empty(0, dtype=np.uint64)])))
+
+    def __len__(self) -> int:
+        return len(self.hashes)
+
+    def holds(self, product_ids: Iterable[str]) -> np.ndarray:
+        hashes = _hashes(product_ids)
+        if not len(self.hashes):
+            return np.zeros(len(hashes), dtype=bool)
+        at = np.minimum(np.searchsorted(self.hashes, hashes), len(self.hashes) - 1)
+        return self.hashes[at] == hashes
+
+
 @dataclass(frozen=True)
 class CatalogChanges:
     # rows of the new catalog that are new or changed; every row of it, read a batch at a time,
     # when the whole catalog is written (a first load, a new model)
     upserts: pd.DataFrame | CatalogBatches
-    new_ids: frozenset[str]  # of those, the products the old catalog lacks
+    new_ids: frozenset[str]  # of those, the products the old catalog lacks (none listed when ``held`` is)
     removed_ids: tuple[str, ...]  # products of the old catalog the new one lacks
     unchanged_ids: tuple[str, ...]
     # rows of the new catalog for up to RECONCILE_SAMPLE of the unchanged products, drawn once
     unchanged_sample: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # when the whole catalog is written: the products the old catalog held, so that no list of
+    # every new product's id is made (a first load: none held, every product is new)
+    held: HeldIds | None = None
+
+    def is_new(self, product_ids: Iterable[str]) -> np.ndarray:
+        """Which of these products of ``upserts`` the old catalog lacks."""
+        return ~self.held.holds(product_ids) if self.held is not None else is_in(product_ids, self.new_ids)
 
     @property
     def summary(self) -> dict:
-        return {"new": len(self.new_ids), "changed": len(self.upserts) - len(self.new_ids),
-                "removed": len(self.removed_ids), "unchanged": len(self.unchanged_ids)}
+        new = int(self.is_new(CatalogBatches.of(self.upserts).product_ids()).sum())
+        return {"new": new, "changed": len(self.upserts) - new, "removed": len(self.removed_ids), "unchanged": len(self.unchanged_ids)}
 
     def kinds(self) -> pd.DataFrame:
         """``product_id, change`` (new, changed, removed or unchanged) of every product of
@@ -52,7 +92,7 @@ class CatalogChanges:
         return pd.DataFrame({
             "product_id": pd.concat([upserts, pd.Series(self.removed_ids, dtype=str), pd.Series(self.unchanged_ids, dtype=str)],
                                     ignore_index=True),
-            "change": np.concatenate([np.where(is_in(upserts, self.new_ids), "new", "changed"),
+            "change": np.concatenate([np.where(self.is_new(upserts), "new", "changed"),
                                       np.full(len(self.removed_ids), "removed"), np.full(len(self.unchanged_ids), "unchanged")]),
         })
 
@@ -104,9 +144,10 @@ def kept(store, key: str) -> CatalogChanges:
     )
 
 
-def everything(after: pd.DataFrame | CatalogBatches) -> CatalogChanges:
-    """Every product of ``after`` is new (nothing held before)."""
-    return CatalogChanges(after, frozenset(CatalogBatches.of(after).product_ids()), (), ())
+def everything(after: pd.DataFrame | CatalogBatches, held: HeldIds | None = None, removed_ids: tuple[str, ...] = ()) -> CatalogChanges:
+    """Every product of ``after`` written: the ones ``held`` lacks (all, if nothing was held) as
+    new ones; ``removed_ids`` (of the held ones) taken out."""
+    return CatalogChanges(after, frozenset(), removed_ids, (), held=held if held is not None else HeldIds())
 
 
 def diff(before: pd.DataFrame, after: pd.DataFrame, chunk: int = 100_000,
@@ -116,12 +157,15 @@ def diff(before: pd.DataFrame, after: pd.DataFrame, chunk: int = 100_000,
     look-ups per column), the vectors ``chunk`` rows at a time. Catalogs with different columns
     differ everywhere. ``vectors``: both catalogs' embedding columns as matrices (before's,
     after's), when they were read as such; otherwise the row arrays are stacked."""
-    if set(before.columns) != set(after.columns):
-        return everything(after)
     new_ids, old_ids = after["product_id"].astype(str), before["product_id"].astype(str)
     at_old = pd.Index(old_ids).get_indexer(new_ids)  # -1: a new product
     rows = np.flatnonzero(at_old >= 0)
     old_rows = at_old[rows]
+    still_there = np.zeros(len(old_ids), dtype=bool)
+    still_there[old_rows] = True
+    removed_ids = tuple(old_ids[~still_there].tolist())
+    if set(before.columns) != set(after.columns):
+        return everything(after, HeldIds.of_batches([old_ids]), removed_ids)
     fields = [c for c in after.columns if c != "embedding"]
     a = after[fields].iloc[rows].reset_index(drop=True)
     b = before[fields].iloc[old_rows].reset_index(drop=True)
@@ -129,20 +173,18 @@ def diff(before: pd.DataFrame, after: pd.DataFrame, chunk: int = 100_000,
     if len(rows):
         vectors_before, vectors_now = vectors or (before["embedding"].to_numpy(), after["embedding"].to_numpy())
         if len(vectors_now[rows[0]]) != len(vectors_before[old_rows[0]]):  # another embedding size: another model
-            return everything(after)
+            return everything(after, HeldIds.of_batches([old_ids]), removed_ids)
         for start in range(0, len(rows), chunk):
             part = slice(start, start + chunk)
             differs[part] |= (as_matrix(vectors_now[rows[part]]) != as_matrix(vectors_before[old_rows[part]])).any(axis=1)
     rewrite = at_old < 0
     rewrite[rows[differs]] = True
-    still_there = np.zeros(len(old_ids), dtype=bool)
-    still_there[old_rows] = True
     unchanged = rows[~differs]
     sample = np.sort(np.random.default_rng(0).choice(len(unchanged), size=min(RECONCILE_SAMPLE, len(unchanged)), replace=False))
     return CatalogChanges(
         upserts=after[rewrite],
         new_ids=frozenset(new_ids[at_old < 0]),
-        removed_ids=tuple(old_ids[~still_there].tolist()),
+        removed_ids=removed_ids,
         unchanged_ids=tuple(new_ids.iloc[unchanged].tolist()),
         unchanged_sample=after.iloc[unchanged[sample]],
     )

@@ -9,7 +9,7 @@ import json
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from catalog_search.errors import PermanentError, TransientError
 from catalog_search.settings import REMOVALS
 from catalog_search.store.batches import CatalogBatches
-from catalog_search.store.changes import CatalogChanges
+from catalog_search.store.changes import RECONCILE_SAMPLE, CatalogChanges
 from catalog_search.store.object_keys import ObjectKeys
 
 BATCH_SIZE = 25  # the BatchWriteItem maximum
@@ -111,10 +111,39 @@ class SyncReport:
     unchanged: int
     removed: int
     kept_newer: int  # items written from a newer snapshot, left as they are
+    # ``product_id -> content hash`` of up to RECONCILE_SAMPLE of the new and of the changed
+    # products written, drawn as they were: what the read-back looks for
+    written_sample: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def written(self) -> int:
         return self.created + self.updated + self.removed
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged, "removed": self.removed,
+                "kept_newer": self.kept_newer}
+
+
+class _Sample:
+    """A uniform sample of up to ``size`` of the items of a stream, drawn as they pass (reservoir
+    sampling, seeded: the same stream gives the same sample), so that the stream is not read
+    again to draw it."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.seen, self.kept = size, 0, list[dict]()
+        self.rng = np.random.default_rng(0)
+
+    def add(self, items: list[dict]) -> None:
+        room = max(self.size - len(self.kept), 0)
+        self.kept += items[:room]
+        self.seen += min(room, len(items))
+        rest = items[room:]
+        if rest:  # item j of the stream replaces a kept one with probability size / (j + 1)
+            draws = self.rng.integers(0, self.seen + np.arange(1, len(rest) + 1))
+            for at in np.flatnonzero(draws < self.size):
+                self.kept[draws[at]] = rest[at]
+            self.seen += len(rest)
 
 
 def content_hash(item: dict) -> str:
@@ -207,17 +236,22 @@ def sync(dynamodb: Any, table_name: str, changes: CatalogChanges, snapshot_id: s
         operation, request = remove_request(table_name, product_id, snapshot_id, removal)
         return _conditional(lambda: getattr(dynamodb, operation)(**request))
 
-    created, updated = 0, list[bool]()
+    created = updated = kept_newer = 0
+    samples = {"new": _Sample(RECONCILE_SAMPLE), "changed": _Sample(RECONCILE_SAMPLE)}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for items in item_chunks(changes.upserts, snapshot_id, model_version):
-            new = [i for i in items if i["product_id"] in changes.new_ids]
-            batches = [new[i: i + BATCH_SIZE] for i in range(0, len(new), BATCH_SIZE)]
-            list(pool.map(lambda batch: _write_batch(dynamodb, table_name, batch), batches))
-            updated += pool.map(put, [i for i in items if i["product_id"] not in changes.new_ids])
-            created += len(new)
+            is_new = changes.is_new([i["product_id"] for i in items])
+            new = [i for i, fresh in zip(items, is_new, strict=True) if fresh]
+            rewritten = [i for i, fresh in zip(items, is_new, strict=True) if not fresh]
+            list(pool.map(lambda batch: _write_batch(dynamodb, table_name, batch), [new[i: i + BATCH_SIZE] for i in range(0, len(new), BATCH_SIZE)]))
+            written = sum(pool.map(put, rewritten))
+            created, updated, kept_newer = created + len(new), updated + written, kept_newer + len(rewritten) - written
+            samples["new"].add([{"product_id": i["product_id"], CONTENT_HASH: i[CONTENT_HASH]} for i in new])
+            samples["changed"].add([{"product_id": i["product_id"], CONTENT_HASH: i[CONTENT_HASH]} for i in rewritten])
         removed = list(pool.map(remove, changes.removed_ids))
-    return SyncReport(created=created, updated=sum(updated), unchanged=len(changes.unchanged_ids),
-                      removed=sum(removed), kept_newer=updated.count(False) + removed.count(False))
+    return SyncReport(created=created, updated=updated, unchanged=len(changes.unchanged_ids), removed=sum(removed),
+                      kept_newer=kept_newer + removed.count(False),
+                      written_sample={i["product_id"]: i[CONTENT_HASH] for sample in samples.values() for i in sample.kept})
 
 
 def content_hashes(enriched: pd.DataFrame, snapshot_id: str, model_version: str) -> dict[str, str]:

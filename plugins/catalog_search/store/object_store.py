@@ -107,7 +107,12 @@ class ObjectStore:
 
     def download_file(self, key: str, path: Path) -> Path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.s3.download_file(self.bucket, key, str(path), Config=transfer_config())
+        try:
+            self.s3.download_file(self.bucket, key, str(path), Config=transfer_config())
+        except self.s3.exceptions.ClientError as err:  # download_file heads the object first: a 404
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                raise MissingObject(f"{self.uri(key)} does not exist") from None
+            raise
         return Path(path)
 
     def copy(self, source: ObjectStore, source_key: str, key: str) -> str:

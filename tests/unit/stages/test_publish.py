@@ -49,6 +49,39 @@ def test_a_first_load_reads_the_catalog_a_batch_at_a_time_and_leaves_no_copy(cha
     assert not list((clients.settings.work_dir / "publish").rglob("*.parquet"))
 
 
+def test_a_new_model_rewrites_every_product_the_held_ones_on_condition_and_removes_the_gone_ones(chain):
+    """A catalog of another model written over the table: no list of every product's id is made
+    (the held ones are hashes, the removed ones found by DuckDB from the files), yet the
+    products the table held are written on condition (an item of a newer snapshot is kept), the
+    new ones in batches, the ones the held snapshot had and this one lacks are removed."""
+    import numpy as np
+    import pandas as pd
+
+    from catalog_search.store.object_keys import ObjectKeys
+
+    enriched = chain.enriched
+    clients = dataclasses.replace(chain.clients, settings=dataclasses.replace(chain.clients.settings, table_name="new-model"))
+    run = run_of("search_index_publish")
+    publish.upsert_items(clients, run, enriched["snapshot_id"], enriched["model_version"])
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table("new-model")
+    table.update_item(Key={"product_id": "1001"}, UpdateExpression="SET snapshot_id = :s", ExpressionAttributeValues={":s": "99991231T000000Z-x"})
+    catalog = clients.store.get_parquet(ObjectKeys.enriched_products(enriched["snapshot_id"], enriched["model_version"]))
+    gone = catalog["product_id"].iloc[-5:].tolist()
+    fresh = catalog.head(3).assign(product_id=["n1", "n2", "n3"])
+    other = pd.concat([catalog.iloc[:-5], fresh], ignore_index=True)
+    other["embedding"] = list(np.random.default_rng(1).standard_normal((len(other), 8)).astype(np.float32))
+    later = "29990101T000000Z-fashion"
+    clients.store.put_parquet(ObjectKeys.enriched_products(later, "m2"), other)
+    written = publish.upsert_items(clients, run, later, "m2")
+    assert (written["created"], written["updated"], written["kept_newer"], written["removed"]) == (3, 394, 1, 5)
+    assert written["live_items"] == written["read_back"] == 398  # below RECONCILE_SAMPLE of each kind: every one read back
+    ids = {item["product_id"] for item in table.scan(ProjectionExpression="product_id")["Items"]}
+    assert {"n1", "n2", "n3"} <= ids and not ids & set(gone) and len(ids) == 398
+    assert table.get_item(Key={"product_id": "n1"})["Item"]["model_version"] == "m2"
+    assert table.get_item(Key={"product_id": "1001"})["Item"]["snapshot_id"] == "99991231T000000Z-x"
+    assert not list((clients.settings.work_dir / "publish").rglob("*.parquet"))
+
+
 def test_the_golden_gate_applies_only_the_floor_when_the_live_index_cannot_be_scored(chain, tmp_path, monkeypatch):
     """A live index whose model artifact is gone (moto restarted empty under a kept OpenSearch)
     cannot answer by vector: the new index is judged on the floor alone, not refused."""
